@@ -1,0 +1,145 @@
+"""The values that flow between stages: source data bundles and the run's results.
+
+All are frozen; frames inside them are never modified in place by anyone (stages build new
+frames). Writers (reports, history, email) only read a ``RunResult``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from reconcile import frames as F
+from reconcile.params import RunParams
+
+
+@dataclass(frozen=True)
+class AwraData:
+    """What the AWRA reader loaded, as canonical frames (see ``reconcile.frames``)."""
+
+    transactions: pd.DataFrame  # F.TRANSACTIONS (in window, all statuses; plus looked-up rows)
+    lines: pd.DataFrame  # F.LINES
+    masters: pd.DataFrame  # F.MASTERS (all master records, active or not)
+    mappings: pd.DataFrame  # F.MAPPINGS
+    sync_log: pd.DataFrame  # F.SYNC_LOG (attempts for the records read, and for master records)
+    sync_runs: pd.DataFrame  # F.SYNC_RUNS
+    data_quality: pd.DataFrame  # F.DATA_QUALITY
+
+    def check(self) -> AwraData:
+        """Verify every frame against its schema; returns self for chaining."""
+        F.check_frame(self.transactions, F.TRANSACTIONS)
+        F.check_frame(self.lines, F.LINES)
+        F.check_frame(self.masters, F.MASTERS)
+        F.check_frame(self.mappings, F.MAPPINGS)
+        F.check_frame(self.sync_log, F.SYNC_LOG)
+        F.check_frame(self.sync_runs, F.SYNC_RUNS)
+        F.check_frame(self.data_quality, F.DATA_QUALITY)
+        return self
+
+    @classmethod
+    def empty(cls) -> AwraData:
+        """An AWRA bundle with no rows (a starting point for tests)."""
+        return cls(
+            transactions=F.empty_frame(F.TRANSACTIONS),
+            lines=F.empty_frame(F.LINES),
+            masters=F.empty_frame(F.MASTERS),
+            mappings=F.empty_frame(F.MAPPINGS),
+            sync_log=F.empty_frame(F.SYNC_LOG),
+            sync_runs=F.empty_frame(F.SYNC_RUNS),
+            data_quality=F.empty_frame(F.DATA_QUALITY),
+        )
+
+
+@dataclass(frozen=True)
+class QboData:
+    """What the QBO source pulled, as canonical frames plus the raw payloads.
+
+    ``raw`` maps a QBO entity name (``Invoice``, ``Customer``…) to ``{Id: payload}``, the
+    entity objects exactly as QBO returned them (for drill-down and snapshots).
+    """
+
+    transactions: pd.DataFrame  # F.TRANSACTIONS (in window + looked-up rows, in_window False)
+    lines: pd.DataFrame  # F.LINES
+    references: pd.DataFrame  # F.REFERENCES (active and inactive)
+    raw: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+    def check(self) -> QboData:
+        """Verify every frame against its schema; returns self for chaining."""
+        F.check_frame(self.transactions, F.TRANSACTIONS)
+        F.check_frame(self.lines, F.LINES)
+        F.check_frame(self.references, F.REFERENCES)
+        return self
+
+    @classmethod
+    def empty(cls) -> QboData:
+        """A QBO bundle with no rows."""
+        return cls(
+            transactions=F.empty_frame(F.TRANSACTIONS),
+            lines=F.empty_frame(F.LINES),
+            references=F.empty_frame(F.REFERENCES),
+        )
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """Records to fetch beyond the window so a changed date is not reported as missing.
+
+    Per entity: ``qbo_ids`` / ``qbo_numbers`` to look up in QBO (for AWRA records whose
+    counterpart is not in QBO's window), and ``awra_links`` (QBO Ids) / ``awra_numbers`` to look up
+    in AWRA (for QBO records whose counterpart is not in AWRA's window).
+    """
+
+    qbo_ids: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    qbo_numbers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    awra_links: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    awra_numbers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    def is_empty(self) -> bool:
+        """True when nothing needs looking up."""
+        return not any(
+            any(values.values()) for values in (self.qbo_ids, self.qbo_numbers, self.awra_links, self.awra_numbers)
+        )
+
+
+@dataclass(frozen=True)
+class EntityTotals:
+    """One entity's side-by-side counts and totals, and its tie-out bridge.
+
+    ``bridge`` maps a category to the sum of its findings' ``effect_cents``;
+    ``unexplained_cents = awra_total - qbo_total - sum(bridge)`` and must be 0.
+    """
+
+    entity: str
+    awra_count: int
+    qbo_count: int
+    awra_total_cents: int
+    qbo_total_cents: int
+    category_counts: Mapping[str, int]
+    bridge: Mapping[str, int]
+    unexplained_cents: int
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything a run produced; writers only read it.
+
+    * ``findings``: one frame, schema ``F.FINDINGS``.
+    * ``totals``: per entity, in ``params.entities`` order.
+    * ``triage``: per failed/retrying/needs_attention/skipped record: cause, action, retry verdict.
+    * ``safe_to_retry``: failed records whose cause is fixed now and that are not in QBO.
+    * ``escalations``: escalation packets (JSON-ready dicts) for ``escalations.json``.
+    * ``history``: counts new / persisting / resolved / reopened (and aging) once run history exists.
+    * ``sources``: where the data came from (AWRA URL without password, QBO snapshot or realm).
+    """
+
+    params: RunParams
+    findings: pd.DataFrame
+    totals: tuple[EntityTotals, ...]
+    triage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    safe_to_retry: pd.DataFrame = field(default_factory=pd.DataFrame)
+    escalations: tuple[Mapping[str, Any], ...] = ()
+    history: Mapping[str, Any] | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""Sources: the only modules that read AWRA or QBO; each returns canonical frames."""
