@@ -66,6 +66,17 @@ MISMATCH_FIELDS: tuple[str, ...] = (
     "line_total",
 )
 
+#: The QBO side of the run's status filter: which QBO records an AWRA status filter selects.
+#: QBO has no draft/approved/posted distinction: a transaction there is live or voided.
+#: ``live`` = not voided, ``void`` = voided, ``none`` = no QBO record can pass.
+QBO_SIDE_OF_STATUS: Mapping[str, str] = {
+    "draft": "none",
+    "submitted": "none",
+    "approved": "live",
+    "posted": "live",
+    "void": "void",
+}
+
 #: QBO entity name for each transaction entity, and the field AWRA's number is sent as.
 QBO_ENTITY: Mapping[str, str] = {
     "invoice": "Invoice",
@@ -143,6 +154,9 @@ DATE, TS, OBJ = Kind.DATE, Kind.TIMESTAMP, Kind.OBJECT
 #: * ``in_window``: True for records read for the run's window, False for records fetched by the
 #:   out-of-window look-up (by link or number).
 #: * ``branch``, ``warehouse``, ``updated_by``, ``memo``: AWRA only (``<NA>`` on QBO's side).
+#: * ``data_ok``: False when the row has a data-quality problem (listed in the ``DATA_QUALITY``
+#:   frame): such a row still takes part in pairing (by link and number) so its counterpart is
+#:   not reported missing, but it is left out of comparison and totals.
 TRANSACTIONS = _schema(
     "transactions",
     entity=STR,
@@ -160,6 +174,7 @@ TRANSACTIONS = _schema(
     is_void=BOOL,
     qbo_link=STR,
     in_window=BOOL,
+    data_ok=BOOL,
     branch=STR,
     warehouse=STR,
     memo=STR,

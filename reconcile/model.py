@@ -39,6 +39,18 @@ class AwraData:
         F.check_frame(self.data_quality, F.DATA_QUALITY)
         return self
 
+    def extended(self, more: AwraData) -> AwraData:
+        """The union of this bundle and ``more`` (e.g. looked-up rows), without duplicating any row."""
+        return AwraData(
+            transactions=_union(self.transactions, more.transactions, F.TRANSACTIONS, ["entity", "id"]),
+            lines=_union(self.lines, more.lines, F.LINES, ["entity", "txn_id", "line_no", "ref_id"]),
+            masters=_union(self.masters, more.masters, F.MASTERS, ["master_type", "id"]),
+            mappings=_union(self.mappings, more.mappings, F.MAPPINGS, ["mapping_type", "awra_id"]),
+            sync_log=_union(self.sync_log, more.sync_log, F.SYNC_LOG, ["id"]),
+            sync_runs=_union(self.sync_runs, more.sync_runs, F.SYNC_RUNS, ["id"]),
+            data_quality=_union(self.data_quality, more.data_quality, F.DATA_QUALITY, None),
+        )
+
     @classmethod
     def empty(cls) -> AwraData:
         """An AWRA bundle with no rows (a starting point for tests)."""
@@ -73,6 +85,18 @@ class QboData:
         F.check_frame(self.references, F.REFERENCES)
         return self
 
+    def extended(self, more: QboData) -> QboData:
+        """The union of this bundle and ``more`` (e.g. looked-up rows), without duplicating any row."""
+        raw: dict[str, dict[str, Mapping[str, Any]]] = {k: dict(v) for k, v in self.raw.items()}
+        for entity, payloads in more.raw.items():
+            raw.setdefault(entity, {}).update(payloads)
+        return QboData(
+            transactions=_union(self.transactions, more.transactions, F.TRANSACTIONS, ["entity", "id"]),
+            lines=_union(self.lines, more.lines, F.LINES, ["entity", "txn_id", "line_no", "ref_id"]),
+            references=_union(self.references, more.references, F.REFERENCES, ["ref_type", "id"]),
+            raw=raw,
+        )
+
     @classmethod
     def empty(cls) -> QboData:
         """A QBO bundle with no rows."""
@@ -81,6 +105,19 @@ class QboData:
             lines=F.empty_frame(F.LINES),
             references=F.empty_frame(F.REFERENCES),
         )
+
+
+def _union(first: pd.DataFrame, second: pd.DataFrame, schema: F.Schema, key: list[str] | None) -> pd.DataFrame:
+    """Rows of both frames; rows of ``second`` whose key is already in ``first`` are dropped."""
+    if not len(second):
+        return first
+    if not len(first):
+        return F.conform(second, schema)
+    if key is not None:
+        seen = pd.MultiIndex.from_frame(first[key].astype("string").fillna(""))
+        incoming = pd.MultiIndex.from_frame(second[key].astype("string").fillna(""))
+        second = second[~incoming.isin(seen)]
+    return F.concat_frames([first, second], schema)
 
 
 @dataclass(frozen=True)

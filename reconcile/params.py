@@ -62,8 +62,9 @@ def parse_date(text: str, flag: str) -> date:
 
 
 def make_run_id(company: str, now: datetime) -> str:
-    """A sortable, filesystem-safe run id: ``<UTC timestamp>-<company>``."""
-    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{company}"
+    """A sortable, filesystem-safe run id: ``<UTC timestamp to the millisecond>-<company>``."""
+    utc = now.astimezone(UTC)
+    return f"{utc:%Y%m%dT%H%M%S}{utc.microsecond // 1000:03d}Z-{company}"
 
 
 def build_run_params(

@@ -1,0 +1,1 @@
+"""Entry points: the command line, the nightly scheduler and the run wiring (no logic of their own)."""

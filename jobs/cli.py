@@ -1,0 +1,186 @@
+"""The ``qbo-recon`` command line (CONTRACTS §3).
+
+Exit codes: 0 the run completed (whatever it found); 2 bad usage, config or input, with a
+one-line reason; 3 a source could not be read; 4 another run for the company is in progress.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import NoReturn
+
+from reconcile.config import Settings, load_settings
+from reconcile.errors import ConfigError, QboReconError, UsageError
+from reconcile.frames import AWRA_STATUSES, ENTITIES
+from reconcile.params import parse_date
+
+PROG = "qbo-recon"
+DEMO_FOLDER = Path("data/demo")
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROG}: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser for every sub-command."""
+    parser = _Parser(prog=PROG, description="Reconcile AWRA ERP finance records against QuickBooks Online.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and details")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    run = commands.add_parser("run", help="reconcile a date range")
+    run.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD")
+    run.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
+    run.add_argument("--status", choices=AWRA_STATUSES, help="AWRA transaction status to compare (default: config)")
+    run.add_argument(
+        "--entity", action="append", choices=ENTITIES, dest="entities", help="repeat for several (default: all four)"
+    )
+    _config_flags(run)
+    run.add_argument("--save-qbo-snapshot", type=Path, metavar="DIR", help="save what was pulled from QBO")
+    run.add_argument("--out", type=Path, metavar="DIR", help="where run folders go (default: config run.out_dir)")
+    run.add_argument("--no-email", action="store_true", help="do not email the report")
+
+    demo = commands.add_parser("demo", help="build the embedded demo data set and reconcile it")
+    demo.add_argument("--out", type=Path, metavar="DIR", help="where the run folder goes")
+    demo.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the shipped one)")
+
+    schedule = commands.add_parser("schedule", help="run the nightly scheduler in the foreground")
+    schedule.add_argument("--config", type=Path, metavar="FILE")
+
+    history = commands.add_parser("history", help="list recent runs")
+    history.add_argument("--config", type=Path, metavar="FILE")
+    history.add_argument("--company", metavar="KEY")
+    history.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+def _config_flags(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--config", type=Path, metavar="FILE", help="config file (default: the shipped one)")
+    sub.add_argument("--company", metavar="KEY", help="company key when the config holds several")
+    sub.add_argument("--awra-url", metavar="URL", help="SQLAlchemy URL of the AWRA database (overrides config)")
+    sub.add_argument("--qbo-snapshot", type=Path, metavar="DIR", help="read QBO from a snapshot folder")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return _dispatch(args)
+    except ConfigError as exc:
+        for line in exc.lines():
+            print(f"{PROG}: {line}", file=sys.stderr)
+        return exc.exit_code
+    except QboReconError as exc:
+        print(f"{PROG}: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        return _run(args)
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "schedule":
+        from jobs.scheduler import run_scheduler
+
+        run_scheduler(_settings(args.config), config_path=args.config)
+        return 0
+    if args.command == "history":
+        from reconcile.history import RunHistory, format_history
+
+        settings = _settings(args.config)
+        print(format_history(RunHistory(settings.history.url).recent_runs(company=args.company, limit=args.limit)))
+        return 0
+    raise UsageError(f"unknown command {args.command!r}")
+
+
+def _settings(config: Path | None) -> Settings:
+    if config is not None and not config.exists():
+        raise ConfigError([f"{config}: config file not found"])
+    return load_settings(config, os.environ)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from jobs.run import RunRequest, execute_run
+
+    date_from = parse_date(args.date_from, "--from")
+    date_to = parse_date(args.date_to, "--to")
+    if date_from > date_to:
+        raise UsageError(f"--from {date_from} is after --to {date_to}")
+    if args.qbo_snapshot is not None and not args.qbo_snapshot.is_dir():
+        raise UsageError(f"--qbo-snapshot {args.qbo_snapshot}: no such folder")
+    settings = _settings(args.config)
+    outcome = execute_run(
+        settings,
+        RunRequest(
+            company=args.company,
+            date_from=date_from,
+            date_to=date_to,
+            status=args.status,
+            entities=tuple(args.entities or ()),
+            awra_url=args.awra_url,
+            qbo_snapshot=args.qbo_snapshot,
+            save_qbo_snapshot=args.save_qbo_snapshot,
+            out_dir=args.out,
+            send_email=not args.no_email,
+        ),
+    )
+    _print_outcome(outcome)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from jobs.run import RunRequest, execute_run
+    from reconcile.demo import ensure_demo
+
+    settings = _settings(args.config)
+    demo = ensure_demo(DEMO_FOLDER)
+    outcome = execute_run(
+        settings,
+        RunRequest(
+            company=None,
+            date_from=demo.date_from,
+            date_to=demo.date_to,
+            awra_url=demo.awra_url,
+            qbo_snapshot=demo.snapshot_dir,
+            out_dir=args.out,
+            send_email=False,
+            triggered_by="demo",
+        ),
+        now=datetime.now(UTC),
+    )
+    _print_outcome(outcome)
+    return 0
+
+
+def _print_outcome(outcome: object) -> None:
+    from jobs.run import RunOutcome
+
+    assert isinstance(outcome, RunOutcome)
+    summary = outcome.summary
+    categories = summary["categories"]
+    assert isinstance(categories, dict)
+    open_count = sum(int(v) for v in categories.values())
+    print(f"run {outcome.params.run_id}: {open_count} findings, unexplained {summary['unexplained']}")
+    print(f"report: {outcome.report_dir / 'report.html'}")
+    print(f"workbook: {outcome.report_dir / 'reconciliation.xlsx'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,246 @@
+"""One reconciliation run, wired end to end: lock, sources, reconcile, history, reports, email.
+
+This module only wires stages together; every decision lives in the stage it belongs to.
+``execute_run`` raises the typed errors of ``reconcile.errors`` (exit codes 2, 3, 4); the
+caller (CLI or scheduler) turns them into an exit status or an alert.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from jobs import notify
+from reconcile import __version__
+from reconcile.config import CompanySettings, Settings
+from reconcile.errors import QboReconError, UsageError
+from reconcile.history import RunHistory
+from reconcile.match import plan_lookups
+from reconcile.model import AwraData, QboData, RunResult
+from reconcile.params import RunParams, build_run_params
+from reconcile.reconciliation import reconcile
+from reconcile.sources.awra import lookup_awra, read_awra
+from reconcile.sources.qbo import QboSource, open_qbo_source
+from reconcile.sources.snapshot import write_snapshot
+from reconcile.triage import load_rules
+from reports.chart import findings_chart_png
+from reports.html import render_html
+from reports.outputs import build_summary, write_run_folder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What one run was asked to do (from the command line or the scheduler)."""
+
+    company: str | None
+    date_from: date
+    date_to: date
+    status: str | None = None
+    entities: tuple[str, ...] = ()
+    awra_url: str | None = None
+    qbo_snapshot: Path | None = None
+    save_qbo_snapshot: Path | None = None
+    out_dir: Path | None = None
+    send_email: bool = True
+    triggered_by: str = "manual"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a completed run produced."""
+
+    params: RunParams
+    report_dir: Path
+    summary: dict[str, object]
+    email_status: str
+
+
+Progress = Callable[[str], None]
+
+
+def terminal_progress() -> Progress:
+    """Step messages on stderr when it is a terminal; a log line otherwise."""
+    if sys.stderr.isatty():
+        return lambda message: print(f"qbo-recon: {message}", file=sys.stderr, flush=True)
+    return lambda message: log.info(message)
+
+
+@contextmanager
+def _step(progress: Progress, label: str) -> Iterator[None]:
+    started = time.perf_counter()
+    progress(f"{label}…")
+    yield
+    progress(f"{label}: done in {time.perf_counter() - started:.1f} s")
+
+
+def company_for(settings: Settings, request: RunRequest) -> CompanySettings:
+    """The company this run is for, with the request's AWRA URL override applied."""
+    company = settings.company(request.company)
+    if request.awra_url:
+        _check_url(request.awra_url)
+        company = dataclasses.replace(company, awra=dataclasses.replace(company.awra, url=request.awra_url))
+    return company
+
+
+def _check_url(url: str) -> None:
+    try:
+        make_url(url)
+    except ArgumentError:
+        raise UsageError(f"--awra-url {url!r}: not an SQLAlchemy database URL") from None
+
+
+def execute_run(
+    settings: Settings,
+    request: RunRequest,
+    *,
+    now: datetime | None = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """Run one reconciliation and publish its reports; raise a typed error if it cannot."""
+    progress = progress or terminal_progress()
+    now = now or datetime.now(UTC)
+    company = company_for(settings, request)
+    params = build_run_params(
+        settings,
+        company=company.key,
+        date_from=request.date_from,
+        date_to=request.date_to,
+        status=request.status,
+        entities=request.entities,
+        now=now,
+    )
+    rules = load_rules(settings.reconcile.triage_rules)
+    qbo_source = open_qbo_source(company, snapshot_dir=request.qbo_snapshot)
+    out_dir = request.out_dir or settings.run.out_dir
+    history = RunHistory(settings.history.url)
+    with history.lock(company.key, owner=f"{socket.gethostname()}:{os.getpid()}"):
+        history.start_run(
+            params,
+            inputs_hash="",
+            code_version=__version__,
+            qbo_minor_version=company.qbo.minor_version,
+            triggered_by=request.triggered_by,
+        )
+        try:
+            outcome = _reconcile_and_publish(company, params, request, qbo_source, rules, out_dir, history, progress)
+        except QboReconError as exc:
+            history.finish_run(params.run_id, outcome="failed", reason=exc.one_line())
+            raise
+        except BaseException as exc:
+            history.finish_run(params.run_id, outcome="failed", reason=f"internal error: {type(exc).__name__}")
+            raise
+    return outcome
+
+
+def _reconcile_and_publish(
+    company: CompanySettings,
+    params: RunParams,
+    request: RunRequest,
+    qbo_source: QboSource,
+    rules: object,
+    out_dir: Path,
+    history: RunHistory,
+    progress: Progress,
+) -> RunOutcome:
+    with _step(progress, f"reading AWRA ({_safe_url(company.awra.url)})"):
+        awra = read_awra(company.awra, params)
+    with _step(progress, f"reading QBO ({qbo_source.description})"):
+        qbo = qbo_source.pull(params)
+    lookups = plan_lookups(awra, qbo, params)
+    if not lookups.is_empty():
+        with _step(progress, "looking up counterparts outside the window"):
+            awra = awra.extended(lookup_awra(company.awra, params, lookups))
+            qbo = qbo.extended(qbo_source.lookup(params, lookups))
+    if request.save_qbo_snapshot is not None:
+        write_snapshot(request.save_qbo_snapshot, qbo_source.payloads())
+        progress(f"QBO snapshot saved to {request.save_qbo_snapshot}")
+    input_digest = inputs_hash(awra, qbo)
+    sources = {"awra": _safe_url(company.awra.url), "qbo": qbo_source.description}
+    with _step(progress, "reconciling"):
+        result = reconcile(awra, qbo, params, rules, sources=sources)  # type: ignore[arg-type]
+    findings, history_counts = history.compare(params, result.findings)
+    result = dataclasses.replace(result, findings=findings, history=history_counts)
+    with _step(progress, "writing reports"):
+        report_dir = write_run_folder(result, out_dir)
+    email_status = _email(company, result, report_dir, request, progress)
+    summary = build_summary(result)
+    history.finish_run(
+        params.run_id,
+        outcome="completed",
+        counts=summary["categories"],
+        report_dir=str(report_dir),
+        email_status=email_status,
+        inputs_hash=input_digest,
+    )
+    return RunOutcome(params=params, report_dir=report_dir, summary=summary, email_status=email_status)
+
+
+def _email(
+    company: CompanySettings, result: RunResult, report_dir: Path, request: RunRequest, progress: Progress
+) -> str:
+    if not request.send_email or not company.email.enabled:
+        return "not sent (email disabled)" if request.send_email else "not sent (--no-email)"
+    summary = build_summary(result)
+    history = summary.get("history") or {}
+    subject = notify.report_subject(
+        result.params.company_name,
+        (result.params.date_from, result.params.date_to),
+        {
+            "new": int(history.get("new", len(result.findings))),
+            "open": len(result.findings),
+            "unexplained": str(summary["unexplained"]),
+        },
+    )
+    try:
+        notify.send_report(
+            company.email,
+            subject=subject,
+            html=render_html(result, chart_src="cid:findings-chart"),
+            chart_png=findings_chart_png(result),
+            attachments=[
+                (
+                    "reconciliation.xlsx",
+                    (report_dir / "reconciliation.xlsx").read_bytes(),
+                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                )
+            ],
+        )
+    except notify.DeliveryError as exc:
+        progress(f"email not delivered: {exc}; the report stays in {report_dir}")
+        return f"failed: {exc}"
+    progress(f"emailed to {', '.join(company.email.recipients)}")
+    return "sent"
+
+
+def inputs_hash(awra: AwraData, qbo: QboData) -> str:
+    """A hash of the reconciled inputs, so two runs can be told to have read the same data."""
+    digest = hashlib.sha256()
+    for frame in (awra.transactions, awra.lines, awra.mappings, awra.sync_log, qbo.transactions, qbo.references):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<invalid URL>"
+
+
+__all__ = ["RunOutcome", "RunRequest", "company_for", "execute_run", "inputs_hash"]

@@ -1,0 +1,65 @@
+"""The whole pure reconciliation: transactions, mappings and triage composed into a ``RunResult``.
+
+This is the one place the stages meet; it does no I/O. Order matters: the transaction core
+produces the findings that carry money (and the tie-out bridge); mapping checks add the
+master-data findings (no money effect); triage then reads the sync log over all of them to
+give each failed record a cause and an action, add retry loops and build escalation packets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from reconcile import frames as F
+from reconcile.escalation import build_escalations
+from reconcile.mappings import check_mappings
+from reconcile.model import AwraData, QboData, RunResult
+from reconcile.params import RunParams
+from reconcile.transactions import reconcile_transactions
+from reconcile.triage import TriageRules, triage
+
+
+def reconcile(
+    awra: AwraData,
+    qbo: QboData,
+    params: RunParams,
+    rules: TriageRules,
+    *,
+    sources: Mapping[str, str] | None = None,
+) -> RunResult:
+    """Reconcile AWRA against QBO for one run and return everything the writers need."""
+    core = reconcile_transactions(awra, qbo, params)
+    mapping_findings = check_mappings(awra, qbo, params)
+    combined = F.concat_frames([core.findings, mapping_findings], F.FINDINGS)
+    triaged = triage(awra, qbo, combined, params, rules)
+    findings = sort_findings(triaged.findings)
+    return RunResult(
+        params=params,
+        findings=F.check_frame(findings, F.FINDINGS),
+        totals=core.totals,
+        triage=triaged.triage,
+        safe_to_retry=triaged.safe_to_retry,
+        escalations=build_escalations(awra, triaged, params),
+        sources=dict(sources or {}),
+    )
+
+
+def sort_findings(findings: pd.DataFrame) -> pd.DataFrame:
+    """Findings in a stable order: category (report order), entity, number, ids, field."""
+    category_rank = {c: i for i, c in enumerate(F.CATEGORIES)}
+    entity_rank = {e: i for i, e in enumerate((*F.ENTITIES, *F.MASTER_TYPES))}
+    keys = pd.DataFrame(
+        {
+            "c": findings["category"].map(category_rank).fillna(len(category_rank)),
+            "e": findings["entity"].map(entity_rank).fillna(len(entity_rank)),
+            "n": findings["awra_number"].fillna(""),
+            "a": findings["awra_id"].fillna(""),
+            "q": findings["qbo_id"].fillna(""),
+            "f": findings["field"].fillna(""),
+        },
+        index=findings.index,
+    )
+    order = keys.sort_values(["c", "e", "n", "a", "q", "f"], kind="stable").index
+    return findings.loc[order].reset_index(drop=True)
