@@ -1,0 +1,164 @@
+"""The command line's contract for bad input: one line, the right exit code, no report folder."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from jobs.cli import main
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse exits for usage errors
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    return tmp_path / "out"
+
+
+@pytest.fixture
+def history_config(tmp_path: Path) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[history]\nurl = "sqlite:///{tmp_path}/history.db"\n', encoding="utf-8")
+    return path
+
+
+def assert_one_line_error(code: int, err: str, expected_code: int, *needles: str) -> None:
+    assert code == expected_code, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--from", "2026-08-31", "--to", "2026-08-01"], "after --to"),
+        (["--from", "2026-8-1", "--to", "2026-08-31"], "YYYY-MM-DD"),
+        (["--from", "2026-02-30", "--to", "2026-03-31"], "not a real date"),
+        (["--from", "2026-08-01", "--to", "2026-08-31", "--status", "done"], "--status"),
+        (["--from", "2026-08-01", "--to", "2026-08-31", "--entity", "receipt"], "--entity"),
+        (["--to", "2026-08-31"], "--from"),
+    ],
+)
+def test_bad_parameters_exit_2_with_one_line(capsys, out_dir, args, needle):
+    code, _, err = run_cli(capsys, "run", *args, "--out", str(out_dir))
+    assert_one_line_error(code, err, 2, needle)
+    assert not out_dir.exists()
+
+
+def test_missing_config_file_exits_2(capsys, tmp_path, out_dir):
+    code, _, err = run_cli(
+        capsys, "run", "--from", "2026-08-01", "--to", "2026-08-31", "--config", str(tmp_path / "nope.toml")
+    )
+    assert_one_line_error(code, err, 2, "config file not found")
+
+
+def test_bad_config_lists_every_problem(capsys, tmp_path, out_dir):
+    config = tmp_path / "bad.toml"
+    config.write_text('[run]\nstatus = "x"\n[email]\nsmtp_port = 0\n', encoding="utf-8")
+    code, _, err = run_cli(capsys, "run", "--from", "2026-08-01", "--to", "2026-08-31", "--config", str(config))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and "run.status" in err and "email.smtp_port" in err
+    assert "Traceback" not in err
+
+
+def test_missing_sqlite_file_exits_2_and_creates_nothing(capsys, tmp_path, out_dir, history_config):
+    db = tmp_path / "absent.db"
+    snapshot = tmp_path / "snap"
+    snapshot.mkdir()
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-08-31",
+        "--config",
+        str(history_config),
+        "--awra-url",
+        f"sqlite:///{db}",
+        "--qbo-snapshot",
+        str(snapshot),
+        "--out",
+        str(out_dir),
+    )
+    assert_one_line_error(code, err, 2, str(db))
+    assert not db.exists()
+    assert not (out_dir.exists() and any(out_dir.iterdir()))
+
+
+def test_database_without_awra_tables_names_them(capsys, tmp_path, out_dir, history_config):
+    db = tmp_path / "empty.db"
+    sqlite3.connect(db).execute("CREATE TABLE invoices (id TEXT)").connection.close()
+    snapshot = tmp_path / "snap"
+    snapshot.mkdir()
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-08-31",
+        "--config",
+        str(history_config),
+        "--awra-url",
+        f"sqlite:///{db}",
+        "--qbo-snapshot",
+        str(snapshot),
+        "--out",
+        str(out_dir),
+    )
+    assert_one_line_error(code, err, 2, "payments", "sync_log")
+    assert not (out_dir.exists() and any(out_dir.iterdir()))
+
+
+def test_unreachable_database_server_exits_3(capsys, tmp_path, out_dir, history_config):
+    snapshot = tmp_path / "snap"
+    snapshot.mkdir()
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-08-31",
+        "--config",
+        str(history_config),
+        "--awra-url",
+        "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/awra",
+        "--qbo-snapshot",
+        str(snapshot),
+        "--out",
+        str(out_dir),
+    )
+    assert_one_line_error(code, err, 3, "AWRA")
+    assert "hunter2" not in err
+    assert not (out_dir.exists() and any(out_dir.iterdir()))
+
+
+def test_missing_snapshot_folder_exits_2(capsys, tmp_path, out_dir):
+    code, _, err = run_cli(
+        capsys,
+        "run",
+        "--from",
+        "2026-08-01",
+        "--to",
+        "2026-08-31",
+        "--qbo-snapshot",
+        str(tmp_path / "nope"),
+        "--out",
+        str(out_dir),
+    )
+    assert_one_line_error(code, err, 2, "--qbo-snapshot")

@@ -1,0 +1,155 @@
+from pathlib import Path
+
+import pytest
+
+from reconcile.config import DEFAULT_CONFIG_PATH, Secret, load_settings
+from reconcile.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "qbo-recon.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_shipped_default_config_is_valid():
+    settings = load_settings(DEFAULT_CONFIG_PATH, {})
+    company = settings.company(None)
+    assert company.awra.url == "sqlite:///data/awra.db"
+    assert company.awra.ready_statuses == ("approved", "posted")
+    assert company.qbo.minor_version == 75
+    assert settings.run.status == "posted"
+    assert settings.schedule.timezone == "Africa/Nairobi"
+    assert settings.reconcile.retry_loop_threshold == 3
+
+
+def test_example_config_is_valid():
+    settings = load_settings(DEFAULT_CONFIG_PATH.parent / "example.toml", {})
+    assert len(settings.companies) >= 2
+
+
+def test_every_problem_is_reported_at_once_with_its_key_path(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[awra]
+ready_statuses = ["posted", "bogus"]
+[qbo]
+environment = "staging"
+minor_version = "75"
+[run]
+status = "finished"
+entities = ["invoice", "receipt"]
+[email]
+smtp_port = 70000
+security = "tls"
+[schedule]
+timezone = "Mars/Olympus"
+cron = "every night"
+[reconcile]
+amount_tolerance_cents = -1
+""",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(path, {})
+    text = "\n".join(info.value.lines())
+    for key in (
+        "awra.ready_statuses",
+        "qbo.environment",
+        "qbo.minor_version",
+        "run.status",
+        "run.entities",
+        "email.smtp_port",
+        "email.security",
+        "schedule.timezone",
+        "schedule.cron",
+        "reconcile.amount_tolerance_cents",
+    ):
+        assert key in text, key
+    assert len(info.value.problems) == 10
+
+
+def test_unknown_keys_and_bad_toml_are_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match=r"awra\.uri: unknown key"):
+        load_settings(write(tmp_path, '[awra]\nuri = "sqlite://"\n'), {})
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(write(tmp_path, "[awra\n"), {})
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings(tmp_path / "absent.toml", {})
+
+
+def test_secrets_come_from_the_environment_and_never_show(tmp_path):
+    env = {
+        "QBO_CLIENT_ID": "client-id-123",
+        "QBO_CLIENT_SECRET": "s3cr3t-value",
+        "QBO_REFRESH_TOKEN": "refresh-abc",
+        "QBO_RECON_SMTP_PASSWORD": "mail-pass",
+    }
+    settings = load_settings(DEFAULT_CONFIG_PATH, env)
+    company = settings.company(None)
+    assert company.qbo.client_secret.reveal() == "s3cr3t-value"
+    assert company.email.password.reveal() == "mail-pass"
+    text = repr(settings) + str(settings)
+    for secret in env.values():
+        assert secret not in text
+    assert repr(Secret("x")) == "Secret('***')"
+
+
+def test_several_companies_override_shared_sections(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[awra]
+ready_statuses = ["posted"]
+[qbo]
+minor_version = 75
+[companies.acme]
+name = "Acme Ltd"
+awra = { url = "sqlite:///acme.db" }
+qbo = { realm_id = "111" }
+[companies.beta]
+name = "Beta Co"
+awra = { url = "sqlite:///beta.db" }
+qbo = { realm_id = "222", minor_version = 80 }
+""",
+    )
+    env = {"QBO_REFRESH_TOKEN": "shared", "QBO_REFRESH_TOKEN_BETA": "beta-only"}
+    settings = load_settings(path, env)
+    acme, beta = settings.company("acme"), settings.company("beta")
+    assert (acme.name, acme.awra.url, acme.qbo.realm_id, acme.qbo.minor_version) == (
+        "Acme Ltd",
+        "sqlite:///acme.db",
+        "111",
+        75,
+    )
+    assert beta.qbo.minor_version == 80
+    assert acme.awra.ready_statuses == beta.awra.ready_statuses == ("posted",)
+    assert acme.qbo.refresh_token.reveal() == "shared"
+    assert beta.qbo.refresh_token.reveal() == "beta-only"
+    assert acme.qbo.token_store != beta.qbo.token_store
+    with pytest.raises(ConfigError, match="several companies"):
+        settings.company(None)
+    with pytest.raises(ConfigError, match="no company 'gamma'"):
+        settings.company("gamma")
+
+
+def test_table_and_column_renames(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[awra.tables]
+invoices = "sales_invoices"
+[awra.columns.invoices]
+total_amount = "grand_total"
+[awra.columns.nonsense]
+x = "y"
+""",
+    )
+    with pytest.raises(ConfigError, match=r"awra\.columns\.nonsense: not an AWRA table"):
+        load_settings(path, {})
+    path = write(tmp_path, '[awra.tables]\ninvoices = "sales_invoices"\n[awra.columns.invoices]\ntotal_amount = "t"\n')
+    awra = load_settings(path, {}).company(None).awra
+    assert awra.table_name("invoices") == "sales_invoices"
+    assert awra.table_name("bills") == "bills"
+    assert awra.column_name("invoices", "total_amount") == "t"
+    assert awra.column_name("invoices", "number") == "number"
