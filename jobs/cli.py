@@ -56,6 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     schedule = commands.add_parser("schedule", help="run the nightly scheduler in the foreground")
     schedule.add_argument("--config", type=Path, metavar="FILE")
 
+    explain = commands.add_parser("explain", help="everything about one record, customer, vendor or sync run")
+    explain.add_argument(
+        "ref", metavar="REF", help="record number, AWRA id, qbo:<Id>, customer/vendor code or name, or sync run id"
+    )
+    _config_flags(explain)
+    explain.add_argument("--json", action="store_true", help="machine-readable output")
+
     history = commands.add_parser("history", help="list recent runs")
     history.add_argument("--config", type=Path, metavar="FILE")
     history.add_argument("--company", metavar="KEY")
@@ -101,6 +108,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_scheduler(_settings(args.config), config_path=args.config)
         return 0
+    if args.command == "explain":
+        return _explain(args)
     if args.command == "history":
         from reconcile.history import RunHistory, format_history
 
@@ -166,6 +175,28 @@ def _demo(args: argparse.Namespace) -> int:
         now=datetime.now(UTC),
     )
     _print_outcome(outcome)
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from jobs.explain import AmbiguousReference, explain, render_json, render_text
+    from jobs.run import RunRequest, company_for, terminal_progress
+
+    if args.qbo_snapshot is not None and not args.qbo_snapshot.is_dir():
+        raise UsageError(f"--qbo-snapshot {args.qbo_snapshot}: no such folder")
+    settings = _settings(args.config)
+    today = datetime.now(UTC).date()
+    company = company_for(
+        settings, RunRequest(company=args.company, date_from=today, date_to=today, awra_url=args.awra_url)
+    )
+    try:
+        explanation = explain(settings, company, args.ref, qbo_snapshot=args.qbo_snapshot, progress=terminal_progress())
+    except AmbiguousReference as exc:
+        print(f"{PROG}: {exc.one_line()}", file=sys.stderr)
+        for candidate in exc.candidates:
+            print(f"  {candidate.describe()}", file=sys.stderr)
+        return exc.exit_code
+    print(render_json(explanation) if args.json else render_text(explanation), end="")
     return 0
 
 

@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -30,7 +30,7 @@ from reconcile.config import CompanySettings, Settings
 from reconcile.errors import QboReconError, UsageError
 from reconcile.history import RunHistory
 from reconcile.match import plan_lookups
-from reconcile.model import AwraData, QboData, RunResult
+from reconcile.model import AwraData, LookupRequest, QboData, RunResult
 from reconcile.params import RunParams, build_run_params
 from reconcile.reconciliation import reconcile
 from reconcile.sources.awra import lookup_awra, read_awra
@@ -158,15 +158,7 @@ def _reconcile_and_publish(
     history: RunHistory,
     progress: Progress,
 ) -> RunOutcome:
-    with _step(progress, f"reading AWRA ({_safe_url(company.awra.url)})"):
-        awra = read_awra(company.awra, params)
-    with _step(progress, f"reading QBO ({qbo_source.description})"):
-        qbo = qbo_source.pull(params)
-    lookups = plan_lookups(awra, qbo, params)
-    if not lookups.is_empty():
-        with _step(progress, "looking up counterparts outside the window"):
-            awra = awra.extended(lookup_awra(company.awra, params, lookups))
-            qbo = qbo.extended(qbo_source.lookup(params, lookups))
+    awra, qbo = read_sources(company, params, qbo_source, progress)
     if request.save_qbo_snapshot is not None:
         write_snapshot(request.save_qbo_snapshot, qbo_source.payloads())
         progress(f"QBO snapshot saved to {request.save_qbo_snapshot}")
@@ -189,6 +181,43 @@ def _reconcile_and_publish(
         inputs_hash=input_digest,
     )
     return RunOutcome(params=params, report_dir=report_dir, summary=summary, email_status=email_status)
+
+
+def read_sources(
+    company: CompanySettings,
+    params: RunParams,
+    qbo_source: QboSource,
+    progress: Progress,
+    *,
+    also: LookupRequest | None = None,
+) -> tuple[AwraData, QboData]:
+    """Both sides for the run's window, plus counterparts looked up beyond it (and ``also``)."""
+    with _step(progress, f"reading AWRA ({_safe_url(company.awra.url)})"):
+        awra = read_awra(company.awra, params)
+    with _step(progress, f"reading QBO ({qbo_source.description})"):
+        qbo = qbo_source.pull(params)
+    lookups = merge_lookups(plan_lookups(awra, qbo, params), also)
+    if not lookups.is_empty():
+        with _step(progress, "looking up counterparts outside the window"):
+            awra = awra.extended(lookup_awra(company.awra, params, lookups))
+            qbo = qbo.extended(qbo_source.lookup(params, lookups))
+    return awra, qbo
+
+
+def merge_lookups(first: LookupRequest, second: LookupRequest | None) -> LookupRequest:
+    """Both requests in one (union of every key set)."""
+    if second is None:
+        return first
+
+    def union(a: Mapping[str, frozenset[str]], b: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+        return {k: frozenset(a.get(k, frozenset())) | frozenset(b.get(k, frozenset())) for k in {*a, *b}}
+
+    return LookupRequest(
+        qbo_ids=union(first.qbo_ids, second.qbo_ids),
+        qbo_numbers=union(first.qbo_numbers, second.qbo_numbers),
+        awra_links=union(first.awra_links, second.awra_links),
+        awra_numbers=union(first.awra_numbers, second.awra_numbers),
+    )
 
 
 def _email(

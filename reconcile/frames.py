@@ -316,6 +316,9 @@ DATA_QUALITY = _schema(
 #:   ``mapping_type:awra_id`` of that mapping finding.
 #: * ``retry_safe``: whether retrying the sync can succeed now (triage); ``<NA>`` if not judged.
 #: * ``fingerprint``: a stable identity of the finding across runs (run history).
+#: * ``history_status``: new, persisting or reopened against the previous completed run of the
+#:   company; ``first_seen`` when the finding was first seen, ``age_days`` days since then
+#:   (``reconcile.history.RunHistory.compare`` fills these; ``<NA>`` before it runs).
 FINDINGS = _schema(
     "findings",
     run_id=STR,
@@ -343,6 +346,9 @@ FINDINGS = _schema(
     root_ref=STR,
     retry_safe=BOOL,
     fingerprint=STR,
+    history_status=STR,
+    first_seen=TS,
+    age_days=INT,
 )
 
 #: The findings.csv columns fixed by CONTRACTS §4 (the frame may hold more).

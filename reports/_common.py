@@ -57,6 +57,8 @@ TRUNCATED_MARKER = "… [truncated]"
 
 # Characters XML 1.0 cannot carry (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/FFFF).
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# The same without surrogates, for Arrow-backed string columns (which cannot hold them).
+_ILLEGAL_ARROW = "[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]"
 _REPLACEMENT = "\ufffd"
 
 
@@ -93,10 +95,12 @@ def clean_text(value: str, limit: int = EXCEL_CELL_LIMIT) -> str:
 
 def clean_series(series: pd.Series, limit: int = EXCEL_CELL_LIMIT) -> list[str | None]:
     """A column as cleaned Python strings (``None`` for missing), vectorized where possible."""
-    text = series.astype("string")
-    present = text.notna()
-    values = text.where(present, "")
-    needs = values.str.contains(_ILLEGAL.pattern, regex=True) | (values.str.len() > limit)
+    if not isinstance(series.dtype, pd.StringDtype):
+        # Object columns may hold anything (even lone surrogates): clean value by value.
+        return [None if _is_missing(v) else clean_text(str(v), limit) for v in series.tolist()]
+    present = series.notna()
+    values = series.where(present, "")
+    needs = values.str.contains(_ILLEGAL_ARROW, regex=True) | (values.str.len() > limit)
     out: list[str | None] = values.tolist()
     if bool(needs.any()):
         for pos in np.flatnonzero(needs.to_numpy(dtype=bool)):
@@ -104,6 +108,23 @@ def clean_series(series: pd.Series, limit: int = EXCEL_CELL_LIMIT) -> list[str |
     for pos in np.flatnonzero(~present.to_numpy(dtype=bool)):
         out[pos] = None
     return out
+
+
+def clean_strings(series: pd.Series, limit: int = EXCEL_CELL_LIMIT) -> pd.Series:
+    """Like ``clean_series`` but stays a (string-dtype) Series: vectorized end to end."""
+    if not isinstance(series.dtype, pd.StringDtype):
+        return pd.Series(clean_series(series, limit), dtype="string", index=series.index)
+    out = series
+    if bool(out.str.contains(_ILLEGAL_ARROW, regex=True).fillna(False).any()):
+        out = out.str.replace(_ILLEGAL_ARROW, _REPLACEMENT, regex=True)
+    too_long = (out.str.len() > limit).fillna(False).astype(bool)
+    if bool(too_long.any()):
+        out = out.where(~too_long, out.str.slice(0, limit - len(TRUNCATED_MARKER)) + TRUNCATED_MARKER)
+    return out
+
+
+def _is_missing(value: object) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and np.isnan(value))
 
 
 def shorten(value: str, limit: int) -> str:

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ class TokenState:
     """The tokens of one QBO connection; secrets stay wrapped in :class:`Secret`."""
 
     refresh_token: Secret
-    access_token: Secret = Secret("")
+    access_token: Secret = field(default_factory=lambda: Secret(""))
     #: when the access token should be treated as expired (margin already taken off)
     access_expires_at: datetime | None = None
     refresh_expires_at: datetime | None = None

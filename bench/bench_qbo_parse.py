@@ -1,0 +1,156 @@
+"""Benchmark: parse QBO invoice payloads into the canonical frames vs python-quickbooks objects.
+
+Generates N realistic Invoice payloads (3 sales lines + a subtotal line, tax detail, refs,
+MetaData with a -08:00 offset), serializes them to JSON and reads them back the way the sources
+do (``parse_float=Decimal``; also with plain floats), then times in the same run:
+
+* ``parse_transactions("invoice", payloads)`` (TRANSACTIONS + LINES frames), and
+* ``[quickbooks.objects.invoice.Invoice.from_json(p) for p in payloads]`` (the object path).
+
+Targets (issue 3): at least 50,000 invoices/s, and at least 10x the object path.
+
+    .venv/bin/python bench/bench_qbo_parse.py [--count 100000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import time
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from quickbooks.objects.invoice import Invoice
+
+from reconcile.sources.qbo_parse import parse_transactions
+
+
+def make_invoice(i: int, rng: random.Random) -> dict[str, Any]:
+    txn_date = date(2026, 1, 1) + timedelta(days=rng.randrange(365))
+    lines = []
+    subtotal = Decimal(0)
+    for n in range(1, 4):
+        qty = rng.randrange(1, 20)
+        price = Decimal(rng.randrange(100, 500_000)) / 100
+        amount = price * qty
+        subtotal += amount
+        item = rng.randrange(1, 300)
+        lines.append(
+            {
+                "Id": str(n),
+                "LineNum": n,
+                "Description": f"Item {item} description",
+                "Amount": amount,
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {
+                    "ItemRef": {"value": str(item), "name": f"Item {item}"},
+                    "UnitPrice": price,
+                    "Qty": qty,
+                    "TaxCodeRef": {"value": "TAX"},
+                },
+            }
+        )
+    lines.append({"Amount": subtotal, "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}})
+    tax = (subtotal * Decimal("0.16")).quantize(Decimal("0.01"))
+    customer = rng.randrange(1, 5000)
+    updated = f"{txn_date.isoformat()}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}-08:00"
+    return {
+        "AllowIPNPayment": False,
+        "AllowOnlinePayment": False,
+        "domain": "QBO",
+        "sparse": False,
+        "Id": str(1000 + i),
+        "SyncToken": "0",
+        "MetaData": {"CreateTime": updated, "LastUpdatedTime": updated},
+        "CustomField": [{"DefinitionId": "1", "Name": "Crew #", "Type": "StringType"}],
+        "DocNumber": f"INV-{100000 + i}",
+        "TxnDate": txn_date.isoformat(),
+        "CurrencyRef": {"value": "KES", "name": "Kenyan Shilling"},
+        "LinkedTxn": [],
+        "Line": lines,
+        "TxnTaxDetail": {
+            "TxnTaxCodeRef": {"value": "2"},
+            "TotalTax": tax,
+            "TaxLine": [
+                {
+                    "Amount": tax,
+                    "DetailType": "TaxLineDetail",
+                    "TaxLineDetail": {
+                        "TaxRateRef": {"value": "3"},
+                        "PercentBased": True,
+                        "TaxPercent": 16,
+                        "NetAmountTaxable": subtotal,
+                    },
+                }
+            ],
+        },
+        "CustomerRef": {"value": str(customer), "name": f"Customer {customer}"},
+        "BillAddr": {"Id": str(customer), "Line1": "1 Moi Avenue", "City": "Nairobi"},
+        "SalesTermRef": {"value": "3", "name": "Net 30"},
+        "DueDate": (txn_date + timedelta(days=30)).isoformat(),
+        "TotalAmt": subtotal + tax,
+        "ApplyTaxAfterDiscount": False,
+        "PrintStatus": "NotSet",
+        "EmailStatus": "NotSet",
+        "BillEmail": {"Address": f"customer{customer}@example.com"},
+        "Balance": subtotal + tax,
+    }
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)  # only for generating the JSON text (values have 2 decimals)
+    raise TypeError(type(value))
+
+
+def best_of(repeat: int, func: Any) -> tuple[float, Any]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        result = func()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    rng = random.Random(20261125)
+    text = json.dumps([make_invoice(i, rng) for i in range(args.count)], default=_default)
+    as_decimal = json.loads(text, parse_float=Decimal)
+    as_float = json.loads(text)
+    n = args.count
+    print(f"{n:,} invoice payloads ({len(text) / n:.0f} bytes of JSON each), best of {args.repeat}")
+
+    results = {}
+    for label, payloads in (("Decimal", as_decimal), ("float", as_float)):
+        seconds, (txns, lines) = best_of(args.repeat, lambda p=payloads: parse_transactions("invoice", p))
+        assert len(txns) == n and len(lines) == 3 * n, (len(txns), len(lines))
+        assert bool(txns["data_ok"].all()), "every generated invoice must parse cleanly"
+        results[label] = seconds
+        print(f"parse_transactions ({label:7s}): {seconds:7.3f} s  {n / seconds:>10,.0f} invoices/s")
+
+    object_seconds, objects = best_of(
+        max(1, args.repeat - 2), lambda: [Invoice.from_json(p) for p in as_decimal]
+    )
+    assert len(objects) == n
+    print(f"Invoice.from_json (Decimal) : {object_seconds:7.3f} s  {n / object_seconds:>10,.0f} invoices/s")
+    # the two paths agree on the totals (sanity check, outside the timing)
+    total = sum(int(Decimal(str(o.TotalAmt)) * 100) for o in objects)
+    assert total == int(txns["amount_cents"].sum()), "object path and frame path disagree"
+
+    for label, seconds in results.items():
+        ratio = object_seconds / seconds
+        verdict = "OK" if n / seconds >= 50_000 and ratio >= 10 else "BELOW TARGET"
+        print(f"ratio vs object path ({label:7s}): {ratio:5.1f}x  [{verdict}: target >= 50,000/s and >= 10x]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,681 @@
+"""Mapping checks: AWRA master records and ``qbo_mappings`` against QBO's reference entities.
+
+For customers, vendors, items, tax codes, accounts and payment methods (``frames.MASTER_TYPES``)
+``check_mappings`` reports, as findings (``frames.FINDINGS``):
+
+* ``mapping_missing``: a master record used by a transaction in the window, or active, has no
+  mapping row, or its mapping has a blank ``qbo_id`` or a blank ``qbo_name``.
+* ``mapping_broken``: the mapped QBO record does not exist, or it is inactive. (A mapping whose
+  AWRA record is itself inactive and unused may point at an inactive QBO record: both sides are
+  retired, which is not a problem.)
+* ``mapping_duplicate``: two AWRA records (active or used) map to one QBO record (one row per extra
+  AWRA record), or QBO holds two active records of one type whose names are equal ignoring case
+  and spacing (one row per extra QBO record).
+* ``mapping_mismatch``: a mapped pair (AWRA record active or used) disagrees: the tax rate
+  (compared as decimals), the account type (``ACCOUNT_TYPE_MATCH`` / ``ACCOUNT_CLASSIFICATION``),
+  an item's income or expense account ("maps to wrong category": the AWRA item's account maps to a
+  QBO account other than the QBO item's ``IncomeAccountRef`` / ``ExpenseAccountRef``), or a card
+  payment method mapped to a non-card QBO method and the reverse.
+
+Every mapping finding carries ``blocks_count`` / ``blocks_cents``: the transactions in the window
+(``in_window``, of the run's entities, whose status passes the run's status filter) that use the
+master record, and the sum of their ``amount_cents``. A transaction *uses* a master through its
+party (``party_id``: customer for invoices and payments, vendor for bills), its lines' ``item_id``,
+``tax_code_id``, ``account_id`` and ``payment_method_id``, and the income account (invoices) or
+expense account (bills) of the items on its lines. These counts are computed with merges and a
+group-by (``master_usage``), so they scale to millions of lines.
+
+Pure functions: inputs are never modified.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal, InvalidOperation
+
+import pandas as pd
+
+from reconcile import frames as F
+from reconcile.model import AwraData, QboData
+from reconcile.params import RunParams
+
+#: The finding categories this module produces.
+MAPPING_CATEGORIES: tuple[str, ...] = ("mapping_missing", "mapping_broken", "mapping_duplicate", "mapping_mismatch")
+
+#: AWRA ``accounts.account_type`` -> the QBO ``Account.AccountType`` values that agree with it.
+#: Compared ignoring case and spaces (QBO writes both "Accounts Receivable" and
+#: "AccountsReceivable"). Extend here when AWRA grows a type.
+ACCOUNT_TYPE_MATCH: Mapping[str, tuple[str, ...]] = {
+    "receivable": ("Accounts Receivable",),
+    "bank": ("Bank",),
+    "income": ("Income", "Other Income"),
+    "expense": ("Expense", "Other Expense", "Cost of Goods Sold"),
+    "asset": ("Other Current Asset", "Fixed Asset", "Other Asset"),
+    "payable": ("Accounts Payable",),
+    "liability": ("Other Current Liability", "Long Term Liability", "Credit Card"),
+    "equity": ("Equity",),
+}
+
+#: AWRA ``account_type`` -> QBO ``Account.Classification``, used when QBO gives no AccountType.
+ACCOUNT_CLASSIFICATION: Mapping[str, str] = {
+    "receivable": "Asset",
+    "bank": "Asset",
+    "asset": "Asset",
+    "income": "Revenue",
+    "expense": "Expense",
+    "payable": "Liability",
+    "liability": "Liability",
+    "equity": "Equity",
+}
+
+#: How a master type is named in plain words.
+LABELS: Mapping[str, str] = {
+    "customer": "customer",
+    "vendor": "vendor",
+    "item": "item",
+    "tax_code": "tax code",
+    "account": "account",
+    "payment_method": "payment method",
+}
+
+#: Where a finance admin fixes a mapping (AWRA's menu path).
+MAPPING_SCREEN = "Integrations > QBO mappings"
+
+#: Line columns that name a master record, with the master type they name.
+_LINE_MASTER_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("item_id", "item"),
+    ("tax_code_id", "tax_code"),
+    ("account_id", "account"),
+    ("payment_method_id", "payment_method"),
+)
+
+_USAGE_COLUMNS = ["entity", "txn_id", "master_type", "master_id"]
+
+
+# --------------------------------------------------------------------------- usage
+
+
+def _present(series: pd.Series) -> pd.Series:
+    """True where a text value is neither missing nor blank."""
+    return series.notna() & (series.astype("string").str.strip() != "").fillna(False)
+
+
+def window_transactions(awra: AwraData, params: RunParams) -> pd.DataFrame:
+    """The AWRA transactions in the window of the run's entities, one row per (entity, id).
+
+    Columns ``entity, id, amount_cents, passes`` (``passes``: status passes the run's filter).
+    """
+    tx = awra.transactions
+    keep = tx["in_window"].fillna(False).astype(bool) & tx["entity"].isin(params.entities)
+    out = tx.loc[keep, ["entity", "id", "amount_cents", "status"]].drop_duplicates(["entity", "id"])
+    passes = (out["status"] == params.status).fillna(False).astype(bool)
+    return out.assign(passes=passes).drop(columns="status").reset_index(drop=True)
+
+
+def master_usage(awra: AwraData, params: RunParams, records: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Which master records each transaction uses: columns ``entity, txn_id, master_type, master_id``.
+
+    ``records`` (columns ``entity``, ``id``) restricts the answer to those transactions, in or out
+    of the window; without it, the in-window transactions of the run's entities are used. One row
+    per (transaction, master), deduplicated.
+    """
+    tx = awra.transactions
+    if records is None:
+        keys = window_transactions(awra, params)[["entity", "id"]]
+    else:
+        keys = records[["entity", "id"]].drop_duplicates()
+    keys = keys.rename(columns={"id": "txn_id"})
+    txk = tx[["entity", "id", "party_id"]].rename(columns={"id": "txn_id"}).merge(keys, on=["entity", "txn_id"])
+    parts: list[pd.DataFrame] = []
+    party_type = txk["entity"].map(dict(F.PARTY_TYPE)).astype("string")
+    parties = txk.assign(master_type=party_type, master_id=txk["party_id"])
+    parts.append(parties.loc[_present(parties["master_id"]) & parties["master_type"].notna(), _USAGE_COLUMNS])
+
+    lines = awra.lines.merge(keys, on=["entity", "txn_id"])
+    item_rows: pd.DataFrame | None = None
+    for column, master_type in _LINE_MASTER_COLUMNS:
+        piece = lines.loc[_present(lines[column]), ["entity", "txn_id", column]].drop_duplicates()
+        piece = piece.rename(columns={column: "master_id"}).assign(master_type=master_type)[_USAGE_COLUMNS]
+        parts.append(piece)
+        if master_type == "item":
+            item_rows = piece
+    if item_rows is not None and len(item_rows):
+        items = awra.masters.loc[
+            awra.masters["master_type"] == "item", ["id", "income_account_id", "expense_account_id"]
+        ].drop_duplicates("id")
+        joined = item_rows.merge(items, left_on="master_id", right_on="id")
+        account = joined["income_account_id"].where(joined["entity"] != "bill", joined["expense_account_id"])
+        accounts = joined.assign(master_type="account", master_id=account)
+        parts.append(accounts.loc[_present(accounts["master_id"]), _USAGE_COLUMNS])
+    usage = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_USAGE_COLUMNS)
+    for column in _USAGE_COLUMNS:
+        usage[column] = usage[column].astype("string")
+    return usage.drop_duplicates().reset_index(drop=True)
+
+
+def usage_stats(awra: AwraData, params: RunParams) -> pd.DataFrame:
+    """Per master record used in the window: ``master_type, master_id, used, blocks_count, blocks_cents``.
+
+    ``used``: some in-window transaction of the run's entities uses it (any status);
+    ``blocks_*``: the transactions that also pass the status filter, and their ``amount_cents``.
+    """
+    usage = master_usage(awra, params)
+    tx = window_transactions(awra, params).rename(columns={"id": "txn_id"})
+    joined = usage.merge(tx, on=["entity", "txn_id"])
+    joined = joined.assign(
+        blocking=joined["passes"].astype("Int64"),
+        blocking_cents=joined["amount_cents"].where(joined["passes"], 0).astype("Int64"),
+    )
+    stats = joined.groupby(["master_type", "master_id"], as_index=False, observed=True).agg(
+        blocks_count=("blocking", "sum"), blocks_cents=("blocking_cents", "sum")
+    )
+    return stats.assign(
+        used=True,
+        blocks_count=stats["blocks_count"].astype("Int64"),
+        blocks_cents=stats["blocks_cents"].astype("Int64"),
+    )
+
+
+# --------------------------------------------------------------------------- text helpers
+
+
+def format_cents(cents: object) -> str:
+    """Integer cents as ``1,250.00`` (``-12.50`` for negatives)."""
+    if cents is None or cents is pd.NA:
+        return "not recorded"
+    value = Decimal(int(cents)) / 100  # type: ignore[call-overload]
+    return f"{value:,.2f}"
+
+
+def _text(value: object) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def label_of(master_type: object) -> str:
+    """A master type in plain words (``tax_code`` -> ``tax code``)."""
+    text = str(master_type)
+    return LABELS.get(text, text)
+
+
+def describe_master(master_type: object, code: object, name: object, master_id: object) -> str:
+    """A master record in plain words: ``customer C-017 'Acme'``."""
+    label = label_of(master_type)
+    ident = _text(code) or _text(master_id) or "?"
+    shown = _text(name)
+    return f"{label} {ident} '{shown}'" if shown else f"{label} {ident}"
+
+
+def describe_qbo(master_type: object, qbo_id: object, qbo_name: object) -> str:
+    """A QBO record in plain words: ``QBO customer 58 'Acme Ltd'``."""
+    label = label_of(master_type)
+    shown = _text(qbo_name)
+    ident = _text(qbo_id) or "?"
+    return f"QBO {label} {ident} '{shown}'" if shown else f"QBO {label} {ident}"
+
+
+def _blocks_phrase(count: object, cents: object) -> str:
+    n = 0 if count is None or count is pd.NA else int(count)  # type: ignore[call-overload]
+    if n == 0:
+        return "it blocks no transaction in the window"
+    noun = "transaction" if n == 1 else "transactions"
+    return f"it blocks {n} {noun} in the window ({format_cents(cents)})"
+
+
+def _norm_name(series: pd.Series) -> pd.Series:
+    return series.astype("string").str.lower().str.replace(r"\s+", "", regex=True)
+
+
+def _decimal(value: object) -> Decimal | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        return None
+
+
+def _natural_key(series: pd.Series) -> pd.Series:
+    """Sort key putting ``"9"`` before ``"10"`` (QBO ids are numeric text)."""
+    text = series.astype("string").fillna("")
+    return text.str.len().astype("Int64").astype(str).str.zfill(6) + text
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _joined(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    """Masters with their usage, mapping and mapped QBO record, one row per master."""
+    masters = awra.masters.loc[awra.masters["master_type"].isin(F.MASTER_TYPES)].drop_duplicates(["master_type", "id"])
+    stats = usage_stats(awra, params)
+    m = masters.merge(stats, left_on=["master_type", "id"], right_on=["master_type", "master_id"], how="left")
+    m = m.drop(columns="master_id")
+    m["used"] = m["used"].astype("boolean").fillna(False).astype(bool)
+    m["blocks_count"] = m["blocks_count"].astype("Int64").fillna(0)
+    m["blocks_cents"] = m["blocks_cents"].astype("Int64").fillna(0)
+    m["relevant"] = m["active"].fillna(False).astype(bool) | m["used"]
+
+    maps = awra.mappings.drop_duplicates(["mapping_type", "awra_id"])[
+        ["mapping_type", "awra_id", "qbo_id", "qbo_name", "updated_at", "updated_by"]
+    ].rename(columns={"updated_at": "map_updated_at", "updated_by": "map_updated_by"})
+    m = m.merge(maps, left_on=["master_type", "id"], right_on=["mapping_type", "awra_id"], how="left")
+    m = m.drop(columns=["mapping_type", "awra_id"])
+    m["has_mapping_row"] = m["map_updated_at"].notna() | m["qbo_id"].notna() | m["qbo_name"].notna()
+    m["mapped"] = _present(m["qbo_id"]) & _present(m["qbo_name"])
+
+    refs = qbo.references.drop_duplicates(["ref_type", "id"])[
+        [
+            "ref_type",
+            "id",
+            "name",
+            "active",
+            "qbo_type",
+            "classification",
+            "income_account_id",
+            "expense_account_id",
+            "rate_percent",
+        ]
+    ]
+    refs = refs.rename(columns={c: f"ref_{c}" for c in refs.columns if c not in ("ref_type",)})
+    m = m.merge(refs, left_on=["master_type", "qbo_id"], right_on=["ref_type", "ref_id"], how="left")
+    m["ref_exists"] = m["ref_id"].notna()
+    return m.drop(columns=["ref_type"]).reset_index(drop=True)
+
+
+def _rows(
+    frame: pd.DataFrame,
+    params: RunParams,
+    category: str,
+    *,
+    field: Sequence[object],
+    awra_value: Sequence[object],
+    qbo_value: Sequence[object],
+    cause: Sequence[object],
+    action: Sequence[object],
+    message: Sequence[object],
+    qbo_id: Sequence[object] | None = None,
+) -> pd.DataFrame:
+    n = len(frame)
+    out = pd.DataFrame(
+        {
+            "run_id": [params.run_id] * n,
+            "entity": frame["master_type"].tolist(),
+            "category": [category] * n,
+            "awra_id": frame["id"].tolist(),
+            "awra_number": frame["code"].tolist(),
+            "qbo_id": list(qbo_id) if qbo_id is not None else frame["qbo_id"].tolist(),
+            "party": frame["name"].tolist(),
+            "field": field,
+            "awra_value": awra_value,
+            "qbo_value": qbo_value,
+            "cause": cause,
+            "action": action,
+            "message": message,
+            "effect_cents": [0] * n,
+            "blocks_count": frame["blocks_count"].tolist(),
+            "blocks_cents": frame["blocks_cents"].tolist(),
+        }
+    )
+    out = out.astype({"qbo_id": "string", "field": "string", "awra_value": "string", "qbo_value": "string"})
+    return F.conform(out, F.FINDINGS)
+
+
+def _missing(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
+    rows = m.loc[(m["relevant"]) & ~m["mapped"]]
+    field: list[object] = []
+    awra_value: list[object] = []
+    qbo_value: list[object] = []
+    cause: list[object] = []
+    action: list[object] = []
+    message: list[object] = []
+    for r in rows.itertuples(index=False):
+        who = describe_master(r.master_type, r.code, r.name, r.id)
+        label = label_of(r.master_type)
+        if not r.has_mapping_row:
+            what, fld = "has no QBO mapping", "qbo_id"
+        elif _text(r.qbo_id) is None:
+            what, fld = "has a mapping with a blank QBO id", "qbo_id"
+        else:
+            what, fld = "has a mapping with a blank QBO name", "qbo_name"
+        why = "used in the window" if r.used else "active"
+        field.append(fld)
+        awra_value.append(_text(r.code) or _text(r.id))
+        qbo_value.append(_text(r.qbo_id) if fld == "qbo_name" else None)
+        cause.append(f"{label} not mapped to QBO")
+        action.append(f"Map {who} to its QBO {label} in {MAPPING_SCREEN}")
+        message.append(f"{who} ({why}) {what}; {_blocks_phrase(r.blocks_count, r.blocks_cents)}")
+    return _rows(
+        rows,
+        params,
+        "mapping_missing",
+        field=field,
+        awra_value=awra_value,
+        qbo_value=qbo_value,
+        cause=cause,
+        action=action,
+        message=message,
+    )
+
+
+def _broken(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
+    absent = _present(m["qbo_id"]) & ~m["ref_exists"]
+    inactive = m["ref_exists"] & ~m["ref_active"].fillna(True).astype(bool) & m["relevant"]
+    rows = m.loc[absent | inactive]
+    field: list[object] = []
+    awra_value: list[object] = []
+    qbo_value: list[object] = []
+    cause: list[object] = []
+    action: list[object] = []
+    message: list[object] = []
+    for r in rows.itertuples(index=False):
+        who = describe_master(r.master_type, r.code, r.name, r.id)
+        label = label_of(r.master_type)
+        target = describe_qbo(r.master_type, r.qbo_id, r.ref_name if r.ref_exists else r.qbo_name)
+        if not r.ref_exists:
+            state, fix = "does not exist", f"Re-map {who} to an existing QBO {label} in {MAPPING_SCREEN}"
+        else:
+            state = "is inactive"
+            fix = f"Reactivate {target} in QBO, or re-map {who} to an active QBO {label} in {MAPPING_SCREEN}"
+        field.append("qbo_id")
+        awra_value.append(_text(r.qbo_id))
+        qbo_value.append("inactive" if r.ref_exists else "absent")
+        cause.append(f"mapped QBO {label} {state}")
+        action.append(fix)
+        message.append(
+            f"{who} maps to {target}, which {state} in QBO; {_blocks_phrase(r.blocks_count, r.blocks_cents)}"
+        )
+    return _rows(
+        rows,
+        params,
+        "mapping_broken",
+        field=field,
+        awra_value=awra_value,
+        qbo_value=qbo_value,
+        cause=cause,
+        action=action,
+        message=message,
+    )
+
+
+def _duplicates(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    return F.concat_frames([_duplicates_in_awra(m, params), _duplicates_in_qbo(m, qbo, params)], F.FINDINGS)
+
+
+def _duplicates_in_awra(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
+    """Two AWRA records map to one QBO record: one row per extra AWRA record."""
+    cols = ["master_type", "id", "code", "name", "qbo_id", "qbo_name", "ref_name", "ref_exists"]
+    mapped = m.loc[m["relevant"] & _present(m["qbo_id"]), [*cols, "blocks_count", "blocks_cents"]]
+    shared = mapped.groupby(["master_type", "qbo_id"], observed=True)["id"].transform("size") > 1
+    mapped = mapped.loc[shared].copy()
+    mapped["order_key"] = _natural_key(mapped["code"].fillna(mapped["id"]))
+    mapped = mapped.sort_values(["master_type", "qbo_id", "order_key", "id"], kind="stable")
+    rank = mapped.groupby(["master_type", "qbo_id"], observed=True).cumcount()
+    firsts = {
+        (str(r.master_type), str(r.qbo_id)): describe_master(r.master_type, r.code, r.name, r.id)
+        for r in mapped.loc[rank == 0].itertuples(index=False)
+    }
+    extra = mapped.loc[rank > 0]
+    awra_value: list[object] = []
+    qbo_value: list[object] = []
+    cause: list[object] = []
+    action: list[object] = []
+    message: list[object] = []
+    for r in extra.itertuples(index=False):
+        other = firsts[(str(r.master_type), str(r.qbo_id))]
+        who = describe_master(r.master_type, r.code, r.name, r.id)
+        target = describe_qbo(r.master_type, r.qbo_id, r.ref_name if r.ref_exists else r.qbo_name)
+        label = label_of(r.master_type)
+        awra_value.append(_text(r.code) or _text(r.id))
+        qbo_value.append(_text(r.qbo_id))
+        cause.append(f"two AWRA {label} records map to one QBO {label}")
+        action.append(
+            f"Decide whether {who} and {other} are the same {label}: merge them in AWRA, or map {who} to its "
+            f"own QBO {label} in {MAPPING_SCREEN}"
+        )
+        message.append(f"{who} and {other} both map to {target}; {_blocks_phrase(r.blocks_count, r.blocks_cents)}")
+    return _rows(
+        extra,
+        params,
+        "mapping_duplicate",
+        field=["qbo_id"] * len(extra),
+        awra_value=awra_value,
+        qbo_value=qbo_value,
+        cause=cause,
+        action=action,
+        message=message,
+    )
+
+
+def _duplicates_in_qbo(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    """QBO holds two active records of one type whose names agree ignoring case and spacing.
+
+    One row per extra QBO record (the lowest Id is kept); ``awra_id`` is an AWRA record mapped to
+    that QBO record, else one mapped to another record of the group, else empty.
+    """
+    refs = qbo.references
+    active = refs.loc[
+        refs["ref_type"].isin(F.MASTER_TYPES) & refs["active"].fillna(False).astype(bool) & _present(refs["name"])
+    ].drop_duplicates(["ref_type", "id"])
+    active = active.assign(norm_key=_norm_name(active["name"]), order_key=_natural_key(active["id"]))
+    active = active.sort_values(["ref_type", "norm_key", "order_key"], kind="stable")
+    group = active.groupby(["ref_type", "norm_key"], observed=True)
+    size = group["id"].transform("size")
+    rank = group.cumcount()
+    dup = active.loc[size > 1]
+    if dup.empty:
+        return F.empty_frame(F.FINDINGS)
+    by_qbo: dict[tuple[str, str], dict[str, object]] = {}
+    dup_types = m["master_type"].isin(dup["ref_type"].unique()) & m["qbo_id"].isin(dup["id"])
+    candidates_m = m.loc[dup_types, ["master_type", "id", "code", "name", "qbo_id", "blocks_count", "blocks_cents"]]
+    for r in candidates_m.sort_values(["master_type", "id"], kind="stable").itertuples(index=False):
+        by_qbo.setdefault(
+            (str(r.master_type), str(r.qbo_id)),
+            {
+                "id": r.id,
+                "code": r.code,
+                "name": r.name,
+                "blocks_count": r.blocks_count,
+                "blocks_cents": r.blocks_cents,
+            },
+        )
+    ids_in_group: dict[tuple[str, str], list[str]] = {}
+    for r in dup.itertuples(index=False):
+        ids_in_group.setdefault((str(r.ref_type), str(r.norm_key)), []).append(str(r.id))
+    rows: list[dict[str, object]] = []
+    awra_value: list[object] = []
+    qbo_value: list[object] = []
+    cause: list[object] = []
+    action: list[object] = []
+    message: list[object] = []
+    qbo_ids: list[object] = []
+    for r in dup.loc[rank > 0].itertuples(index=False):
+        ref_type, qid = str(r.ref_type), str(r.id)
+        ids = ids_in_group[(ref_type, str(r.norm_key))]
+        candidates = [qid, *[i for i in ids if i != qid]]
+        hit = next((i for i in candidates if (ref_type, i) in by_qbo), None)
+        label = label_of(ref_type)
+        shown_ids = ", ".join(ids)
+        if hit is not None:
+            master = by_qbo[(ref_type, hit)]
+            who = describe_master(ref_type, master["code"], master["name"], master["id"])
+            rows.append({"master_type": ref_type, **master})
+            tail = f"; {who} maps to QBO {label} {hit}; " + _blocks_phrase(
+                master["blocks_count"], master["blocks_cents"]
+            )
+        else:
+            rows.append(
+                {
+                    "master_type": ref_type,
+                    "id": None,
+                    "code": None,
+                    "name": r.name,
+                    "blocks_count": 0,
+                    "blocks_cents": 0,
+                }
+            )
+            tail = "; no AWRA record maps to them"
+        qbo_ids.append(qid)
+        awra_value.append(None)
+        qbo_value.append(r.name)
+        cause.append(f"QBO holds {len(ids)} active {label} records with one name")
+        action.append(
+            f"Merge or rename the duplicate {label} records in QBO (Ids {shown_ids}), then check which one "
+            f"AWRA maps to in {MAPPING_SCREEN}"
+        )
+        message.append(f"QBO holds {len(ids)} active {label} records named like '{r.name}' (Ids {shown_ids}){tail}")
+    frame = pd.DataFrame(rows).astype({"id": "string", "code": "string", "name": "string"})
+    return _rows(
+        frame,
+        params,
+        "mapping_duplicate",
+        field=["qbo_name"] * len(frame),
+        awra_value=awra_value,
+        qbo_value=qbo_value,
+        cause=cause,
+        action=action,
+        message=message,
+        qbo_id=qbo_ids,
+    )
+
+
+def _mismatches(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    checked = m["master_type"].isin(("tax_code", "account", "item", "payment_method"))
+    pairs = m.loc[m["relevant"] & m["ref_exists"] & checked]
+    account_map = m.loc[(m["master_type"] == "account") & _present(m["qbo_id"])].set_index("id")["qbo_id"]
+    refs = qbo.references
+    qbo_accounts = refs.loc[refs["ref_type"] == "account"].drop_duplicates("id").set_index("id")["name"]
+    records: list[tuple[int, str, str | None, str | None, str, str, str]] = []
+    for pos, r in enumerate(pairs.itertuples(index=False)):
+        who = describe_master(r.master_type, r.code, r.name, r.id)
+        target = describe_qbo(r.master_type, r.qbo_id, r.ref_name)
+        blocks = _blocks_phrase(r.blocks_count, r.blocks_cents)
+        if r.master_type == "tax_code":
+            ours, theirs = _decimal(r.rate_percent), _decimal(r.ref_rate_percent)
+            if ours is not None and theirs is not None and ours != theirs:
+                records.append(
+                    (
+                        pos,
+                        "rate_percent",
+                        _text(r.rate_percent),
+                        _text(r.ref_rate_percent),
+                        "tax rate differs from QBO",
+                        f"Correct the rate of {who} or of {target} (whichever is wrong), or map {who} to the QBO "
+                        f"tax code with rate {ours}% in {MAPPING_SCREEN}",
+                        f"{who} has rate {ours}% but {target} has {theirs}%; {blocks}",
+                    )
+                )
+        elif r.master_type == "account":
+            ours_type = _text(r.account_type)
+            if ours_type is None or ours_type.lower() not in ACCOUNT_TYPE_MATCH:
+                continue
+            key = ours_type.lower()
+            accepted = ACCOUNT_TYPE_MATCH[key]
+            qbo_type, qbo_class = _text(r.ref_qbo_type), _text(r.ref_classification)
+            if qbo_type is not None:
+                squash = {a.replace(" ", "").lower() for a in accepted}
+                bad = qbo_type.replace(" ", "").lower() not in squash
+                shown = qbo_type
+            elif qbo_class is not None:
+                bad = qbo_class.lower() != ACCOUNT_CLASSIFICATION[key].lower()
+                shown = qbo_class
+            else:
+                continue
+            if bad:
+                records.append(
+                    (
+                        pos,
+                        "account_type",
+                        ours_type,
+                        shown,
+                        "account type differs from QBO",
+                        f"Map {who} to a QBO account of type {' / '.join(accepted)} in {MAPPING_SCREEN}, or correct "
+                        f"the account type on the side that is wrong",
+                        f"{who} is a {ours_type} account but {target} is {shown}; {blocks}",
+                    )
+                )
+        elif r.master_type == "item":
+            for ours_col, ref_col, field, words in (
+                ("income_account_id", "ref_income_account_id", "income_account", "income"),
+                ("expense_account_id", "ref_expense_account_id", "expense_account", "expense"),
+            ):
+                awra_account = _text(getattr(r, ours_col))
+                qbo_item_account = _text(getattr(r, ref_col))
+                if awra_account is None or qbo_item_account is None or awra_account not in account_map.index:
+                    continue
+                mapped_to = _text(account_map.loc[awra_account])
+                if mapped_to is None or mapped_to == qbo_item_account:
+                    continue
+                mapped_name = qbo_accounts.get(mapped_to) if mapped_to in qbo_accounts.index else None
+                item_name = qbo_accounts.get(qbo_item_account) if qbo_item_account in qbo_accounts.index else None
+                records.append(
+                    (
+                        pos,
+                        field,
+                        mapped_to,
+                        qbo_item_account,
+                        f"item maps to wrong {words} category",
+                        f"Make the {words} account of {who} and of {target} agree: change the item's {words} account "
+                        f"in QBO or AWRA, or fix the account mapping in {MAPPING_SCREEN}",
+                        f"{who} posts {words} to AWRA account {awra_account}, mapped to "
+                        f"{describe_qbo('account', mapped_to, mapped_name)}, but {target} posts to "
+                        f"{describe_qbo('account', qbo_item_account, item_name)}; {blocks}",
+                    )
+                )
+        elif r.master_type == "payment_method":
+            method, qbo_type = _text(r.method_type), _text(r.ref_qbo_type)
+            if method is None or qbo_type is None:
+                continue
+            awra_card = method.lower() == "card"
+            qbo_card = qbo_type.upper() == "CREDIT_CARD"
+            if awra_card != qbo_card:
+                want = "card (CREDIT_CARD)" if awra_card else "non-card (NON_CREDIT_CARD)"
+                records.append(
+                    (
+                        pos,
+                        "method_type",
+                        method,
+                        qbo_type,
+                        "payment method type differs from QBO",
+                        f"Map {who} to a {want} QBO payment method in {MAPPING_SCREEN}",
+                        f"{who} is a {method} method but {target} is {qbo_type}; {blocks}",
+                    )
+                )
+    if not records:
+        return F.empty_frame(F.FINDINGS)
+    rows = pairs.iloc[[rec[0] for rec in records]]
+    return _rows(
+        rows,
+        params,
+        "mapping_mismatch",
+        field=[rec[1] for rec in records],
+        awra_value=[rec[2] for rec in records],
+        qbo_value=[rec[3] for rec in records],
+        cause=[rec[4] for rec in records],
+        action=[rec[5] for rec in records],
+        message=[rec[6] for rec in records],
+    )
+
+
+def check_mappings(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    """Mapping findings (``frames.FINDINGS``) for every master type; see the module docstring."""
+    m = _joined(awra, qbo, params)
+    parts = [_missing(m, params), _broken(m, params), _duplicates(m, qbo, params), _mismatches(m, qbo, params)]
+    return F.concat_frames(parts, F.FINDINGS)
+
+
+__all__ = [
+    "ACCOUNT_CLASSIFICATION",
+    "ACCOUNT_TYPE_MATCH",
+    "LABELS",
+    "MAPPING_CATEGORIES",
+    "check_mappings",
+    "describe_master",
+    "describe_qbo",
+    "format_cents",
+    "master_usage",
+    "usage_stats",
+    "window_transactions",
+]

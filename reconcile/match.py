@@ -1,0 +1,734 @@
+"""Pair AWRA and QBO transactions: the recorded link, then the number, then party + amount + date.
+
+Pairing runs per entity (invoice, payment, bill, journal) over every row of both frames, in
+window or looked up beyond it, whatever their status (a QBO twin of a record outside the status
+filter is not "missing in AWRA"):
+
+1. **link**: the record's ``qbo_link`` (``match_method`` ``link``), else the QBO Id of its latest
+   *succeeded* sync_log attempt for ``params.connector`` (``sync_log``), against QBO ``id``.
+2. **number**: AWRA ``number`` == QBO ``number`` (DocNumber / PaymentRefNum), among the rows
+   still unpaired (``number``).
+3. **probable**: for what would otherwise be reported missing on both sides, the AWRA party's
+   QBO mapping == QBO ``party_id``, amount equal, dates at most ``params.probable_match_days``
+   apart (``probable``: a QBO entry keyed by hand). Journals have no party and are not guessed.
+
+A pair with one side outside the window (a looked-up row) is ``lookup_link`` / ``lookup_number``.
+Where a key is shared by several rows the rows are paired by content, smallest difference first
+(amount, then date, then party, then the ids as a stable tie-break), never by row order: the
+result does not depend on how the input rows are ordered.
+
+Everything is vectorized on integer codes (``pandas.factorize``) and numpy arrays; only the
+small sets of rows that share a key are resolved with a Python loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from reconcile import frames as F
+from reconcile.model import AwraData, LookupRequest, QboData
+from reconcile.params import RunParams
+
+#: The pairing/outcome frame ``match_records`` returns: one row per pair and per record left
+#: unpaired, so every transaction row of either input appears exactly once as ``awra_row`` or
+#: ``qbo_row`` (positions, i.e. ``iloc``, into ``awra.transactions`` / ``qbo.transactions``).
+#:
+#: * ``outcome``: see ``OUTCOMES``. A pair is ``matched``, ``probable``, ``out_of_window`` (one
+#:   side looked up beyond the window) or ``outside_window`` (both sides beyond it).
+#: * ``match_method``: link, sync_log, number, probable, lookup_link, lookup_number (pairs only).
+#: * ``ref_row``: for ``duplicate_in_qbo`` the AWRA record (row in ``awra.transactions``) the
+#:   extra QBO record duplicates; for ``duplicate_in_awra`` the QBO record (row in
+#:   ``qbo.transactions``) that carries the same number. A reference, not owned by the row.
+#: * ``sync_row``: position in ``awra.sync_log`` of the AWRA record's latest attempt for
+#:   ``params.connector`` (``<NA>`` if none).
+MATCHES = F.Schema(
+    "matches",
+    {
+        "entity": F.Kind.STRING,
+        "outcome": F.Kind.STRING,
+        "match_method": F.Kind.STRING,
+        "awra_row": F.Kind.INT,
+        "qbo_row": F.Kind.INT,
+        "ref_row": F.Kind.INT,
+        "awra_id": F.Kind.STRING,
+        "qbo_id": F.Kind.STRING,
+        "sync_row": F.Kind.INT,
+    },
+)
+
+#: Outcomes of a ``MATCHES`` row. ``repeated_row`` marks a second row with the same
+#: (entity, id) on one side (the in-window copy is kept); ``outside_filter`` a record in the
+#: window that is left alone by the status filter (AWRA: ready but another status; QBO: not on
+#: the filter's QBO side, e.g. voided when reconciling posted records).
+OUTCOMES: tuple[str, ...] = (
+    "matched",
+    "probable",
+    "out_of_window",
+    "outside_window",
+    "missing_in_qbo",
+    "missing_in_awra",
+    "duplicate_in_qbo",
+    "duplicate_in_awra",
+    "not_ready",
+    "outside_filter",
+    "repeated_row",
+)
+PAIR_OUTCOMES: tuple[str, ...] = ("matched", "probable", "out_of_window", "outside_window")
+
+_METHODS = np.array(["", "link", "sync_log", "number", "probable", "lookup_link", "lookup_number"], dtype=object)
+_M_LINK, _M_SYNC, _M_NUMBER, _M_PROBABLE = 1, 2, 3, 4
+_NE = len(F.ENTITIES)
+_BIG = np.int64(2**62)
+
+
+# --------------------------------------------------------------------------------------------
+# small vector helpers (shared with compare/tieout)
+
+
+def entity_codes(entity: pd.Series, entities: Sequence[str]) -> np.ndarray:
+    """Index of each row's entity in ``frames.ENTITIES``; -1 when outside ``entities``."""
+    codes = pd.Categorical(entity, categories=list(F.ENTITIES)).codes.astype(np.int64)
+    keep = np.isin(codes, [F.ENTITIES.index(e) for e in entities])
+    return np.where(keep, codes, -1)
+
+
+def factorize_together(*series: pd.Series) -> list[np.ndarray]:
+    """Integer codes of several string columns in one code space (``<NA>`` → -1)."""
+    joined = pd.concat([s.reset_index(drop=True) for s in series], ignore_index=True)
+    codes, _ = pd.factorize(joined)
+    codes = codes.astype(np.int64)
+    out, start = [], 0
+    for s in series:
+        out.append(codes[start : start + len(s)])
+        start += len(s)
+    return out
+
+
+def gather(values: np.ndarray, rows: np.ndarray, fill: object) -> np.ndarray:
+    """``values[rows]`` where ``rows >= 0``, else ``fill`` (safe when ``values`` is empty)."""
+    has = rows >= 0
+    if not has.any():
+        return np.full(len(rows), fill, dtype=values.dtype if len(values) else object)
+    return np.where(has, values[np.where(has, rows, 0)], fill)
+
+
+def keyed(codes: np.ndarray, ent: np.ndarray) -> np.ndarray:
+    """Combine a code with the entity code into one key (-1 when either is missing)."""
+    return np.where((codes >= 0) & (ent >= 0), codes * _NE + ent, -1)
+
+
+def int_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """An Int64 column as (int64 values with 0 for missing, missing mask)."""
+    missing = series.isna().to_numpy(dtype=bool)
+    return series.to_numpy(dtype=np.int64, na_value=0), missing
+
+
+def day_values(series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A date column as (days since the epoch, missing mask)."""
+    missing = series.isna().to_numpy(dtype=bool)
+    values = series.to_numpy(dtype="datetime64[D]").astype(np.int64)
+    return np.where(missing, 0, values), missing
+
+
+def bool_values(series: pd.Series, default: bool) -> np.ndarray:
+    """A boolean column as numpy bools, missing → ``default``."""
+    return series.fillna(default).to_numpy(dtype=bool)
+
+
+def party_codes(awra: AwraData, qbo: QboData) -> tuple[np.ndarray, np.ndarray]:
+    """The AWRA party's QBO mapping and the QBO party, as codes in one space (-1 if unknown).
+
+    The AWRA side goes through ``awra.mappings`` (customer for invoices/payments, vendor for
+    bills); journals have no party.
+    """
+    a, q, maps = awra.transactions, qbo.transactions, awra.mappings
+    a_type = a["entity"].map(F.PARTY_TYPE).astype("string")
+    m_type = maps["mapping_type"]
+    # AWRA party id + type → mapping row
+    pa_codes, pm_codes = factorize_together(a["party_id"], maps["awra_id"])
+    ta_codes, tm_codes = factorize_together(a_type, m_type)
+    width = max(int(ta_codes.max(initial=0)), int(tm_codes.max(initial=0))) + 1
+    a_key = np.where((pa_codes >= 0) & (ta_codes >= 0), pa_codes * width + ta_codes, -1)
+    m_key = np.where((pm_codes >= 0) & (tm_codes >= 0), pm_codes * width + tm_codes, -1)
+    q_codes, mq_codes = factorize_together(q["party_id"], maps["qbo_id"])
+    size = int(max(a_key.max(initial=-1), m_key.max(initial=-1))) + 1
+    lookup = np.full(size, -1, dtype=np.int64)
+    ok = m_key >= 0
+    lookup[m_key[ok]] = mq_codes[ok]
+    a_mapped = np.where(a_key >= 0, gather(lookup, a_key, -1), -1) if size else np.full(len(a_key), -1)
+    return a_mapped.astype(np.int64), q_codes
+
+
+# --------------------------------------------------------------------------------------------
+# preparation
+
+
+@dataclass
+class _Side:
+    """One side's transaction rows as arrays (positions = rows of the input frame)."""
+
+    n: int
+    ent: np.ndarray  # entity code, -1 out of scope
+    keep: np.ndarray  # in scope and not a repeated (entity, id)
+    inwin: np.ndarray
+    nkey: np.ndarray  # (entity, number) key, -1 none
+    amount: np.ndarray
+    amount_na: np.ndarray
+    day: np.ndarray
+    day_na: np.ndarray
+    party: np.ndarray  # party code (AWRA: mapped to QBO), -1 unknown
+    ids: pd.Series
+
+
+@dataclass
+class _Prep:
+    a: _Side
+    q: _Side
+    a_lkey: np.ndarray  # link key against q_ikey, -1 none
+    a_lmethod: np.ndarray  # 1 link, 2 sync_log, 0 none
+    q_ikey: np.ndarray
+    sync_row: np.ndarray  # latest sync_log position per AWRA row, -1 none
+    link: pd.Series  # AWRA link used (qbo_link, else latest succeeded sync QBO Id)
+    a_scope: np.ndarray  # AWRA: passes status filter and ready (a missing twin is reported)
+    a_status_ok: np.ndarray  # AWRA: ready to sync
+    q_scope: np.ndarray  # QBO: on the filter's QBO side
+
+
+def _dedupe(key: np.ndarray, ent: np.ndarray, inwin: np.ndarray) -> np.ndarray:
+    """Rows to keep: in scope, and one row per key (the in-window copy first)."""
+    keep = ent >= 0
+    has = keep & (key >= 0)
+    idx = np.flatnonzero(has)
+    if len(idx) == 0:
+        return keep
+    order = idx[np.lexsort((~inwin[idx], key[idx]))]
+    ks = key[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ks[1:] != ks[:-1]
+    keep = keep.copy()
+    keep[order[~first]] = False
+    return keep
+
+
+def latest_sync_rows(awra: AwraData, params: RunParams, a_ent: np.ndarray, a_idcodes: np.ndarray, s_idcodes: np.ndarray):
+    """Per AWRA row: position of its latest sync_log attempt, and of its latest succeeded one.
+
+    Latest by ``attempted_at`` (missing sorts first); equal times are broken by the sync_log id.
+    """
+    sl = awra.sync_log
+    n_a = len(a_ent)
+    latest = np.full(n_a, -1, dtype=np.int64)
+    latest_ok = np.full(n_a, -1, dtype=np.int64)
+    if len(sl) == 0 or n_a == 0:
+        return latest, latest_ok
+    s_ent = entity_codes(sl["record_type"], params.entities)
+    use = (sl["connector"] == params.connector).fillna(False).to_numpy(dtype=bool) & (s_ent >= 0)
+    s_key = np.where(use, keyed(s_idcodes, s_ent), -1)
+    a_key = keyed(a_idcodes, a_ent)
+    size = int(max(a_key.max(initial=-1), s_key.max(initial=-1))) + 1
+    pos = np.full(size, -1, dtype=np.int64)
+    ak = a_key >= 0
+    pos[a_key[ak]] = np.flatnonzero(ak)  # repeated AWRA rows share the record's sync state
+    att = sl["attempted_at"]
+    att_na = att.isna().to_numpy(dtype=bool)
+    att_v = np.where(att_na, np.iinfo(np.int64).min, att.to_numpy(dtype="datetime64[ns]").astype(np.int64))
+    rows = np.flatnonzero(s_key >= 0)
+    if len(rows) == 0:
+        return latest, latest_ok
+    # rank ties on attempted_at by id text (only the tied rows need it)
+    order = rows[np.lexsort((att_v[rows], s_key[rows]))]
+    ks, ts = s_key[order], att_v[order]
+    tie = np.zeros(len(order), dtype=bool)
+    tie[1:] = (ks[1:] == ks[:-1]) & (ts[1:] == ts[:-1])
+    if tie.any():
+        tie[:-1] |= tie[1:]
+        tied = order[tie]
+        sub = pd.DataFrame({"k": s_key[tied], "t": att_v[tied], "id": sl["id"].iloc[tied].fillna("").to_numpy(), "p": tied})
+        sub = sub.sort_values(["k", "t", "id", "p"], kind="mergesort")
+        order = order.copy()
+        order[np.flatnonzero(tie)] = sub["p"].to_numpy()
+    ks = s_key[order]
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = ks[:-1] != ks[1:]
+    lrows = order[last]
+    owner = pos[s_key[lrows]]
+    m = owner >= 0
+    latest_by_key = np.full(size, -1, dtype=np.int64)
+    latest_by_key[s_key[lrows]] = lrows
+    ok_status = (sl["status"] == "succeeded").fillna(False).to_numpy(dtype=bool)
+    okorder = order[ok_status[order]]
+    latest_ok_by_key = np.full(size, -1, dtype=np.int64)
+    if len(okorder):
+        kk = s_key[okorder]
+        lst = np.ones(len(okorder), dtype=bool)
+        lst[:-1] = kk[:-1] != kk[1:]
+        latest_ok_by_key[kk[lst]] = okorder[lst]
+    del m, owner
+    latest[ak] = latest_by_key[a_key[ak]]
+    latest_ok[ak] = latest_ok_by_key[a_key[ak]]
+    return latest, latest_ok
+
+
+def in_filter_awra(t: pd.DataFrame, params: RunParams) -> np.ndarray:
+    """AWRA rows whose status is the run's status filter."""
+    return (t["status"] == params.status).fillna(False).to_numpy(dtype=bool)
+
+
+def ready_awra(t: pd.DataFrame, params: RunParams) -> np.ndarray:
+    """AWRA rows whose status is ready to sync."""
+    return t["status"].isin(list(params.ready_statuses)).fillna(False).to_numpy(dtype=bool)
+
+
+def void_flags(t: pd.DataFrame) -> np.ndarray:
+    """Voided rows: ``is_void``, or status ``void`` where the flag is missing."""
+    status_void = (t["status"] == "void").fillna(False)
+    return t["is_void"].fillna(status_void).to_numpy(dtype=bool)
+
+
+def qbo_side(t: pd.DataFrame, params: RunParams) -> np.ndarray:
+    """QBO rows on the QBO side of the run's status filter (``frames.QBO_SIDE_OF_STATUS``)."""
+    side = F.QBO_SIDE_OF_STATUS.get(params.status, "none")
+    void = void_flags(t)
+    if side == "live":
+        return ~void
+    if side == "void":
+        return void
+    return np.zeros(len(t), dtype=bool)
+
+
+def _prepare(awra: AwraData, qbo: QboData, params: RunParams, window_only: bool = False) -> _Prep:
+    a, q = awra.transactions, qbo.transactions
+    a_ent = entity_codes(a["entity"], params.entities)
+    q_ent = entity_codes(q["entity"], params.entities)
+    a_inwin = bool_values(a["in_window"], True)
+    q_inwin = bool_values(q["in_window"], True)
+    if window_only:
+        a_ent = np.where(a_inwin, a_ent, -1)
+        q_ent = np.where(q_inwin, q_ent, -1)
+    # AWRA ids with sync_log record ids (one code space) → dedupe + latest sync
+    a_idc, s_idc = factorize_together(a["id"], awra.sync_log["record_id"])
+    a_keep = _dedupe(keyed(a_idc, a_ent), a_ent, a_inwin)
+    sync_row, sync_ok_row = latest_sync_rows(awra, params, a_ent, a_idc, s_idc)
+    # the link: qbo_link, else the latest succeeded attempt's QBO Id
+    sync_ok_qbo = pd.Series(pd.array([None] * len(a), dtype="string"))
+    has_ok = sync_ok_row >= 0
+    if has_ok.any():
+        vals = awra.sync_log["qbo_id"].iloc[sync_ok_row[has_ok]].to_numpy()
+        arr = np.full(len(a), None, dtype=object)
+        arr[has_ok] = vals
+        sync_ok_qbo = pd.Series(pd.array(arr, dtype="string"))
+    link_na = a["qbo_link"].isna().to_numpy(dtype=bool)
+    link = a["qbo_link"].reset_index(drop=True)
+    if has_ok.any():
+        link = link.fillna(sync_ok_qbo)
+    a_lmethod = np.where(~link_na, _M_LINK, np.where(has_ok & sync_ok_qbo.notna().to_numpy(dtype=bool), _M_SYNC, 0))
+    q_idc, a_lc = factorize_together(q["id"], link)
+    q_ikey = keyed(q_idc, q_ent)
+    q_keep = _dedupe(q_ikey, q_ent, q_inwin)
+    a_lkey = np.where(a_keep, keyed(a_lc, a_ent), -1)
+    a_numc, q_numc = factorize_together(a["number"], q["number"])
+    a_amt, a_amt_na = int_values(a["amount_cents"])
+    q_amt, q_amt_na = int_values(q["amount_cents"])
+    a_day, a_day_na = day_values(a["txn_date"])
+    q_day, q_day_na = day_values(q["txn_date"])
+    a_party, q_party = party_codes(awra, qbo)
+    side_a = _Side(
+        n=len(a),
+        ent=a_ent,
+        keep=a_keep,
+        inwin=a_inwin,
+        nkey=np.where(a_keep, keyed(a_numc, a_ent), -1),
+        amount=a_amt,
+        amount_na=a_amt_na,
+        day=a_day,
+        day_na=a_day_na,
+        party=a_party,
+        ids=a["id"],
+    )
+    side_q = _Side(
+        n=len(q),
+        ent=q_ent,
+        keep=q_keep,
+        inwin=q_inwin,
+        nkey=np.where(q_keep, keyed(q_numc, q_ent), -1),
+        amount=q_amt,
+        amount_na=q_amt_na,
+        day=q_day,
+        day_na=q_day_na,
+        party=q_party,
+        ids=q["id"],
+    )
+    ready = ready_awra(a, params)
+    return _Prep(
+        a=side_a,
+        q=side_q,
+        a_lkey=a_lkey,
+        a_lmethod=a_lmethod,
+        q_ikey=np.where(q_keep, q_ikey, -1),
+        sync_row=sync_row,
+        link=link,
+        a_scope=in_filter_awra(a, params) & ready,
+        a_status_ok=ready,
+        q_scope=qbo_side(q, params),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# pairing
+
+
+def _content_order(p: _Prep, ai: np.ndarray, qi: np.ndarray) -> np.ndarray:
+    """Order of candidate pairs by content: amount gap, date gap, party differs, then ids.
+
+    The id tie-break is symmetric (smaller id of the pair first) so that swapping the sides
+    pairs the same rows.
+    """
+    a, q = p.a, p.q
+    amt = np.where(a.amount_na[ai] | q.amount_na[qi], _BIG, np.abs(a.amount[ai] - q.amount[qi]))
+    day = np.where(a.day_na[ai] | q.day_na[qi], _BIG, np.abs(a.day[ai] - q.day[qi]))
+    party = ~((a.party[ai] >= 0) & (a.party[ai] == q.party[qi]))
+    aid = a.ids.iloc[ai].fillna("").to_numpy(dtype=object)
+    qid = q.ids.iloc[qi].fillna("").to_numpy(dtype=object)
+    first = (aid <= qid).astype(bool)
+    low, high = np.where(first, aid, qid), np.where(first, qid, aid)
+    frame = pd.DataFrame(
+        {"amt": amt, "day": day, "party": party, "lo": low, "hi": high, "aid": aid, "qid": qid, "pos": np.arange(len(ai))}
+    )
+    return frame.sort_values(["amt", "day", "party", "lo", "hi", "aid", "qid"], kind="mergesort")["pos"].to_numpy()
+
+
+def _assign(p: _Prep, ai: np.ndarray, qi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one pairs from candidate pairs, greedily by content (smallest difference first)."""
+    if len(ai) == 0:
+        return ai, qi
+    order = _content_order(p, ai, qi)
+    used_a: set[int] = set()
+    used_q: set[int] = set()
+    out_a: list[int] = []
+    out_q: list[int] = []
+    for x, y in zip(ai[order].tolist(), qi[order].tolist(), strict=True):
+        if x in used_a or y in used_q:
+            continue
+        used_a.add(x)
+        used_q.add(y)
+        out_a.append(x)
+        out_q.append(y)
+    return np.array(out_a, dtype=np.int64), np.array(out_q, dtype=np.int64)
+
+
+@dataclass
+class _Pairing:
+    a_partner: np.ndarray  # q position or -1
+    q_partner: np.ndarray
+    a_method: np.ndarray  # method code of the pair
+
+
+def _pair_link(p: _Prep, st: _Pairing) -> None:
+    size = int(max(p.q_ikey.max(initial=-1), p.a_lkey.max(initial=-1))) + 1
+    if size == 0:
+        return
+    pos = np.full(size, -1, dtype=np.int64)
+    qk = p.q_ikey >= 0
+    pos[p.q_ikey[qk]] = np.flatnonzero(qk)
+    ak = np.flatnonzero(p.a_lkey >= 0)
+    cand = pos[p.a_lkey[ak]]
+    has = cand >= 0
+    ai, qi = ak[has], cand[has]
+    if len(qi) == 0:
+        return
+    counts = np.bincount(qi, minlength=p.q.n)
+    single = counts[qi] == 1
+    sa, sq = ai[single], qi[single]
+    ma, mq = _assign(p, ai[~single], qi[~single])
+    for xa, xq in ((sa, sq), (ma, mq)):
+        st.a_partner[xa] = xq
+        st.q_partner[xq] = xa
+        st.a_method[xa] = p.a_lmethod[xa]
+
+
+def _pair_number(p: _Prep, st: _Pairing) -> None:
+    ua = np.flatnonzero((st.a_partner < 0) & (p.a.nkey >= 0))
+    uq = np.flatnonzero((st.q_partner < 0) & (p.q.nkey >= 0))
+    if len(ua) == 0 or len(uq) == 0:
+        return
+    size = int(max(p.a.nkey.max(), p.q.nkey.max())) + 1
+    ca = np.bincount(p.a.nkey[ua], minlength=size)
+    cq = np.bincount(p.q.nkey[uq], minlength=size)
+    one = (ca == 1) & (cq == 1)
+    pos = np.full(size, -1, dtype=np.int64)
+    qk = p.q.nkey[uq]
+    pos[qk[one[qk]]] = uq[one[qk]]
+    ak = p.a.nkey[ua]
+    sa = ua[one[ak]]
+    sq = pos[p.a.nkey[sa]]
+    multi = (ca >= 1) & (cq >= 1) & ~one
+    ma_rows = ua[multi[ak]]
+    mq_rows = uq[multi[qk]]
+    ma = mq = np.zeros(0, dtype=np.int64)
+    if len(ma_rows):
+        cand = pd.DataFrame({"k": p.a.nkey[ma_rows], "a": ma_rows}).merge(
+            pd.DataFrame({"k": p.q.nkey[mq_rows], "q": mq_rows}), on="k"
+        )
+        ma, mq = _assign(p, cand["a"].to_numpy(np.int64), cand["q"].to_numpy(np.int64))
+    for xa, xq in ((sa, sq), (ma, mq)):
+        st.a_partner[xa] = xq
+        st.q_partner[xq] = xa
+        st.a_method[xa] = _M_NUMBER
+
+
+def _pair_stages(p: _Prep) -> _Pairing:
+    st = _Pairing(
+        a_partner=np.full(p.a.n, -1, dtype=np.int64),
+        q_partner=np.full(p.q.n, -1, dtype=np.int64),
+        a_method=np.zeros(p.a.n, dtype=np.int64),
+    )
+    _pair_link(p, st)
+    _pair_number(p, st)
+    return st
+
+
+def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which unpaired rows are extra copies of a number, and the record each duplicates.
+
+    An unpaired row is a duplicate when another row (either side) carries its number and
+    either some row with that number is paired or a row on the other side carries it; when all
+    rows with the number are unpaired and on one side, one of them (in scope first, then in
+    window, then lowest id) is the record and the others are its duplicates.
+    """
+    a, q = p.a, p.q
+    size = int(max(a.nkey.max(initial=-1), q.nkey.max(initial=-1))) + 1
+    a_dup = np.zeros(a.n, dtype=bool)
+    q_dup = np.zeros(q.n, dtype=bool)
+    a_ref = np.full(a.n, -1, dtype=np.int64)
+    q_ref = np.full(q.n, -1, dtype=np.int64)
+    if size == 0:
+        return a_dup, q_dup, a_ref, q_ref
+    ak, qk = a.nkey >= 0, q.nkey >= 0
+    na = np.bincount(a.nkey[ak], minlength=size)
+    nq = np.bincount(q.nkey[qk], minlength=size)
+    npaired = np.bincount(a.nkey[ak & (st.a_partner >= 0)], minlength=size) + np.bincount(
+        q.nkey[qk & (st.q_partner >= 0)], minlength=size
+    )
+    for side, other_n, own_n, partner, scope, dup, ref in (
+        (a, nq, na, st.a_partner, p.a_scope, a_dup, a_ref),
+        (q, na, nq, st.q_partner, p.q_scope, q_dup, q_ref),
+    ):
+        un = np.flatnonzero((side.nkey >= 0) & (partner < 0))
+        k = side.nkey[un]
+        shared = (own_n[k] + other_n[k]) > 1
+        certain = shared & ((npaired[k] > 0) | (other_n[k] > 0))
+        dup[un[certain]] = True
+        lone = un[shared & ~certain]  # all unpaired, all on this side
+        if len(lone):
+            frame = pd.DataFrame(
+                {
+                    "k": side.nkey[lone],
+                    "out": ~scope[lone],
+                    "oow": ~side.inwin[lone],
+                    "id": side.ids.iloc[lone].fillna("").to_numpy(dtype=object),
+                    "r": lone,
+                }
+            ).sort_values(["k", "out", "oow", "id", "r"], kind="mergesort")
+            extra = frame["k"].duplicated().to_numpy()
+            dup[frame["r"].to_numpy()[extra]] = True
+    # references: the other side's record carrying the number (paired first, then lowest id)
+    for side, other, other_partner, dup, ref in ((a, q, st.q_partner, a_dup, a_ref), (q, a, st.a_partner, q_dup, q_ref)):
+        rows = np.flatnonzero(dup)
+        if len(rows) == 0:
+            continue
+        keys = np.unique(side.nkey[rows])
+        orows = np.flatnonzero(np.isin(other.nkey, keys))
+        if len(orows) == 0:
+            continue
+        frame = pd.DataFrame(
+            {
+                "k": other.nkey[orows],
+                "unpaired": other_partner[orows] < 0,
+                "id": other.ids.iloc[orows].fillna("").to_numpy(dtype=object),
+                "r": orows,
+            }
+        ).sort_values(["k", "unpaired", "id", "r"], kind="mergesort")
+        first = frame.drop_duplicates("k")
+        lookup = pd.Series(first["r"].to_numpy(), index=first["k"].to_numpy())
+        ref[rows] = lookup.reindex(side.nkey[rows]).fillna(-1).to_numpy(dtype=np.int64)
+    # an extra whose number the other side lacks duplicates its paired sibling's counterpart
+    for side, dup, ref, partner in ((a, a_dup, a_ref, st.a_partner), (q, q_dup, q_ref, st.q_partner)):
+        miss = np.flatnonzero(dup & (ref < 0))
+        if len(miss) == 0:
+            continue
+        sib = np.flatnonzero(np.isin(side.nkey, np.unique(side.nkey[miss])) & (partner >= 0))
+        if len(sib) == 0:
+            continue
+        frame = pd.DataFrame(
+            {"k": side.nkey[sib], "id": side.ids.iloc[sib].fillna("").to_numpy(dtype=object), "o": partner[sib]}
+        )
+        first = frame.sort_values(["k", "id"], kind="mergesort").drop_duplicates("k")
+        lookup = pd.Series(first["o"].to_numpy(), index=first["k"].to_numpy())
+        ref[miss] = lookup.reindex(side.nkey[miss]).fillna(-1).to_numpy(dtype=np.int64)
+    return a_dup, q_dup, a_ref, q_ref
+
+
+def _pair_probable(p: _Prep, st: _Pairing, a_cand: np.ndarray, q_cand: np.ndarray, days: int) -> None:
+    a, q = p.a, p.q
+    journal = F.ENTITIES.index("journal")
+    ai = np.flatnonzero(a_cand & (a.ent != journal) & (a.party >= 0) & ~a.amount_na & ~a.day_na)
+    qi = np.flatnonzero(q_cand & (q.ent != journal) & (q.party >= 0) & ~q.amount_na & ~q.day_na)
+    if len(ai) == 0 or len(qi) == 0:
+        return
+    cand = pd.DataFrame({"e": a.ent[ai], "p": a.party[ai], "m": a.amount[ai], "a": ai}).merge(
+        pd.DataFrame({"e": q.ent[qi], "p": q.party[qi], "m": q.amount[qi], "q": qi}), on=["e", "p", "m"]
+    )
+    if len(cand) == 0:
+        return
+    ca, cq = cand["a"].to_numpy(np.int64), cand["q"].to_numpy(np.int64)
+    near = np.abs(a.day[ca] - q.day[cq]) <= days
+    xa, xq = _assign(p, ca[near], cq[near])
+    st.a_partner[xa] = xq
+    st.q_partner[xq] = xa
+    st.a_method[xa] = _M_PROBABLE
+
+
+# --------------------------------------------------------------------------------------------
+# public API
+
+
+def plan_lookups(awra: AwraData, qbo: QboData, params: RunParams) -> LookupRequest:
+    """What to fetch beyond the window so a changed date reads as a date mismatch, not a miss.
+
+    Pairs the in-window rows by link and number; for each AWRA record left unpaired asks QBO
+    for its link (``qbo_link`` or latest succeeded sync Id) and its number, and for each QBO
+    record left unpaired asks AWRA for records linked to its Id and for its number.
+    """
+    p = _prepare(awra, qbo, params, window_only=True)
+    st = _pair_stages(p)
+    a, q = awra.transactions, qbo.transactions
+    ua = (st.a_partner < 0) & p.a.keep
+    uq = (st.q_partner < 0) & p.q.keep
+    link = p.link
+
+    def collect(entity: pd.Series, values: pd.Series, mask: np.ndarray) -> dict[str, frozenset[str]]:
+        frame = pd.DataFrame({"e": entity.to_numpy()[mask], "v": values.to_numpy()[mask]}).dropna()
+        return {str(e): frozenset(str(v) for v in g["v"]) for e, g in frame.groupby("e", sort=True)}
+
+    return LookupRequest(
+        qbo_ids=collect(a["entity"], link, ua),
+        qbo_numbers=collect(a["entity"], a["number"], ua),
+        awra_links=collect(q["entity"], q["id"], uq),
+        awra_numbers=collect(q["entity"], q["number"], uq),
+    )
+
+
+def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    """Pair every AWRA and QBO transaction row and give each its outcome (schema ``MATCHES``).
+
+    Rows are sorted by entity, then AWRA id, then QBO id, so the frame does not depend on the
+    order of the input rows. Inputs are not modified.
+    """
+    p = _prepare(awra, qbo, params)
+    st = _pair_stages(p)
+    a_dup, q_dup, a_ref, q_ref = _duplicates(p, st)
+    a_un = (st.a_partner < 0) & p.a.keep
+    q_un = (st.q_partner < 0) & p.q.keep
+    a_missing = a_un & p.a.inwin & p.a_scope & ~a_dup
+    q_missing = q_un & p.q.inwin & p.q_scope & ~q_dup
+    _pair_probable(p, st, a_missing, q_missing, params.probable_match_days)
+    a_un = (st.a_partner < 0) & p.a.keep
+    q_un = (st.q_partner < 0) & p.q.keep
+
+    # pairs
+    pa = np.flatnonzero(st.a_partner >= 0)
+    pq = st.a_partner[pa]
+    a_in, q_in = p.a.inwin[pa], p.q.inwin[pq]
+    method = st.a_method[pa]
+    lookup = a_in != q_in
+    method = np.where(lookup & (method == _M_NUMBER), 6, np.where(lookup & (method != _M_PROBABLE), 5, method))
+    pair_outcome = np.where(
+        a_in & q_in,
+        np.where(st.a_method[pa] == _M_PROBABLE, "probable", "matched"),
+        np.where(lookup, "out_of_window", "outside_window"),
+    )
+
+    # unpaired AWRA
+    ua = np.flatnonzero(a_un)
+    a_out = np.select(
+        [
+            ~p.a.inwin[ua],
+            ~p.a_status_ok[ua],
+            ~p.a_scope[ua],
+            a_dup[ua],
+        ],
+        ["outside_window", "not_ready", "outside_filter", "duplicate_in_awra"],
+        "missing_in_qbo",
+    )
+    uq = np.flatnonzero(q_un)
+    q_out = np.select(
+        [~p.q.inwin[uq], ~p.q_scope[uq], q_dup[uq]],
+        ["outside_window", "outside_filter", "duplicate_in_qbo"],
+        "missing_in_awra",
+    )
+    ra = np.flatnonzero(~p.a.keep & (p.a.ent >= 0))
+    rq = np.flatnonzero(~p.q.keep & (p.q.ent >= 0))
+
+    awra_row = np.concatenate([pa, ua, np.full(len(uq), -1), ra, np.full(len(rq), -1)])
+    qbo_row = np.concatenate([pq, np.full(len(ua), -1), uq, np.full(len(ra), -1), rq])
+    ref_row = np.concatenate(
+        [
+            np.full(len(pa), -1),
+            np.where(a_out == "duplicate_in_awra", a_ref[ua], -1),
+            np.where(q_out == "duplicate_in_qbo", q_ref[uq], -1),
+            np.full(len(ra) + len(rq), -1),
+        ]
+    )
+    outcome = np.concatenate(
+        [pair_outcome, a_out, q_out, np.full(len(ra) + len(rq), "repeated_row")]
+    ).astype(object)
+    meth = np.concatenate([_METHODS[method], np.full(len(ua) + len(uq) + len(ra) + len(rq), "")]).astype(object)
+    ent_code = np.concatenate([p.a.ent[pa], p.a.ent[ua], p.q.ent[uq], p.a.ent[ra], p.q.ent[rq]])
+    entity = pd.Categorical.from_codes(ent_code, categories=list(F.ENTITIES))
+    a_has, q_has = awra_row >= 0, qbo_row >= 0
+    awra_id = _take_str(awra.transactions["id"], awra_row)
+    qbo_id = _take_str(qbo.transactions["id"], qbo_row)
+    sync = gather(p.sync_row, awra_row, -1).astype(np.int64)
+    frame = pd.DataFrame(
+        {
+            "entity": pd.array(np.asarray(entity, dtype=object), dtype="string"),
+            "outcome": pd.array(outcome, dtype="string"),
+            "match_method": pd.array(np.where(meth == "", None, meth), dtype="string"),
+            "awra_row": _int_na(awra_row),
+            "qbo_row": _int_na(qbo_row),
+            "ref_row": _int_na(ref_row),
+            "awra_id": awra_id,
+            "qbo_id": qbo_id,
+            "sync_row": _int_na(sync),
+        }
+    )
+    del a_has, q_has
+    order = np.lexsort(
+        (
+            frame["qbo_id"].fillna("").to_numpy(dtype=object).astype(str),
+            frame["awra_id"].fillna("").to_numpy(dtype=object).astype(str),
+            ent_code,
+        )
+    )
+    return frame.iloc[order].reset_index(drop=True)
+
+
+def _take_str(column: pd.Series, rows: np.ndarray) -> pd.Series:
+    """``column`` values at ``rows`` (positions; -1 gives ``<NA>``) as a string Series."""
+    has = rows >= 0
+    values = column.reset_index(drop=True).take(np.where(has, rows, 0)) if len(column) else None
+    if values is None:
+        return pd.Series(pd.array([None] * len(rows), dtype="string"))
+    out = values.reset_index(drop=True).astype("string")
+    if not has.all():
+        out = out.mask(pd.Series(~has))
+    return out
+
+
+def _int_na(values: np.ndarray) -> pd.Series:
+    """Positions with -1 as ``<NA>`` in an Int64 Series."""
+    return pd.Series(pd.arrays.IntegerArray(values.astype(np.int64), values < 0))

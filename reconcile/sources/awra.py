@@ -1,0 +1,1478 @@
+"""The AWRA reader: SQLAlchemy Core, read-only, into canonical frames.
+
+``read_awra`` reads the run's window (all statuses) plus everything the checks need (master
+records, mappings, the sync log); ``lookup_awra`` fetches records beyond the window by QBO link,
+by the sync log's QBO Id or by number. Both return an ``AwraData`` checked against
+``reconcile.frames``.
+
+Read-only
+    ``open_awra`` is the only way in. SQLite is opened through a ``mode=ro`` URI (so a missing
+    file is never created) with ``PRAGMA query_only=ON`` and one deferred transaction (one
+    snapshot); PostgreSQL runs ``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY``;
+    MariaDB/MySQL ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY``. Every query is a
+    SELECT built from ``sqlalchemy.table()/column()`` objects with bound parameters. The
+    transaction is rolled back at the end.
+
+Exact money
+    Money columns are selected untyped, so the reader sees what the driver gives: ``Decimal``
+    on PostgreSQL/MariaDB; on SQLite a REAL (float), an INTEGER or TEXT. Each value becomes
+    integer cents exactly: a float is read through its shortest decimal text (``repr``, so the
+    REAL ``0.1 + 0.2`` is ``0.3``), then every value is rounded to cents with ROUND_HALF_UP
+    (``1.005`` -> 101 cents, ``"1234.565"`` -> 123457). Fast paths cover the common shapes
+    (a float within 1e-6 cent of a whole cent, a Decimal or text with at most two decimals);
+    anything else goes through ``Decimal.quantize``. NULL, blank, non-numeric, NaN/infinite
+    or out-of-range values are data-quality findings, never zero.
+
+Bad data
+    Every problem the reader cannot take as given (NULL or non-numeric amount, NULL or
+    unparseable date, unknown status, a reference to a master record or invoice that does not
+    exist, a master record without a name or with a bad active flag...) becomes one row of
+    the ``DATA_QUALITY`` frame, and the transaction gets ``data_ok=False`` (it stays in the
+    frame for pairing). Rows whose ``txn_date`` cannot be placed in any window (NULL or
+    unparseable) are read from the whole table, with ``txn_date`` NaT.
+
+Errors
+    An unparseable URL, an unknown driver, a missing SQLite file or a database lacking the
+    expected tables/columns (all named at once) is a ``UsageError`` (exit 2); a server that
+    cannot be reached, refuses the login or fails mid-read is a ``SourceError`` (exit 3), whose
+    text never holds the password.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote, urlsplit
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.elements import ColumnElement
+
+from reconcile import frames as F
+from reconcile.config import AwraSettings
+from reconcile.errors import SourceError, UsageError
+from reconcile.model import AwraData, LookupRequest
+from reconcile.params import RunParams
+
+__all__ = ["awra_label", "lookup_awra", "open_awra", "read_awra"]
+
+#: Values per IN list in one query (look-ups, sync-run ids).
+CHUNK_SIZE = 500
+
+#: Seconds to wait for a database server to answer a connection attempt.
+CONNECT_TIMEOUT_SECONDS = 15
+
+# --------------------------------------------------------------------------- the read model
+
+#: Columns the reader selects from each AWRA table (canonical names, CONTRACTS §1). A database
+#: must have every one of them (under its configured name); other columns are ignored.
+READ_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "customers": ("id", "code", "name", "email", "active", "updated_at"),
+    "vendors": ("id", "code", "name", "active", "updated_at"),
+    "items": ("id", "code", "name", "item_type", "income_account_id", "expense_account_id", "active", "updated_at"),
+    "tax_codes": ("id", "code", "name", "rate_percent", "active", "updated_at"),
+    "accounts": ("id", "code", "name", "account_type", "active", "updated_at"),
+    "payment_methods": ("id", "code", "name", "method_type", "active", "updated_at"),
+    "qbo_mappings": ("mapping_type", "awra_id", "qbo_id", "qbo_name", "updated_at", "updated_by"),
+    "invoices": (
+        "id",
+        "number",
+        "customer_id",
+        "txn_date",
+        "due_date",
+        "currency",
+        "total_amount",
+        "tax_amount",
+        "status",
+        "branch",
+        "warehouse",
+        "qbo_id",
+        "updated_at",
+        "updated_by",
+    ),
+    "invoice_lines": ("invoice_id", "line_no", "item_id", "description", "amount", "tax_code_id"),
+    "payments": (
+        "id",
+        "number",
+        "customer_id",
+        "txn_date",
+        "currency",
+        "amount",
+        "payment_method_id",
+        "deposit_account_id",
+        "status",
+        "branch",
+        "qbo_id",
+        "updated_at",
+        "updated_by",
+    ),
+    "payment_applications": ("payment_id", "invoice_id", "amount"),
+    "bills": (
+        "id",
+        "number",
+        "vendor_id",
+        "txn_date",
+        "due_date",
+        "currency",
+        "total_amount",
+        "tax_amount",
+        "status",
+        "branch",
+        "warehouse",
+        "qbo_id",
+        "updated_at",
+        "updated_by",
+    ),
+    "bill_lines": ("bill_id", "line_no", "item_id", "account_id", "description", "amount", "tax_code_id"),
+    "journals": (
+        "id",
+        "number",
+        "txn_date",
+        "currency",
+        "status",
+        "memo",
+        "branch",
+        "qbo_id",
+        "updated_at",
+        "updated_by",
+    ),
+    "journal_lines": ("journal_id", "line_no", "account_id", "debit", "credit", "description"),
+    "sync_runs": ("id", "connector", "started_at", "finished_at", "status", "triggered_by"),
+    "sync_log": (
+        "id",
+        "sync_run_id",
+        "connector",
+        "record_type",
+        "record_id",
+        "record_number",
+        "status",
+        "error_code",
+        "message",
+        "retry_count",
+        "qbo_id",
+        "attempted_at",
+    ),
+}
+
+#: The AWRA table of each master type.
+MASTER_TABLES: Mapping[str, str] = {
+    "customer": "customers",
+    "vendor": "vendors",
+    "item": "items",
+    "tax_code": "tax_codes",
+    "account": "accounts",
+    "payment_method": "payment_methods",
+}
+
+#: Allowed values of the master records' type columns (CONTRACTS §1).
+MASTER_TYPE_VALUES: Mapping[str, tuple[str, tuple[str, ...]]] = {
+    "item": ("item_type", ("service", "inventory", "non_inventory")),
+    "account": (
+        "account_type",
+        ("income", "expense", "asset", "receivable", "payable", "bank", "liability", "equity"),
+    ),
+    "payment_method": ("method_type", ("cash", "card", "bank", "mobile_money", "provider")),
+}
+
+
+@dataclass(frozen=True)
+class _EntitySpec:
+    """How one transaction entity is stored."""
+
+    entity: str
+    header: str
+    lines: str
+    line_fk: str
+    party_col: str | None
+    amount_col: str | None
+    tax_col: str | None
+
+
+_SPECS: Mapping[str, _EntitySpec] = {
+    "invoice": _EntitySpec(
+        "invoice", "invoices", "invoice_lines", "invoice_id", "customer_id", "total_amount", "tax_amount"
+    ),
+    "payment": _EntitySpec("payment", "payments", "payment_applications", "payment_id", "customer_id", "amount", None),
+    "bill": _EntitySpec("bill", "bills", "bill_lines", "bill_id", "vendor_id", "total_amount", "tax_amount"),
+    "journal": _EntitySpec("journal", "journals", "journal_lines", "journal_id", None, None, None),
+}
+
+_MASTER_WORDS: Mapping[str, str] = {
+    "customer": "customer",
+    "vendor": "vendor",
+    "item": "item",
+    "tax_code": "tax code",
+    "account": "account",
+    "payment_method": "payment method",
+}
+
+
+def _tables_needed(entities: Iterable[str]) -> list[str]:
+    needed = [*MASTER_TABLES.values(), "qbo_mappings", "sync_runs", "sync_log"]
+    for entity in entities:
+        spec = _SPECS[entity]
+        needed += [spec.header, spec.lines]
+        if entity == "payment":
+            needed.append("invoices")  # applications are checked against it
+    return list(dict.fromkeys(needed))
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def awra_label(settings: AwraSettings) -> str:
+    """The AWRA URL as it may be shown in reports and logs (password hidden)."""
+    try:
+        return sa.make_url(settings.url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "(unparseable URL)"
+
+
+@contextmanager
+def open_awra(settings: AwraSettings) -> Iterator[Connection]:
+    """A connection to AWRA inside a read-only transaction, rolled back on exit.
+
+    Raises ``UsageError`` for a URL that cannot be used as given and ``SourceError`` when
+    the database cannot be reached or read; SQLAlchemy errors raised inside the block are
+    turned into ``SourceError`` too.
+    """
+    url = _parse_url(settings.url)
+    shown = url.render_as_string(hide_password=True)
+    engine = _create_engine(url, shown)
+    try:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            raise _wrap_error(exc, url, shown) from exc
+        with conn:
+            try:
+                _begin_read_only(conn)
+                yield conn
+            except SQLAlchemyError as exc:
+                raise _wrap_error(exc, url, shown) from exc
+    finally:
+        engine.dispose()
+
+
+def read_awra(settings: AwraSettings, params: RunParams) -> AwraData:
+    """Read AWRA for the run's window: every status, plus masters, mappings and sync log.
+
+    Transactions of ``params.entities`` dated within ``[date_from, date_to]`` (and those whose
+    date is NULL or unparseable, from the whole table) come back with ``in_window=True``,
+    with their lines and sync-log attempts; master records, mappings, master sync-log rows
+    and the sync runs those rows name come back whole.
+    """
+    with open_awra(settings) as conn:
+        tables = _resolve_tables(conn, settings, params.entities)
+        masters, master_dq = _read_masters(conn, tables)
+        known = _known_ids(masters)
+        names = _party_names(masters)
+        tx_parts, line_parts, sync_parts, dq_parts = [], [], [], [master_dq]
+        for entity in params.entities:
+            spec = _SPECS[entity]
+            raw = _read_entity_raw(conn, tables, settings, spec, [_window_condition(conn, tables[spec.header], params)])
+            built = _build_entity(raw, spec, tables, known, names, params, mode="window")
+            tx_parts.append(built.transactions)
+            line_parts.append(built.lines)
+            sync_parts.append(built.sync_log)
+            dq_parts.append(built.data_quality)
+        sync_parts.append(_read_master_sync_log(conn, tables, settings))
+        mappings = _read_mappings(conn, tables)
+        sync_log = _sorted_sync_log(F.concat_frames(sync_parts, F.SYNC_LOG))
+        sync_runs = _read_sync_runs(conn, tables, sync_log["sync_run_id"])
+    return AwraData(
+        transactions=_sorted_transactions(F.concat_frames(tx_parts, F.TRANSACTIONS)),
+        lines=_sorted_lines(F.concat_frames(line_parts, F.LINES)),
+        masters=masters,
+        mappings=mappings,
+        sync_log=sync_log,
+        sync_runs=sync_runs,
+        data_quality=F.concat_frames(dq_parts, F.DATA_QUALITY),
+    ).check()
+
+
+def lookup_awra(settings: AwraSettings, params: RunParams, request: LookupRequest) -> AwraData:
+    """Fetch AWRA records beyond the window, by QBO link, sync-log QBO Id or number.
+
+    For each entity in ``request``: records (any date) whose ``qbo_id`` is in
+    ``request.awra_links[entity]``, or whose latest *succeeded* sync-log row carries such a QBO
+    Id, or whose number is in ``request.awra_numbers[entity]``. They come back with
+    ``in_window=False`` with their lines and sync-log rows. Records that ``read_awra`` already
+    returns for ``params`` (dated in the window, or with no usable date) are left out, so the
+    two results never hold one record twice. Data-quality rows of the returned records are
+    included (their ``data_ok=False`` must be explained); masters, mappings and sync runs are
+    empty.
+    """
+    entities = [e for e in F.ENTITIES if request.awra_links.get(e) or request.awra_numbers.get(e)]
+    if not entities:
+        return AwraData.empty()
+    with open_awra(settings) as conn:
+        tables = _resolve_tables(conn, settings, entities)
+        masters, _ = _read_masters(conn, tables)
+        known = _known_ids(masters)
+        names = _party_names(masters)
+        tx_parts, line_parts, sync_parts, dq_parts = [], [], [], []
+        for entity in entities:
+            spec = _SPECS[entity]
+            ids = _lookup_ids(
+                conn,
+                tables,
+                settings,
+                spec,
+                links=request.awra_links.get(entity, frozenset()),
+                numbers=request.awra_numbers.get(entity, frozenset()),
+            )
+            if not ids:
+                continue
+            header = tables[spec.header]
+            conditions = [header.c("id").in_(chunk) for chunk in _chunks(sorted(ids))]
+            raw = _read_entity_raw(conn, tables, settings, spec, conditions)
+            built = _build_entity(raw, spec, tables, known, names, params, mode="lookup")
+            tx_parts.append(built.transactions)
+            line_parts.append(built.lines)
+            sync_parts.append(built.sync_log)
+            dq_parts.append(built.data_quality)
+    empty = AwraData.empty()
+    return AwraData(
+        transactions=_sorted_transactions(F.concat_frames(tx_parts, F.TRANSACTIONS)),
+        lines=_sorted_lines(F.concat_frames(line_parts, F.LINES)),
+        masters=empty.masters,
+        mappings=empty.mappings,
+        sync_log=_sorted_sync_log(F.concat_frames(sync_parts, F.SYNC_LOG)),
+        sync_runs=empty.sync_runs,
+        data_quality=F.concat_frames(dq_parts, F.DATA_QUALITY),
+    ).check()
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+def _parse_url(text: str) -> URL:
+    try:
+        return sa.make_url(text)
+    except (ArgumentError, ValueError):
+        raise UsageError(
+            "awra.url: not a valid SQLAlchemy URL (e.g. sqlite:///data/awra.db, "
+            "postgresql+psycopg://user@host/db, mysql+pymysql://user@host/db)"
+        ) from None
+
+
+def _sqlite_path(url: URL, shown: str) -> Path:
+    database = url.database or ""
+    if database.startswith("file:"):
+        database = unquote(urlsplit(database).path)
+    if not database or database == ":memory:":
+        raise UsageError(f"awra.url {shown}: an in-memory SQLite database holds no AWRA data; give the file's path")
+    path = Path(database).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"awra.url {shown}: no such database file ({path})")
+    return path
+
+
+def _create_engine(url: URL, shown: str) -> Engine:
+    backend = url.get_backend_name()
+    try:
+        if backend == "sqlite":
+            path = _sqlite_path(url, shown)
+            uri = f"file:{quote(str(path))}?mode=ro"
+
+            def connect() -> sqlite3.Connection:
+                return sqlite3.connect(uri, uri=True, check_same_thread=False)
+
+            return sa.create_engine("sqlite+pysqlite://", creator=connect, poolclass=NullPool)
+        connect_args: dict[str, Any] = {}
+        if backend in ("postgresql", "mysql", "mariadb") and "connect_timeout" not in url.query:
+            connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+        return sa.create_engine(url, poolclass=NullPool, connect_args=connect_args)
+    except (NoSuchModuleError, ImportError):
+        raise UsageError(
+            f"awra.url {shown}: no database driver {url.drivername!r} is installed "
+            "(use sqlite, postgresql+psycopg or mysql+pymysql)"
+        ) from None
+    except ArgumentError as exc:
+        raise UsageError(f"awra.url {shown}: {_first_line(str(exc))}") from None
+
+
+def _begin_read_only(conn: Connection) -> None:
+    backend = conn.dialect.name
+    if backend == "sqlite":
+        conn.exec_driver_sql("PRAGMA query_only = ON")
+        conn.exec_driver_sql("BEGIN")  # one read snapshot for the whole read
+    elif backend == "postgresql":
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    elif backend in ("mysql", "mariadb"):
+        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
+
+
+def _wrap_error(exc: SQLAlchemyError, url: URL, shown: str) -> Exception:
+    orig = getattr(exc, "orig", None)
+    reason = _first_line(str(orig if orig is not None else exc))
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    if url.get_backend_name() == "sqlite" and "file is not a database" in reason:
+        return UsageError(f"awra.url {shown}: not an SQLite database file")
+    retriable = isinstance(exc, OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    return SourceError(f"cannot read {shown}: {reason}", source="AWRA", retriable=retriable)
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+# --------------------------------------------------------------------------- table names
+
+
+class _Table:
+    """One AWRA table under its actual name, with its columns addressed by canonical name."""
+
+    def __init__(self, canonical: str, actual: str, schema: str | None, columns: Mapping[str, str]):
+        self.canonical = canonical
+        self.actual = actual
+        self.columns = dict(columns)
+        self.clause = sa.table(actual, *(sa.column(name) for name in dict.fromkeys(columns.values())), schema=schema)
+
+    @property
+    def label(self) -> str:
+        """The table's name as the user knows it."""
+        return self.actual
+
+    def c(self, canonical: str) -> ColumnElement[Any]:
+        """The column under its actual name."""
+        return self.clause.c[self.columns[canonical]]
+
+    def select_columns(self, alias: sa.TableClause | sa.Alias | None = None) -> list[ColumnElement[Any]]:
+        """Every read column, labelled with its canonical name."""
+        source = alias if alias is not None else self.clause
+        return [source.c[actual].label(canonical) for canonical, actual in self.columns.items()]
+
+
+def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable[str]) -> dict[str, _Table]:
+    """Find every needed table and column (case-insensitively); name all that are missing."""
+    inspector = sa.inspect(conn)
+    present: dict[str | None, dict[str, str]] = {}
+    missing_tables: list[str] = []
+    missing_columns: list[str] = []
+    tables: dict[str, _Table] = {}
+    for canonical in _tables_needed(entities):
+        configured = settings.table_name(canonical)
+        schema, _, name = configured.rpartition(".") if "." in configured else ("", "", configured)
+        schema_key = schema or None
+        if schema_key not in present:
+            names = [*inspector.get_table_names(schema=schema_key), *inspector.get_view_names(schema=schema_key)]
+            present[schema_key] = {n.lower(): n for n in names}
+        actual = present[schema_key].get(name.lower())
+        shown = configured if configured == canonical else f"{configured} ({canonical})"
+        if actual is None:
+            missing_tables.append(shown)
+            continue
+        have = {col["name"].lower(): col["name"] for col in inspector.get_columns(actual, schema=schema_key)}
+        columns: dict[str, str] = {}
+        for col in READ_COLUMNS[canonical]:
+            wanted = settings.column_name(canonical, col)
+            found = have.get(wanted.lower())
+            if found is None:
+                missing_columns.append(f"{actual}.{wanted}" + ("" if wanted == col else f" ({canonical}.{col})"))
+            else:
+                columns[col] = found
+        tables[canonical] = _Table(canonical, actual, schema_key, columns)
+    if missing_tables or missing_columns:
+        parts = []
+        if missing_tables:
+            parts.append("missing tables: " + ", ".join(missing_tables))
+        if missing_columns:
+            parts.append("missing columns: " + ", ".join(missing_columns))
+        url = conn.engine.url.render_as_string(hide_password=True)
+        if conn.dialect.name == "sqlite":
+            url = settings.url
+        raise UsageError(f"awra.url {url}: not an AWRA database as configured; " + "; ".join(parts))
+    return tables
+
+
+# --------------------------------------------------------------------------- fetching
+
+
+def _fetch(conn: Connection, stmt: sa.Select[Any], names: Sequence[str]) -> pd.DataFrame:
+    """Run a SELECT and return its rows as object columns (raw driver values, no inference)."""
+    rows = conn.execute(stmt).all()
+    if not rows:
+        return pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
+    columns = list(zip(*rows, strict=True))
+    return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, columns, strict=True)})
+
+
+def _select(*columns: ColumnElement[Any]) -> tuple[sa.Select[Any], list[str]]:
+    return sa.select(*columns), [str(c.key) for c in columns]
+
+
+def _chunks(values: Sequence[str], size: int = CHUNK_SIZE) -> Iterator[list[str]]:
+    for start in range(0, len(values), size):
+        yield list(values[start : start + size])
+
+
+def _window_condition(conn: Connection, header: _Table, params: RunParams) -> ColumnElement[bool]:
+    """Rows in ``[date_from, date_to]``, or whose date is NULL/unusable (post-filtered in Python).
+
+    The upper bound is exclusive of the next day, so a SQLite date stored with a time part
+    (``2024-01-31 10:00``) still falls in the window of its day.
+    """
+    d = header.c("txn_date")
+    low = sa.literal(params.date_from, sa.Date)
+    high = sa.literal(params.date_to + timedelta(days=1), sa.Date)
+    unusable: list[ColumnElement[bool]] = [d.is_(None)]
+    backend = conn.dialect.name
+    if backend == "sqlite":
+        head = sa.func.substr(d, 1, 10)
+        unusable += [
+            sa.not_(d.op("GLOB")(sa.literal("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"))),
+            sa.func.date(head).is_(None),
+            sa.func.date(head) != head,
+            sa.and_(sa.func.length(d) > 10, sa.func.substr(d, 11, 1).not_in([" ", "T"])),
+        ]
+    elif backend in ("mysql", "mariadb"):
+        unusable.append(d < sa.literal(date(1000, 1, 1), sa.Date))  # zero dates
+    return sa.or_(sa.and_(d >= low, d < high), *unusable)
+
+
+@dataclass(frozen=True)
+class _RawEntity:
+    headers: pd.DataFrame
+    lines: pd.DataFrame
+    sync_log: pd.DataFrame
+
+
+def _read_entity_raw(
+    conn: Connection,
+    tables: Mapping[str, _Table],
+    settings: AwraSettings,
+    spec: _EntitySpec,
+    conditions: Sequence[ColumnElement[bool]],
+) -> _RawEntity:
+    header, lines, sync = tables[spec.header], tables[spec.lines], tables["sync_log"]
+    header_parts, line_parts, sync_parts = [], [], []
+    for cond in conditions:
+        stmt, names = _select(*header.select_columns())
+        header_parts.append(_fetch(conn, stmt.where(cond), names))
+        line_cols = lines.select_columns()
+        joined = lines.clause.join(header.clause, lines.c(spec.line_fk) == header.c("id"))
+        if spec.entity == "payment":
+            invoices = tables["invoices"].clause.alias("ref_invoice")
+            ref_id = invoices.c[tables["invoices"].columns["id"]]
+            joined = joined.outerjoin(invoices, ref_id == lines.c("invoice_id"))
+            line_cols.append(ref_id.label("_ref_found"))
+        stmt, names = _select(*line_cols)
+        line_parts.append(_fetch(conn, stmt.select_from(joined).where(cond), names))
+        stmt, names = _select(*sync.select_columns())
+        stmt = stmt.select_from(sync.clause.join(header.clause, sync.c("record_id") == header.c("id"))).where(
+            sync.c("record_type") == spec.entity, sync.c("connector") == settings.connector, cond
+        )
+        sync_parts.append(_fetch(conn, stmt, names))
+    return _RawEntity(_concat_raw(header_parts), _concat_raw(line_parts), _concat_raw(sync_parts))
+
+
+def _concat_raw(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    if len(parts) == 1:
+        return parts[0]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _lookup_ids(
+    conn: Connection,
+    tables: Mapping[str, _Table],
+    settings: AwraSettings,
+    spec: _EntitySpec,
+    *,
+    links: Iterable[str],
+    numbers: Iterable[str],
+) -> set[str]:
+    """AWRA ids of the records a look-up asks for (by link, sync-log QBO Id, number)."""
+    header, sync = tables[spec.header], tables["sync_log"]
+    wanted_links = sorted({str(v) for v in links if v})
+    wanted_numbers = sorted({str(v) for v in numbers if v})
+    ids: set[str] = set()
+    for field, values in (("qbo_id", wanted_links), ("number", wanted_numbers)):
+        for chunk in _chunks(values):
+            stmt = sa.select(header.c("id").label("id")).where(header.c(field).in_(chunk))
+            ids.update(_id_text(v) for (v,) in conn.execute(stmt))
+    # the QBO Id of the record's latest succeeded sync
+    link_set = set(wanted_links)
+    base = sa.and_(
+        sync.c("connector") == settings.connector,
+        sync.c("record_type") == spec.entity,
+        sync.c("status") == "succeeded",
+    )
+    for chunk in _chunks(wanted_links):
+        candidates = sa.select(sync.c("record_id")).where(base, sync.c("qbo_id").in_(chunk)).scalar_subquery()
+        stmt, names = _select(
+            sync.c("record_id").label("record_id"),
+            sync.c("qbo_id").label("qbo_id"),
+            sync.c("attempted_at").label("attempted_at"),
+            sync.c("id").label("id"),
+        )
+        found = _fetch(conn, stmt.where(base, sync.c("record_id").in_(candidates)), names)
+        if found.empty:
+            continue
+        frame = pd.DataFrame(
+            {
+                "record_id": _text(found["record_id"]),
+                "qbo_id": _text(found["qbo_id"]),
+                "attempted_at": _timestamps(found["attempted_at"]),
+                "id": _text(found["id"]),
+            }
+        )
+        latest = (
+            frame.sort_values(["record_id", "attempted_at", "id"], na_position="first").groupby("record_id").tail(1)
+        )
+        hits = latest[latest["qbo_id"].isin(link_set).fillna(False).astype(bool)]
+        ids.update(str(v) for v in hits["record_id"].dropna())
+    ids.discard("")
+    return ids
+
+
+# --------------------------------------------------------------------------- value parsing
+
+_CTX = Context(prec=60, rounding=ROUND_HALF_UP)
+_CENT = Decimal("0.01")
+_INT64_MAX = 2**63 - 1
+_MISSING, _BAD = "missing", "bad"
+
+
+def _cents_slow(value: Decimal) -> int | str:
+    if not value.is_finite():
+        return _BAD
+    try:
+        cents = int(value.quantize(_CENT, context=_CTX).scaleb(2, context=_CTX))
+    except InvalidOperation:
+        return _BAD
+    return cents if -_INT64_MAX <= cents <= _INT64_MAX else _BAD
+
+
+def _one_cents(value: Any) -> int | str:
+    """Integer cents of one raw value, or ``_MISSING`` / ``_BAD`` (see the module docstring)."""
+    kind = type(value)
+    if value is None:
+        return _MISSING
+    if kind is float:
+        if not math.isfinite(value):
+            return _BAD
+        scaled = value * 100.0
+        whole = round(scaled)
+        if -1e14 < scaled < 1e14 and -1e-6 < scaled - whole < 1e-6:
+            return whole
+        return _cents_slow(Decimal(repr(value)))
+    if kind is Decimal:
+        if value.is_finite():
+            scaled_dec = value.scaleb(2)
+            whole = int(scaled_dec)
+            if whole == scaled_dec and -_INT64_MAX <= whole <= _INT64_MAX:
+                return whole
+        return _cents_slow(value)
+    if kind is int:
+        return value * 100 if -_INT64_MAX <= value * 100 <= _INT64_MAX else _BAD
+    if kind is bytes:
+        value = value.decode("utf-8", "replace")
+    elif not isinstance(value, str):
+        return _BAD
+    text = value.strip()
+    if not text:
+        return _MISSING
+    whole_part, _, fraction = text.partition(".")
+    digits = whole_part[1:] if whole_part[:1] == "-" else whole_part
+    simple = len(fraction) <= 2 and (fraction.isdigit() or not fraction) and fraction.isascii()
+    if simple and digits.isdigit() and digits.isascii() and len(digits) <= 16:
+        cents = int(digits) * 100 + int(fraction.ljust(2, "0"))
+        return -cents if whole_part[:1] == "-" else cents
+    if "_" in text:
+        return _BAD
+    try:
+        parsed = Decimal(text)
+    except InvalidOperation:
+        return _BAD
+    return _cents_slow(parsed)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A parsed column: its typed values and which raw values were missing or bad."""
+
+    values: pd.Series
+    missing: np.ndarray
+    bad: np.ndarray
+
+
+def _cents(raw: pd.Series) -> _Parsed:
+    results = [_one_cents(v) for v in raw.tolist()]
+    missing = np.fromiter((r is _MISSING for r in results), dtype=bool, count=len(results))
+    bad = np.fromiter((r is _BAD for r in results), dtype=bool, count=len(results))
+    clean = [None if isinstance(r, str) else r for r in results]
+    return _Parsed(pd.Series(pd.array(clean, dtype="Int64"), index=raw.index), missing, bad)
+
+
+def _id_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, Decimal):
+        return str(int(value)) if value.is_finite() and value == value.to_integral_value() else str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _text(raw: pd.Series, *, blank_is_na: bool = False) -> pd.Series:
+    """Text of raw values; integer ids as ``"12"`` (never ``"12.0"``)."""
+    kind = pd.api.types.infer_dtype(raw, skipna=True)
+    if kind in ("string", "empty"):
+        out = raw.astype("string")
+    else:
+        out = pd.Series([None if v is None else _id_text(v) for v in raw.tolist()], index=raw.index, dtype="string")
+    if blank_is_na:
+        out = out.mask(out.str.strip() == "")
+    return out
+
+
+def _raw_text(value: Any) -> str | None:
+    """A raw value as shown in a data-quality row."""
+    if value is None:
+        return None
+    if isinstance(value, float):
+        return repr(value)
+    return _id_text(value)
+
+
+_DATE_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[ T].*)?"
+
+
+def _dates(raw: pd.Series) -> _Parsed:
+    """Dates (tz-naive midnight); a value with a time part keeps its date part."""
+    texts = pd.Series(
+        [None if v is None else (v.isoformat() if isinstance(v, date) else _id_text(v)).strip() for v in raw.tolist()],
+        index=raw.index,
+        dtype="string",
+    )
+    missing = (texts.isna() | (texts == "")).to_numpy(dtype=bool)
+    shaped = texts.str.fullmatch(_DATE_SHAPE).fillna(False).astype(bool)
+    head = texts.str.slice(0, 10).where(shaped)
+    year = pd.to_numeric(head.str.slice(0, 4), errors="coerce")
+    head = head.where((year >= 1678) & (year <= 2261))
+    parsed = pd.to_datetime(head, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
+    bad = ~missing & parsed.isna().to_numpy(dtype=bool)
+    return _Parsed(parsed, missing, bad)
+
+
+def _timestamps(raw: pd.Series) -> pd.Series:
+    """UTC timestamps; naive values are taken as UTC (CONTRACTS §1); unusable ones are NaT."""
+    texts = pd.Series(
+        [
+            None if v is None else (v.isoformat(sep=" ") if isinstance(v, datetime) else _id_text(v)).strip()
+            for v in raw.tolist()
+        ],
+        index=raw.index,
+        dtype="string",
+    )
+    year = pd.to_numeric(texts.str.slice(0, 4), errors="coerce")
+    texts = texts.where((year >= 1678) & (year <= 2261))
+    parsed = pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce")
+    return parsed.astype("datetime64[ns, UTC]")
+
+
+_TRUE = frozenset({"1", "true", "t", "yes", "y"})
+_FALSE = frozenset({"0", "false", "f", "no", "n"})
+
+
+def _one_flag(value: Any) -> bool | str:
+    if value is None:
+        return _MISSING
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float | Decimal):
+        if value == 1:
+            return True
+        if value == 0:
+            return False
+        return _BAD
+    text = _id_text(value).strip().lower()
+    if not text:
+        return _MISSING
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return _BAD
+
+
+def _flags(raw: pd.Series) -> _Parsed:
+    results = [_one_flag(v) for v in raw.tolist()]
+    missing = np.fromiter((r is _MISSING for r in results), dtype=bool, count=len(results))
+    bad = np.fromiter((r is _BAD for r in results), dtype=bool, count=len(results))
+    clean = [r if isinstance(r, bool) else None for r in results]
+    return _Parsed(pd.Series(pd.array(clean, dtype="boolean"), index=raw.index), missing, bad)
+
+
+def _one_int(value: Any) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float | Decimal):
+        return int(value) if math.isfinite(value) and value == int(value) else None
+    text = _id_text(value).strip()
+    return int(text) if re.fullmatch(r"-?\d{1,18}", text) else None
+
+
+def _ints(raw: pd.Series) -> pd.Series:
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("integer", "empty"):
+        return raw.astype("Int64")
+    return pd.Series(pd.array([_one_int(v) for v in raw.tolist()], dtype="Int64"), index=raw.index)
+
+
+def _decimal_text(value: Any) -> object:
+    """Normalized decimal text of a rate (``"16"``, ``"7.125"``), ``None`` if NULL, else ``_BAD``."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, float):
+            number = Decimal(repr(value))
+        elif isinstance(value, int | Decimal):
+            number = Decimal(value)
+        else:
+            text = _id_text(value).strip()
+            if not text:
+                return None
+            if "_" in text:
+                return _BAD
+            number = Decimal(text)
+    except InvalidOperation:
+        return _BAD
+    if not number.is_finite():
+        return _BAD
+    out = format(number.normalize(), "f")
+    return "0" if out in ("-0", "0") else out
+
+
+# --------------------------------------------------------------------------- data quality
+
+
+class _Findings:
+    """Collects data-quality rows (as small frames) while frames are built."""
+
+    def __init__(self) -> None:
+        self.parts: list[pd.DataFrame] = []
+
+    def add(
+        self,
+        mask: np.ndarray,
+        *,
+        table: str,
+        entity: str,
+        ids: pd.Series,
+        numbers: pd.Series | None,
+        field: str,
+        raw: pd.Series | None,
+        problem: Callable[[str | None], str],
+        prefix: pd.Series | None = None,
+    ) -> None:
+        """One row per True in ``mask``; ``problem`` turns the raw value text into plain words.
+
+        ``prefix`` (aligned with ``mask``) is put before each problem, e.g. ``"line 2: "``.
+        """
+        selector = np.asarray(mask, dtype=bool)
+        if not selector.any():
+            return
+        count = int(selector.sum())
+        values = [_raw_text(v) for v in raw[selector].tolist()] if raw is not None else [None] * count
+        leads = [str(p) for p in prefix[selector].tolist()] if prefix is not None else [""] * count
+        frame = pd.DataFrame(
+            {
+                "table": [table] * count,
+                "entity": [entity] * count,
+                "awra_id": ids[selector].tolist(),
+                "awra_number": numbers[selector].tolist() if numbers is not None else [None] * count,
+                "field": [field] * count,
+                "value": values,
+                "problem": [lead + problem(v) for lead, v in zip(leads, values, strict=True)],
+            }
+        )
+        self.parts.append(F.conform(frame, F.DATA_QUALITY))
+
+    def frame(self) -> pd.DataFrame:
+        """All rows collected so far."""
+        return F.concat_frames(self.parts, F.DATA_QUALITY)
+
+
+def _quoted(value: str | None) -> str:
+    return "" if value is None else f" {value!r}"
+
+
+def _not_one_of(column: str, allowed: Sequence[str]) -> Callable[[str | None], str]:
+    words = column.replace("_", " ")
+    return lambda v: f"{words}{_quoted(v)} is not one of {', '.join(allowed)}"
+
+
+def _is_empty(words: str) -> Callable[[str | None], str]:
+    return lambda v: f"{words} is empty"
+
+
+def _does_not_exist(words: str, table: str) -> Callable[[str | None], str]:
+    return lambda v: f"{words}{_quoted(v)} does not exist in {table}"
+
+
+def _add_money_findings(
+    findings: _Findings,
+    parsed: _Parsed,
+    *,
+    words: str,
+    report_missing: bool = True,
+    **where: Any,
+) -> None:
+    """Rows for empty (if ``report_missing``) and non-numeric money values."""
+    if report_missing:
+        findings.add(parsed.missing, problem=lambda v: f"{words} is empty", **where)
+    findings.add(parsed.bad, problem=lambda v: f"{words}{_quoted(v)} is not a number", **where)
+
+
+# --------------------------------------------------------------------------- masters
+
+
+def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    findings = _Findings()
+    parts = []
+    for master_type, canonical in MASTER_TABLES.items():
+        table = tables[canonical]
+        stmt, names = _select(*table.select_columns())
+        raw = _fetch(conn, stmt, names)
+        ids = _text(raw["id"], blank_is_na=True)
+        codes = _text(raw["code"])
+        frame: dict[str, Any] = {
+            "master_type": pd.Series([master_type] * len(raw), dtype="string", index=raw.index),
+            "id": ids,
+            "code": codes,
+            "name": _text(raw["name"]),
+            "updated_at": _timestamps(raw["updated_at"]),
+        }
+        active = _flags(raw["active"])
+        frame["active"] = active.values
+        where: dict[str, Any] = {"table": table.label, "entity": master_type, "ids": ids, "numbers": codes}
+        blank_name = frame["name"].isna() | (frame["name"].str.strip() == "")
+        findings.add(
+            blank_name.to_numpy(dtype=bool), field="name", raw=raw["name"], problem=lambda v: "name is empty", **where
+        )
+        findings.add(
+            active.missing, field="active", raw=raw["active"], problem=lambda v: "active flag is empty", **where
+        )
+        findings.add(
+            active.bad,
+            field="active",
+            raw=raw["active"],
+            problem=lambda v: f"active flag{_quoted(v)} is not 0 or 1",
+            **where,
+        )
+        findings.add(
+            ids.isna().to_numpy(dtype=bool), field="id", raw=raw["id"], problem=lambda v: "id is empty", **where
+        )
+        if master_type == "customer":
+            frame["email"] = _text(raw["email"], blank_is_na=True)
+        if master_type == "item":
+            frame["income_account_id"] = _text(raw["income_account_id"], blank_is_na=True)
+            frame["expense_account_id"] = _text(raw["expense_account_id"], blank_is_na=True)
+        if master_type == "tax_code":
+            rates = [_decimal_text(v) for v in raw["rate_percent"].tolist()]
+            bad = np.array([r is _BAD for r in rates], dtype=bool)
+            empty = np.array([r is None for r in rates], dtype=bool)
+            frame["rate_percent"] = pd.Series([None if r is _BAD else r for r in rates], dtype="string")
+            findings.add(
+                empty, field="rate_percent", raw=raw["rate_percent"], problem=lambda v: "tax rate is empty", **where
+            )
+            findings.add(
+                bad,
+                field="rate_percent",
+                raw=raw["rate_percent"],
+                problem=lambda v: f"tax rate{_quoted(v)} is not a number",
+                **where,
+            )
+        if master_type in MASTER_TYPE_VALUES:
+            column, allowed = MASTER_TYPE_VALUES[master_type]
+            values = _text(raw[column], blank_is_na=True).str.strip()
+            frame[column] = values
+            unknown = (values.notna() & ~values.isin(allowed)).to_numpy(dtype=bool)
+            findings.add(unknown, field=column, raw=raw[column], problem=_not_one_of(column, allowed), **where)
+        parts.append(pd.DataFrame(frame, index=raw.index))
+    masters = F.concat_frames(parts, F.MASTERS)
+    # items point at accounts
+    accounts = set(masters.loc[masters["master_type"] == "account", "id"].dropna())
+    items = masters[masters["master_type"] == "item"].reset_index(drop=True)
+    for column in ("income_account_id", "expense_account_id"):
+        dangling = (items[column].notna() & ~items[column].isin(accounts)).to_numpy(dtype=bool)
+        findings.add(
+            dangling,
+            table=tables["items"].label,
+            entity="item",
+            ids=items["id"],
+            numbers=items["code"],
+            field=column,
+            raw=items[column].astype(object),
+            problem=_does_not_exist(column.removesuffix("_id").replace("_", " "), tables["accounts"].label),
+        )
+    order = {t: i for i, t in enumerate(F.MASTER_TYPES)}
+    masters = masters.assign(_o=masters["master_type"].map(order)).sort_values(["_o", "id"], kind="stable")
+    return masters.drop(columns="_o").reset_index(drop=True), findings.frame()
+
+
+def _known_ids(masters: pd.DataFrame) -> dict[str, set[str]]:
+    return {t: set(masters.loc[masters["master_type"] == t, "id"].dropna()) for t in F.MASTER_TYPES}
+
+
+def _party_names(masters: pd.DataFrame) -> dict[str, pd.Series]:
+    out = {}
+    for t in ("customer", "vendor"):
+        rows = masters[(masters["master_type"] == t) & masters["id"].notna()].drop_duplicates("id")
+        out[t] = pd.Series(rows["name"].to_numpy(), index=rows["id"].to_numpy(), dtype="string")
+    return out
+
+
+def _read_mappings(conn: Connection, tables: Mapping[str, _Table]) -> pd.DataFrame:
+    table = tables["qbo_mappings"]
+    stmt, names = _select(*table.select_columns())
+    raw = _fetch(conn, stmt, names)
+    frame = pd.DataFrame(
+        {
+            "mapping_type": _text(raw["mapping_type"], blank_is_na=True).str.strip(),
+            "awra_id": _text(raw["awra_id"], blank_is_na=True),
+            "qbo_id": _text(raw["qbo_id"], blank_is_na=True),
+            "qbo_name": _text(raw["qbo_name"]),
+            "updated_at": _timestamps(raw["updated_at"]),
+            "updated_by": _text(raw["updated_by"]),
+        }
+    )
+    frame = F.conform(frame, F.MAPPINGS)
+    return frame.sort_values(["mapping_type", "awra_id"], kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- sync log
+
+
+def _build_sync_log(raw: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        {
+            "id": _text(raw["id"]),
+            "sync_run_id": _text(raw["sync_run_id"], blank_is_na=True),
+            "connector": _text(raw["connector"]),
+            "record_type": _text(raw["record_type"]),
+            "record_id": _text(raw["record_id"]),
+            "record_number": _text(raw["record_number"]),
+            "status": _text(raw["status"], blank_is_na=True).str.strip(),
+            "error_code": _text(raw["error_code"], blank_is_na=True),
+            "message": _text(raw["message"]),
+            "retry_count": _ints(raw["retry_count"]),
+            "qbo_id": _text(raw["qbo_id"], blank_is_na=True),
+            "attempted_at": _timestamps(raw["attempted_at"]),
+        }
+    )
+    return F.conform(frame, F.SYNC_LOG)
+
+
+def _read_master_sync_log(conn: Connection, tables: Mapping[str, _Table], settings: AwraSettings) -> pd.DataFrame:
+    sync = tables["sync_log"]
+    stmt, names = _select(*sync.select_columns())
+    stmt = stmt.where(sync.c("connector") == settings.connector, sync.c("record_type").in_(list(F.MASTER_TYPES)))
+    return _build_sync_log(_fetch(conn, stmt, names))
+
+
+def _sorted_sync_log(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.drop_duplicates("id") if frame["id"].notna().all() else frame
+    return frame.sort_values(["record_type", "record_id", "attempted_at", "id"], kind="stable").reset_index(drop=True)
+
+
+def _read_sync_runs(conn: Connection, tables: Mapping[str, _Table], run_ids: pd.Series) -> pd.DataFrame:
+    table = tables["sync_runs"]
+    wanted = sorted(set(run_ids.dropna()))
+    parts = []
+    for chunk in _chunks(wanted):
+        stmt, names = _select(*table.select_columns())
+        raw = _fetch(conn, stmt.where(table.c("id").in_(chunk)), names)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "id": _text(raw["id"]),
+                    "connector": _text(raw["connector"]),
+                    "started_at": _timestamps(raw["started_at"]),
+                    "finished_at": _timestamps(raw["finished_at"]),
+                    "status": _text(raw["status"]),
+                    "triggered_by": _text(raw["triggered_by"]),
+                }
+            )
+        )
+    frame = F.concat_frames(parts, F.SYNC_RUNS)
+    return frame.drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- transactions
+
+
+@dataclass(frozen=True)
+class _Built:
+    transactions: pd.DataFrame
+    lines: pd.DataFrame
+    sync_log: pd.DataFrame
+    data_quality: pd.DataFrame
+
+
+def _strings(value: str | None, n: int) -> pd.Series:
+    return pd.Series(pd.array([value] * n, dtype="string"))
+
+
+def _rows_to_keep(ids: pd.Series, txn_date: _Parsed, spec: _EntitySpec, params: RunParams, mode: str) -> np.ndarray:
+    """Which raw header rows this read returns (see ``_build_entity``), one row per id."""
+    dated = ~(txn_date.missing | txn_date.bad)
+    values = txn_date.values.to_numpy()
+    placed = dated & (values >= np.datetime64(params.date_from)) & (values <= np.datetime64(params.date_to))
+    read_by_window = placed | ~dated
+    if mode == "window":
+        keep = read_by_window
+    elif spec.entity in params.entities:
+        keep = ~read_by_window
+    else:
+        keep = np.ones(len(ids), dtype=bool)
+    # the same record read through two conditions (or a table without a primary key): once
+    first = ~ids.duplicated().to_numpy(dtype=bool) | ids.isna().to_numpy(dtype=bool)
+    return np.asarray(keep & first, dtype=bool)
+
+
+def _build_entity(
+    raw: _RawEntity,
+    spec: _EntitySpec,
+    tables: Mapping[str, _Table],
+    known: Mapping[str, set[str]],
+    names: Mapping[str, pd.Series],
+    params: RunParams,
+    *,
+    mode: str,
+) -> _Built:
+    """Typed frames and data-quality rows for one entity's raw rows.
+
+    ``mode="window"`` keeps rows dated in the window or without a usable date (``in_window``
+    True); ``mode="lookup"`` keeps the others (``in_window`` False).
+    """
+    all_ids = _text(raw.headers["id"], blank_is_na=True)
+    all_dates = _dates(raw.headers["txn_date"])
+    keep = _rows_to_keep(all_ids, all_dates, spec, params, mode)
+    h = raw.headers[keep].reset_index(drop=True)
+    ids = all_ids[keep].reset_index(drop=True)
+    txn_date = _Parsed(all_dates.values[keep].reset_index(drop=True), all_dates.missing[keep], all_dates.bad[keep])
+    n = len(h)
+    findings = _Findings()
+    numbers = _text(h["number"], blank_is_na=True)
+    where: dict[str, Any] = {"table": tables[spec.header].label, "entity": spec.entity, "ids": ids, "numbers": numbers}
+
+    frame: dict[str, Any] = {
+        "entity": _strings(spec.entity, n),
+        "id": ids,
+        "number": numbers,
+        "txn_date": txn_date.values,
+        "currency": _text(h["currency"], blank_is_na=True).str.strip(),
+        "branch": _text(h["branch"]),
+        "qbo_link": _text(h["qbo_id"], blank_is_na=True),
+        "updated_at": _timestamps(h["updated_at"]),
+        "updated_by": _text(h["updated_by"]),
+        "in_window": pd.Series(np.full(n, mode == "window"), dtype="boolean"),
+    }
+    findings.add(ids.isna().to_numpy(dtype=bool), field="id", raw=h["id"], problem=lambda v: "id is empty", **where)
+    findings.add(
+        txn_date.missing, field="txn_date", raw=h["txn_date"], problem=lambda v: "transaction date is empty", **where
+    )
+    findings.add(
+        txn_date.bad,
+        field="txn_date",
+        raw=h["txn_date"],
+        problem=lambda v: f"transaction date{_quoted(v)} is not a valid date (expected YYYY-MM-DD)",
+        **where,
+    )
+    if "due_date" in h.columns:
+        due = _dates(h["due_date"])
+        frame["due_date"] = due.values
+        findings.add(
+            due.bad,
+            field="due_date",
+            raw=h["due_date"],
+            problem=lambda v: f"due date{_quoted(v)} is not a valid date (expected YYYY-MM-DD)",
+            **where,
+        )
+    for optional in ("warehouse", "memo"):
+        if optional in h.columns:
+            frame[optional] = _text(h[optional])
+
+    # status: case and surrounding blanks are ignored; anything else is reported
+    status_raw = _text(h["status"], blank_is_na=True).str.strip()
+    status = status_raw.str.lower()
+    known_status = status.isin(F.AWRA_STATUSES).fillna(False).to_numpy(dtype=bool)
+    frame["status"] = status.where(known_status, status_raw)
+    frame["is_void"] = pd.Series((status == "void").fillna(False).to_numpy(dtype=bool), dtype="boolean")
+    findings.add(
+        status.isna().to_numpy(dtype=bool),
+        field="status",
+        raw=h["status"],
+        problem=lambda v: "status is empty",
+        **where,
+    )
+    findings.add(
+        status.notna().to_numpy(dtype=bool) & ~known_status,
+        field="status",
+        raw=h["status"],
+        problem=lambda v: f"status{_quoted(v)} is not an AWRA status (one of {', '.join(F.AWRA_STATUSES)})",
+        **where,
+    )
+
+    # party
+    if spec.party_col is not None:
+        party_type = F.PARTY_TYPE[spec.entity] or "customer"
+        party = _text(h[spec.party_col], blank_is_na=True)
+        frame["party_id"] = party
+        frame["party_name"] = party.map(names[party_type]).astype("string")
+        findings.add(
+            party.isna().to_numpy(dtype=bool),
+            field=spec.party_col,
+            raw=h[spec.party_col],
+            problem=_is_empty(_MASTER_WORDS[party_type]),
+            **where,
+        )
+        _add_dangling(findings, party, party_type, known, tables, field=spec.party_col, raw=h[spec.party_col], **where)
+
+    # header money
+    if spec.amount_col is not None:
+        amount = _cents(h[spec.amount_col])
+        frame["amount_cents"] = amount.values
+        words = "amount" if spec.amount_col == "amount" else "total amount"
+        _add_money_findings(findings, amount, words=words, field=spec.amount_col, raw=h[spec.amount_col], **where)
+    if spec.tax_col is not None:
+        tax = _cents(h[spec.tax_col])
+        frame["tax_cents"] = tax.values
+        _add_money_findings(findings, tax, words="tax amount", field=spec.tax_col, raw=h[spec.tax_col], **where)
+
+    # a payment's own masters (NULL is allowed: QBO has defaults)
+    if spec.entity == "payment":
+        for column, master_type in (("payment_method_id", "payment_method"), ("deposit_account_id", "account")):
+            values = _text(h[column], blank_is_na=True)
+            _add_dangling(findings, values, master_type, known, tables, field=column, raw=h[column], **where)
+
+    lines, totals = _build_lines(raw.lines, spec, tables, known, ids, numbers, h, findings)
+    line_total = _per_transaction(ids, totals)
+    frame["line_total_cents"] = line_total
+    if spec.entity == "journal":
+        frame["amount_cents"] = line_total  # a journal's amount is the sum of its debits
+
+    dq = findings.frame()
+    flagged = set(dq["awra_id"].dropna())
+    frame["data_ok"] = pd.Series((ids.notna() & ~ids.isin(flagged)).to_numpy(dtype=bool), dtype="boolean")
+    transactions = F.conform(pd.DataFrame(frame), F.TRANSACTIONS)
+
+    sync_log = _build_sync_log(raw.sync_log)
+    in_result = sync_log["record_id"].isin(set(ids.dropna())).fillna(False).to_numpy(dtype=bool)
+    return _Built(transactions, lines, sync_log[in_result].reset_index(drop=True), dq)
+
+
+def _per_transaction(ids: pd.Series, totals: pd.Series) -> pd.Series:
+    """Each id's total (``<NA>`` if unusable); 0 for a transaction without lines."""
+    mapped = pd.Series(pd.array(ids.map(totals).tolist(), dtype="Int64"))
+    has_lines = ids.isin(set(totals.index)).fillna(False).to_numpy(dtype=bool)
+    out = mapped.where(has_lines, 0)
+    return out.where(ids.notna().to_numpy(dtype=bool))
+
+
+def _add_dangling(
+    findings: _Findings,
+    values: pd.Series,
+    master_type: str,
+    known: Mapping[str, set[str]],
+    tables: Mapping[str, _Table],
+    **where: Any,
+) -> None:
+    """Rows for references to master records that do not exist."""
+    dangling = (values.notna() & ~values.isin(known[master_type])).to_numpy(dtype=bool)
+    problem = _does_not_exist(_MASTER_WORDS[master_type], tables[MASTER_TABLES[master_type]].label)
+    findings.add(dangling, problem=problem, **where)
+
+
+def _build_lines(
+    raw: pd.DataFrame,
+    spec: _EntitySpec,
+    tables: Mapping[str, _Table],
+    known: Mapping[str, set[str]],
+    header_ids: pd.Series,
+    header_numbers: pd.Series,
+    headers: pd.DataFrame,
+    findings: _Findings,
+) -> tuple[pd.DataFrame, pd.Series]:
+    """The LINES frame of the kept transactions, adding line findings to ``findings``.
+
+    Also returns the line total per transaction id (sum of amounts; journals: of debits;
+    payments: of applications), ``<NA>`` when one of its lines has an unusable amount.
+    """
+    txn_ids = _text(raw[spec.line_fk], blank_is_na=True)
+    keep = txn_ids.isin(set(header_ids.dropna())).fillna(False).to_numpy(dtype=bool)
+    raw = raw[keep].reset_index(drop=True)
+    txn_ids = txn_ids[keep].reset_index(drop=True)
+    n = len(raw)
+    number_of = dict(zip(header_ids.tolist(), header_numbers.tolist(), strict=True))
+    numbers = pd.Series([number_of.get(t) for t in txn_ids.tolist()], dtype="string")
+    where: dict[str, Any] = {
+        "table": tables[spec.lines].label,
+        "entity": spec.entity,
+        "ids": txn_ids,
+        "numbers": numbers,
+    }
+    out: dict[str, Any] = {"entity": _strings(spec.entity, n), "txn_id": txn_ids}
+
+    if spec.entity == "payment":
+        ref = _text(raw["invoice_id"], blank_is_na=True)
+        prefix = pd.Series(
+            [f"application to invoice {r!r}: " if r else "application: " for r in ref.fillna("").tolist()]
+        )
+        amount = _cents(raw["amount"])
+        # applications get line_no 1.. in invoice order within their payment
+        order = pd.DataFrame({"t": txn_ids, "r": ref}).sort_values(["t", "r"], kind="stable")
+        out["line_no"] = (order.groupby("t", dropna=False).cumcount() + 1).reindex(raw.index).astype("Int64")
+        out["ref_id"] = ref
+        out["amount_cents"] = amount.values
+        _add_money_findings(findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where)
+        findings.add(
+            ref.isna().to_numpy(dtype=bool),
+            field="invoice_id",
+            raw=raw["invoice_id"],
+            problem=lambda v: "an application names no invoice",
+            **where,
+        )
+        found = np.array([v is not None for v in raw["_ref_found"].tolist()], dtype=bool)
+        invoices = tables["invoices"].label
+        findings.add(
+            ref.notna().to_numpy(dtype=bool) & ~found,
+            field="invoice_id",
+            raw=raw["invoice_id"],
+            problem=lambda v: f"applied to invoice{_quoted(v)}, which does not exist in {invoices}",
+            **where,
+        )
+        line_value, line_bad = amount.values, amount.missing | amount.bad
+        # the payment's own masters, on a line 0 without amount, so mapping checks see them
+        with_id = header_ids.notna().to_numpy(dtype=bool)
+        header_line = pd.DataFrame(
+            {
+                "entity": _strings(spec.entity, int(with_id.sum())),
+                "txn_id": header_ids[with_id].reset_index(drop=True),
+                "line_no": pd.Series(np.zeros(int(with_id.sum()), dtype=np.int64), dtype="Int64"),
+                "payment_method_id": _text(headers["payment_method_id"], blank_is_na=True)[with_id].reset_index(
+                    drop=True
+                ),
+                "account_id": _text(headers["deposit_account_id"], blank_is_na=True)[with_id].reset_index(drop=True),
+            }
+        )
+        lines = F.concat_frames([header_line, pd.DataFrame(out)], F.LINES)
+    else:
+        line_no = _ints(raw["line_no"])
+        out["line_no"] = line_no
+        out["description"] = _text(raw["description"])
+        prefix = pd.Series(["line ?: " if pd.isna(x) else f"line {x}: " for x in line_no.tolist()], dtype=object)
+        refs: list[tuple[str, str]] = []
+        if spec.entity in ("invoice", "bill"):
+            refs += [("item_id", "item"), ("tax_code_id", "tax_code")]
+        if spec.entity in ("bill", "journal"):
+            refs.append(("account_id", "account"))
+        for column, master_type in refs:
+            values = _text(raw[column], blank_is_na=True)
+            out[column] = values
+            _add_dangling(
+                findings, values, master_type, known, tables, field=column, raw=raw[column], prefix=prefix, **where
+            )
+        if spec.entity == "journal":
+            debit, credit = _cents(raw["debit"]), _cents(raw["credit"])
+            out["debit_cents"], out["credit_cents"] = debit.values, credit.values
+            # one side of a journal line is normally empty: only both empty is a problem
+            for parsed, column in ((debit, "debit"), (credit, "credit")):
+                _add_money_findings(
+                    findings,
+                    parsed,
+                    words=column,
+                    report_missing=False,
+                    field=column,
+                    raw=raw[column],
+                    prefix=prefix,
+                    **where,
+                )
+            neither = debit.missing & credit.missing
+            findings.add(
+                neither,
+                field="debit",
+                raw=None,
+                problem=lambda v: "has neither a debit nor a credit",
+                prefix=prefix,
+                **where,
+            )
+            no_account = out["account_id"].isna().to_numpy(dtype=bool)
+            findings.add(
+                no_account, field="account_id", raw=None, problem=lambda v: "names no account", prefix=prefix, **where
+            )
+            line_value, line_bad = debit.values, debit.bad | credit.bad | neither
+        else:
+            amount = _cents(raw["amount"])
+            out["amount_cents"] = amount.values
+            _add_money_findings(
+                findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where
+            )
+            if spec.entity == "bill":
+                neither = (out["item_id"].isna() & out["account_id"].isna()).to_numpy(dtype=bool)
+                findings.add(
+                    neither,
+                    field="item_id",
+                    raw=None,
+                    problem=lambda v: "names neither an item nor an account",
+                    prefix=prefix,
+                    **where,
+                )
+            line_value, line_bad = amount.values, amount.missing | amount.bad
+        lines = F.conform(pd.DataFrame(out), F.LINES)
+
+    sums = pd.DataFrame({"t": txn_ids, "v": line_value.fillna(0), "bad": line_bad})
+    grouped = sums.groupby("t", dropna=True)
+    totals = grouped["v"].sum().astype("Int64")
+    return lines, totals.where(~grouped["bad"].any())
+
+
+# --------------------------------------------------------------------------- ordering
+
+
+def _sorted_transactions(frame: pd.DataFrame) -> pd.DataFrame:
+    order = {e: i for i, e in enumerate(F.ENTITIES)}
+    out = frame.assign(_o=frame["entity"].map(order)).sort_values(["_o", "id"], kind="stable")
+    return out.drop(columns="_o").reset_index(drop=True)
+
+
+def _sorted_lines(frame: pd.DataFrame) -> pd.DataFrame:
+    order = {e: i for i, e in enumerate(F.ENTITIES)}
+    out = frame.assign(_o=frame["entity"].map(order)).sort_values(["_o", "txn_id", "line_no"], kind="stable")
+    return out.drop(columns="_o").reset_index(drop=True)

@@ -1,0 +1,762 @@
+"""Turn QBO entity payloads into the canonical frames: the hot path of the QBO source.
+
+Input: entity objects exactly as QBO returns them inside ``QueryResponse`` (dicts parsed with
+``json.loads(..., parse_float=decimal.Decimal)`` or with plain floats: both are handled, as are
+ints and numeric strings). Output: ``reconcile.frames`` TRANSACTIONS / LINES / REFERENCES rows.
+Both the live source and the snapshot source call these functions, so the two agree exactly.
+
+How QBO fields map
+------------------
+* ``id`` = ``Id``; ``number`` = ``DocNumber`` (Payment: ``PaymentRefNum``), absent or blank → NA.
+* ``txn_date`` / ``due_date`` = ``TxnDate`` / ``DueDate`` (``YYYY-MM-DD``; anything else → NaT).
+* ``party_id`` / ``party_name`` = ``CustomerRef`` (invoice, payment) or ``VendorRef`` (bill)
+  ``value`` / ``name``; journals have no party (NA).
+* ``currency`` = ``CurrencyRef.value``.
+* ``amount_cents`` = ``TotalAmt``; a JournalEntry has none: the sum of its Debit lines.
+* ``tax_cents`` = ``TxnTaxDetail.TotalTax``. QBO omits properties without a value, so on an
+  invoice or bill a missing ``TotalTax`` (or ``TxnTaxDetail``) means 0; on a payment or journal
+  it means "no tax figure" (NA).
+* ``line_total_cents`` = sum of the lines kept in LINES (``SubTotalLineDetail`` lines are left
+  out: they repeat the lines above them; ``DiscountLineDetail`` lines subtract). Payment: the sum
+  of its applications to invoices (lines whose ``LinkedTxn`` has ``TxnType`` Invoice); lines that
+  apply credit memos or journals are not applications to an invoice and are not counted.
+  Journal: the sum of its Debit lines. So for every entity but journal, ``line_total_cents`` is
+  the sum of the transaction's LINES ``amount_cents``.
+* ``is_void``: QBO keeps a voided transaction with ``TotalAmt`` 0 and ``PrivateNote`` "Voided"
+  (any case; QBO may append the old memo, "Voided - …"). A row is void when its note starts
+  with "voided" *and* its amount is 0, so a user's note alone cannot void a live document;
+  ``status`` is then ``void``, else ``posted``.
+* ``memo`` = ``PrivateNote``; ``updated_at`` = ``MetaData.LastUpdatedTime`` converted to UTC
+  (QBO writes the company's offset, e.g. ``-08:00``); ``qbo_link``, ``branch``, ``warehouse``,
+  ``updated_by`` are NA.
+* ``data_ok`` is False when ``Id`` is missing, ``TxnDate`` is missing or not a real date, or the
+  amount (``TotalAmt``; a journal's debit lines) is missing or not a number, or a line's amount
+  is not a number. Such rows are kept (they pair by id and number) with the bad field NA.
+
+LINES: invoice ``SalesItemLineDetail`` → ``item_id`` / ``tax_code_id``; ``DiscountLineDetail``
+→ negative ``amount_cents`` (``account_id`` = DiscountAccountRef); ``GroupLineDetail`` → one
+row for the group (``item_id`` = GroupItemRef), or its component lines if the group carries no
+``Amount``; other detail types (DescriptionOnly) a row with their amount (absent → 0). Bill
+``AccountBasedExpenseLineDetail`` → ``account_id``, ``ItemBasedExpenseLineDetail`` →
+``item_id``, both with ``tax_code_id``. Journal ``JournalEntryLineDetail`` → ``account_id`` and
+``debit_cents`` / ``credit_cents`` by PostingType (the other side 0; ``amount_cents`` NA).
+Payment → one row per application, ``ref_id`` = the invoice's ``TxnId``. ``line_no`` is QBO's
+``LineNum`` where given, else the line's 1-based position in ``Line``.
+
+Money is exact
+--------------
+Every amount becomes integer cents as ``Decimal(str(x)) * 100`` would give it; an amount with
+more than 2 decimals is rounded half-up (``ROUND_HALF_UP``: half away from zero), e.g. 0.125 →
+13 cents. Non-numbers, NaN, infinities, booleans and amounts beyond int64 cents become NA.
+Conversion is done in bulk (see ``cents_array``): a vectorized path whose result is checked to
+equal the exact decimal result, with ``exact_cents`` (pure ``Decimal``) for every value the
+check does not cover.
+
+Speed: no Python object per entity beyond the dicts already there; one pass over the payloads
+builds column lists, then money, dates and flags are converted per column.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reconcile import frames as F
+from reconcile.model import QboData
+
+#: Our transaction entity for each QBO transaction entity name (``Invoice`` → ``invoice``).
+ENTITY_OF_QBO: Mapping[str, str] = {qbo: entity for entity, qbo in F.QBO_ENTITY.items()}
+#: Our reference type for each QBO reference entity name (``TaxCode`` → ``tax_code``).
+REF_TYPE_OF_QBO: Mapping[str, str] = {qbo: ref for ref, qbo in F.QBO_REFERENCE_ENTITY.items()}
+
+_NAN = math.nan  # "absent" in the raw money lists (keeps them numeric for the bulk path)
+_INT64_MAX = 2**63 - 1
+#: Below this magnitude a double's spacing is at most 2**-13, so the bulk check is exact.
+_FAST_LIMIT = 1e12
+_PARTY_REF: Mapping[str, str | None] = {
+    "invoice": "CustomerRef",
+    "payment": "CustomerRef",
+    "bill": "VendorRef",
+    "journal": None,
+}
+# Line kinds in the collected line tuples.
+_ADD, _SUBTRACT, _DEBIT, _CREDIT, _BAD = 1, -1, 1, 2, 0
+_STRING = F.dtype_of(F.Kind.STRING)
+_MIN_TS = pd.Timestamp("1678-01-01")
+_MAX_TS = pd.Timestamp("2261-12-31")
+
+
+# --------------------------------------------------------------------------- money
+
+
+def exact_cents(value: Any) -> int | None:
+    """Integer cents of one amount, exactly; ``None`` when it is not a usable number.
+
+    A float counts as its shortest text (``Decimal(repr(x))``), a ``Decimal`` or numeric string
+    as written, an int as whole units. More than 2 decimals round half-up (away from zero).
+    """
+    kind = type(value)
+    if kind is bool or value is None:
+        return None
+    if kind is int:
+        cents = value * 100
+        return cents if -_INT64_MAX <= cents <= _INT64_MAX else None
+    number: Decimal
+    if kind is float:
+        if not math.isfinite(value):
+            return None
+        number = Decimal(repr(value))
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    elif isinstance(value, int):  # an int subclass other than bool
+        return exact_cents(int(value))
+    else:
+        return None
+    if not number.is_finite() or number.adjusted() > 18:
+        return None
+    cents = int(number.scaleb(2).to_integral_value(rounding=ROUND_HALF_UP))
+    return cents if -_INT64_MAX <= cents <= _INT64_MAX else None
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError, OverflowError):
+        return _NAN
+
+
+def _cents_numpy(values: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(int64 cents, NA mask) for a column of raw amounts; see ``cents_array``."""
+    n = len(values)
+    try:
+        floats = np.fromiter(values, dtype=np.float64, count=n)
+    except (TypeError, ValueError, OverflowError):
+        floats = np.fromiter((_as_float(v) for v in values), dtype=np.float64, count=n)
+    with np.errstate(invalid="ignore", over="ignore"):
+        rounded = np.rint(floats * 100.0)
+        fast = (np.abs(floats) < _FAST_LIMIT) & (rounded / 100.0 == floats)
+    cents = np.where(fast, rounded, 0.0).astype(np.int64)
+    mask = ~fast
+    # np.fromiter reads True/False as 1.0/0.0: those are not amounts.
+    for i in np.flatnonzero(fast & ((floats == 0.0) | (floats == 1.0))):
+        if type(values[i]) is bool:
+            mask[i] = True
+    for i in np.flatnonzero(~fast):
+        exact = exact_cents(values[i])
+        if exact is not None:
+            cents[i] = exact
+            mask[i] = False
+    cents[mask] = 0
+    return cents, mask
+
+
+def cents_array(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    """A nullable ``Int64`` array of integer cents, one per raw amount (NA where unusable).
+
+    Equal, value for value, to ``exact_cents``. Bulk path: with ``x = float(v)`` (correctly
+    rounded) and ``c = rint(100 * x)``, when ``|x| < 1e12`` and ``c / 100 == x`` in binary, both
+    the decimal ``c/100`` and ``v`` round to ``x``, so they differ by at most one unit in the last
+    place of ``x`` (≤ 2**-13); ``100 * v`` is then within 0.013 of the integer ``c``, so rounding
+    ``100 * v`` half-up gives exactly ``c``. Every other value goes through ``exact_cents``.
+    """
+    cents, mask = _cents_numpy(values)
+    return pd.arrays.IntegerArray(cents, mask)
+
+
+def _rate_text(value: Any) -> str | None:
+    """A rate as normalized decimal text ("16", "7.5"), or None if it is not a number."""
+    if type(value) is bool or value is None:
+        return None
+    try:
+        number = Decimal(repr(value)) if type(value) is float else Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    return _decimal_text(number)
+
+
+def _decimal_text(number: Decimal) -> str:
+    text = format(number.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+# --------------------------------------------------------------------------- collecting
+
+
+def _ref_value(ref: Any) -> Any:
+    return ref.get("value") if ref else None
+
+
+class _Columns:
+    """Column lists filled by one pass over the payloads (appends only: no per-row objects).
+
+    Appending existing objects to lists allocates nothing the cyclic garbage collector tracks,
+    so a pass over 100,000 payloads does not trigger full collections over the payloads.
+    """
+
+    def __init__(self) -> None:
+        # transaction columns
+        self.ids: list[Any] = []
+        self.numbers: list[Any] = []
+        self.txn_dates: list[Any] = []
+        self.due_dates: list[Any] = []
+        self.party_ids: list[Any] = []
+        self.party_names: list[Any] = []
+        self.currencies: list[Any] = []
+        self.totals: list[Any] = []
+        self.taxes: list[Any] = []
+        self.notes: list[Any] = []
+        self.updated: list[Any] = []
+        # line columns
+        self.l_index: list[int] = []
+        self.l_no: list[Any] = []
+        self.l_item: list[Any] = []
+        self.l_account: list[Any] = []
+        self.l_tax: list[Any] = []
+        self.l_ref: list[Any] = []
+        self.l_desc: list[Any] = []
+        self.l_amount: list[Any] = []
+        self.l_kind: list[int] = []
+
+    def line_lists(self) -> tuple[list[Any], ...]:
+        return (
+            self.l_index,
+            self.l_no,
+            self.l_item,
+            self.l_account,
+            self.l_tax,
+            self.l_ref,
+            self.l_desc,
+            self.l_amount,
+            self.l_kind,
+        )
+
+    def drop_lines_from(self, start: int) -> None:
+        for column in self.line_lists():
+            del column[start:]
+
+
+def _invoice_lines(index: int, lines: Sequence[Any], c: _Columns) -> None:
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = (
+        c.l_index.append,
+        c.l_no.append,
+        c.l_item.append,
+        c.l_account.append,
+        c.l_tax.append,
+        c.l_ref.append,
+        c.l_desc.append,
+        c.l_amount.append,
+        c.l_kind.append,
+    )
+    position = 0
+    for ln in lines:
+        position += 1
+        kind = ln.get("DetailType")
+        if kind == "SubTotalLineDetail":
+            continue
+        detail = ln.get(kind) if type(kind) is str else None
+        number = ln.get("LineNum")
+        line_no = number if type(number) is int else position
+        if kind == "GroupLineDetail" and "Amount" not in ln and detail:
+            # a bundle without its own amount: its component lines stand in for it
+            sub_position = 0
+            for sub in detail.get("Line") or ():
+                sub_position += 1
+                sub_kind = sub.get("DetailType")
+                if sub_kind == "SubTotalLineDetail":
+                    continue
+                sub_detail = sub.get(sub_kind) if type(sub_kind) is str else None
+                sub_number = sub.get("LineNum")
+                a_index(index)
+                a_no(sub_number if type(sub_number) is int else line_no * 1000 + sub_position)
+                a_item(_ref_value(sub_detail.get("ItemRef")) if sub_detail else None)
+                a_account(None)
+                a_tax(_ref_value(sub_detail.get("TaxCodeRef")) if sub_detail else None)
+                a_ref(None)
+                a_desc(sub.get("Description"))
+                a_amount(sub.get("Amount", 0))
+                a_kind(_ADD)
+            continue
+        item = account = tax = None
+        sign = _ADD
+        if detail:
+            if kind == "SalesItemLineDetail":
+                ref = detail.get("ItemRef")
+                item = ref.get("value") if ref else None
+                ref = detail.get("TaxCodeRef")
+                tax = ref.get("value") if ref else None
+            elif kind == "DiscountLineDetail":
+                account = _ref_value(detail.get("DiscountAccountRef"))
+                sign = _SUBTRACT
+            elif kind == "GroupLineDetail":
+                item = _ref_value(detail.get("GroupItemRef"))
+        elif kind == "DiscountLineDetail":
+            sign = _SUBTRACT
+        a_index(index)
+        a_no(line_no)
+        a_item(item)
+        a_account(account)
+        a_tax(tax)
+        a_ref(None)
+        a_desc(ln.get("Description"))
+        a_amount(ln.get("Amount", 0))
+        a_kind(sign)
+
+
+def _bill_lines(index: int, lines: Sequence[Any], c: _Columns) -> None:
+    position = 0
+    for ln in lines:
+        position += 1
+        kind = ln.get("DetailType")
+        if kind == "SubTotalLineDetail":
+            continue
+        detail = ln.get(kind) if type(kind) is str else None
+        number = ln.get("LineNum")
+        item = account = tax = None
+        if detail:
+            if kind == "AccountBasedExpenseLineDetail":
+                account = _ref_value(detail.get("AccountRef"))
+            elif kind == "ItemBasedExpenseLineDetail":
+                item = _ref_value(detail.get("ItemRef"))
+            tax = _ref_value(detail.get("TaxCodeRef"))
+        c.l_index.append(index)
+        c.l_no.append(number if type(number) is int else position)
+        c.l_item.append(item)
+        c.l_account.append(account)
+        c.l_tax.append(tax)
+        c.l_ref.append(None)
+        c.l_desc.append(ln.get("Description"))
+        c.l_amount.append(ln.get("Amount", 0))
+        c.l_kind.append(_ADD)
+
+
+def _journal_lines(index: int, lines: Sequence[Any], c: _Columns) -> None:
+    position = 0
+    for ln in lines:
+        position += 1
+        if ln.get("DetailType") != "JournalEntryLineDetail":
+            continue  # description-only lines post nothing
+        detail = ln.get("JournalEntryLineDetail") or {}
+        posting = detail.get("PostingType")
+        number = ln.get("LineNum")
+        c.l_index.append(index)
+        c.l_no.append(number if type(number) is int else position)
+        c.l_item.append(None)
+        c.l_account.append(_ref_value(detail.get("AccountRef")))
+        c.l_tax.append(_ref_value(detail.get("TaxCodeRef")))
+        c.l_ref.append(None)
+        c.l_desc.append(ln.get("Description"))
+        c.l_amount.append(ln.get("Amount", 0))
+        c.l_kind.append(_DEBIT if posting == "Debit" else _CREDIT if posting == "Credit" else _BAD)
+
+
+def _payment_lines(index: int, lines: Sequence[Any], c: _Columns) -> None:
+    position = 0
+    for ln in lines:
+        position += 1
+        for linked in ln.get("LinkedTxn") or ():
+            if linked.get("TxnType") == "Invoice":
+                number = ln.get("LineNum")
+                c.l_index.append(index)
+                c.l_no.append(number if type(number) is int else position)
+                c.l_item.append(None)
+                c.l_account.append(None)
+                c.l_tax.append(None)
+                c.l_ref.append(linked.get("TxnId"))
+                c.l_desc.append(ln.get("Description"))
+                c.l_amount.append(ln.get("Amount", 0))
+                c.l_kind.append(_ADD)
+                break
+
+
+_LINE_READERS = {
+    "invoice": _invoice_lines,
+    "bill": _bill_lines,
+    "journal": _journal_lines,
+    "payment": _payment_lines,
+}
+
+
+def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> _Columns:
+    """One pass over the payloads filling the transaction and line columns."""
+    number_key = F.QBO_NUMBER_FIELD[entity]
+    party_key = _PARTY_REF[entity] or "\0no party"
+    tax_default: Any = 0 if entity in ("invoice", "bill") else _NAN
+    read_lines = _LINE_READERS[entity]
+    c = _Columns()
+    a_id, a_number, a_date, a_due = c.ids.append, c.numbers.append, c.txn_dates.append, c.due_dates.append
+    a_pid, a_pname, a_cur = c.party_ids.append, c.party_names.append, c.currencies.append
+    a_total, a_tax, a_note, a_upd = c.totals.append, c.taxes.append, c.notes.append, c.updated.append
+    for index, payload in enumerate(payloads):
+        start = len(c.l_index)
+        try:
+            get = payload.get
+            party = get(party_key)
+            currency = get("CurrencyRef")
+            tax_detail = get("TxnTaxDetail")
+            meta = get("MetaData")
+            row = (
+                get("Id"),
+                get(number_key) or None,
+                get("TxnDate"),
+                get("DueDate"),
+                party.get("value") if party else None,
+                party.get("name") if party else None,
+                currency.get("value") if currency else None,
+                get("TotalAmt", _NAN),
+                tax_detail.get("TotalTax", tax_default) if tax_detail else tax_default,
+                get("PrivateNote"),
+                meta.get("LastUpdatedTime") if meta else None,
+            )
+            read_lines(index, get("Line") or (), c)
+        except (AttributeError, TypeError):
+            # A payload whose shape is not QBO's: keep its Id (if any), flag the row, drop its lines.
+            c.drop_lines_from(start)
+            ident = payload.get("Id") if isinstance(payload, Mapping) else None
+            row = (ident, None, None, None, None, None, None, _NAN, _NAN, None, None)
+        a_id(row[0])
+        a_number(row[1])
+        a_date(row[2])
+        a_due(row[3])
+        a_pid(row[4])
+        a_pname(row[5])
+        a_cur(row[6])
+        a_total(row[7])
+        a_tax(row[8])
+        a_note(row[9])
+        a_upd(row[10])
+    return c
+
+
+# --------------------------------------------------------------------------- columns
+
+
+def _strings(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
+    return pd.array(values if isinstance(values, list) else list(values), dtype=_STRING)
+
+
+def _only_text(values: Sequence[Any]) -> list[str | None]:
+    return [v if type(v) is str else None for v in values]
+
+
+def _dates(values: Sequence[Any]) -> pd.DatetimeIndex:
+    """``YYYY-MM-DD`` texts as midnight dates (NaT for anything else); parses each distinct text once."""
+    codes, uniques = pd.factorize(pd.Series(_only_text(values), dtype=object))
+    parsed = pd.to_datetime(pd.Index(uniques, dtype=object), format="%Y-%m-%d", errors="coerce")
+    parsed = parsed.where((parsed >= _MIN_TS) & (parsed <= _MAX_TS)).as_unit("ns")
+    if not len(parsed):
+        return pd.DatetimeIndex(np.full(len(codes), np.datetime64("NaT", "ns")))
+    taken = parsed.take(np.where(codes < 0, 0, codes))
+    return taken.where(codes >= 0)
+
+
+#: ``YYYY-MM-DDTHH:MM:SS±HH:MM``, the shape of QBO's ``LastUpdatedTime``.
+_TS_LAYOUT = "0000-00-00T00:00:00+00:00"
+_TS_DIGITS = np.array([ch == "0" for ch in _TS_LAYOUT])
+_TS_SEPARATORS = {i: ord(ch) for i, ch in enumerate(_TS_LAYOUT) if ch not in "0+"}
+
+
+def _timestamps(values: Sequence[Any]) -> pd.DatetimeIndex:
+    """ISO 8601 timestamps with an offset (naive ones taken as UTC) as UTC; NaT if unreadable.
+
+    QBO's shape is parsed vectorized (the local time minus the offset); any other text goes
+    through ``pandas.to_datetime(format="ISO8601")``.
+    """
+    texts = _only_text(values)
+    n = len(texts)
+    out = np.full(n, np.datetime64("NaT", "s"))
+    layout = np.array([t if t is not None and len(t) == 25 else "" for t in texts], dtype="U25")
+    if n:
+        codes = layout.view(np.uint32).reshape(n, 25).astype(np.int64)
+        fits = np.all((codes[:, _TS_DIGITS] >= 48) & (codes[:, _TS_DIGITS] <= 57), axis=1)
+        for position, char in _TS_SEPARATORS.items():
+            fits &= codes[:, position] == char
+        fits &= (codes[:, 19] == ord("+")) | (codes[:, 19] == ord("-"))
+        digits = codes - 48
+        year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+        month = digits[:, 5] * 10 + digits[:, 6]
+        day = digits[:, 8] * 10 + digits[:, 9]
+        hour = digits[:, 11] * 10 + digits[:, 12]
+        minute = digits[:, 14] * 10 + digits[:, 15]
+        second = digits[:, 17] * 10 + digits[:, 18]
+        offset = (digits[:, 20] * 10 + digits[:, 21]) * 3600 + (digits[:, 23] * 10 + digits[:, 24]) * 60
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month - 1, 0, 11)]
+        month_days = month_days + ((month == 2) & leap)
+        fits &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+        fits &= (hour <= 23) & (minute <= 59) & (second <= 59) & (offset <= 18 * 3600)
+        fits &= (year >= 1678) & (year <= 2261)
+        if fits.any():
+            days = (
+                (year[fits] - 1970).astype("datetime64[Y]").astype("datetime64[M]")
+                + (month[fits] - 1).astype("timedelta64[M]")
+            ).astype("datetime64[D]") + (day[fits] - 1).astype("timedelta64[D]")
+            sign = np.where(codes[fits, 19] == ord("-"), 1, -1)
+            seconds = hour[fits] * 3600 + minute[fits] * 60 + second[fits] + sign * offset[fits]
+            out[fits] = days.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
+        others = [i for i in np.flatnonzero(~fits) if texts[i] is not None]
+    else:
+        others = []
+    result = pd.DatetimeIndex(out.astype("datetime64[ns]")).tz_localize("UTC")
+    if not others:
+        return result
+    slow = pd.to_datetime([texts[i] for i in others], format="ISO8601", utc=True, errors="coerce")
+    slow = slow.where((slow >= _MIN_TS.tz_localize("UTC")) & (slow <= _MAX_TS.tz_localize("UTC"))).as_unit("ns")
+    values_ns = result.asi8.copy()
+    values_ns[others] = slow.asi8
+    return pd.DatetimeIndex(values_ns.view("datetime64[ns]")).tz_localize("UTC")
+
+
+def _voided(notes: Sequence[Any]) -> np.ndarray:
+    return np.fromiter(
+        (type(n) is str and n.lstrip()[:6].lower() == "voided" for n in notes), dtype=bool, count=len(notes)
+    )
+
+
+def parse_transactions(
+    entity: str, payloads: Sequence[Mapping[str, Any]], *, in_window: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(TRANSACTIONS, LINES) frames for QBO payloads of one transaction entity.
+
+    ``entity`` is one of ``frames.ENTITIES`` (``invoice``…) or its QBO name (``Invoice``…);
+    ``in_window`` fills the column of that name. Field mapping and money rules: module docstring.
+    """
+    entity = ENTITY_OF_QBO.get(entity, entity)
+    if entity not in F.ENTITIES:
+        raise ValueError(f"not a transaction entity: {entity!r} (one of {', '.join(F.ENTITIES)})")
+    c = _collect(entity, payloads)
+    n, m = len(c.ids), len(c.l_index)
+
+    # Lines: cents, then per-transaction sums (exact int64 sums, NA if any line is unusable).
+    line_cents, line_na = _cents_numpy(c.l_amount)
+    index = np.array(c.l_index, dtype=np.intp)
+    kind = np.array(c.l_kind, dtype=np.int64)
+    line_na |= kind == _BAD
+    if entity == "journal":
+        counted = np.where(kind == _DEBIT, line_cents, 0)
+    else:
+        counted = line_cents * kind
+    counted[line_na] = 0
+    line_total = np.zeros(n, dtype=np.int64)
+    np.add.at(line_total, index, counted)
+    line_total_na = np.zeros(n, dtype=bool)
+    line_total_na[index[line_na]] = True
+
+    if entity == "journal":
+        amount, amount_na = line_total, line_total_na.copy()
+    else:
+        amount, amount_na = _cents_numpy(c.totals)
+    tax, tax_na = _cents_numpy(c.taxes)
+
+    txn_date = _dates(c.txn_dates)
+    id_ok = np.fromiter((type(i) is str and i != "" for i in c.ids), dtype=bool, count=n)
+    data_ok = id_ok & ~amount_na & ~np.asarray(txn_date.isna())
+    is_void = _voided(c.notes) & ~amount_na & (amount == 0)
+    no_mask = np.zeros(n, dtype=bool)
+    status = np.array(["posted", "void"], dtype=object)[is_void.astype(np.intp)]
+
+    transactions = pd.DataFrame(
+        {
+            "entity": _strings([entity] * n),
+            "id": _strings(c.ids),
+            "number": _strings(c.numbers),
+            "txn_date": txn_date,
+            "due_date": _dates(c.due_dates),
+            "party_id": _strings(c.party_ids),
+            "party_name": _strings(c.party_names),
+            "currency": _strings(c.currencies),
+            "amount_cents": pd.arrays.IntegerArray(amount, amount_na),
+            "tax_cents": pd.arrays.IntegerArray(tax, tax_na),
+            "line_total_cents": pd.arrays.IntegerArray(line_total, line_total_na),
+            "status": _strings(status.tolist()),
+            "is_void": pd.arrays.BooleanArray(is_void, no_mask),
+            "in_window": pd.arrays.BooleanArray(np.full(n, in_window), no_mask.copy()),
+            "data_ok": pd.arrays.BooleanArray(data_ok, no_mask.copy()),
+            "memo": _strings(_only_text(c.notes)),
+            "updated_at": _timestamps(c.updated),
+        }
+    )
+
+    if entity == "journal":
+        debit = np.where((kind == _DEBIT) & ~line_na, line_cents, 0)
+        credit = np.where((kind == _CREDIT) & ~line_na, line_cents, 0)
+        amounts: dict[str, Any] = {
+            "debit_cents": pd.arrays.IntegerArray(debit, line_na.copy()),
+            "credit_cents": pd.arrays.IntegerArray(credit, line_na.copy()),
+        }
+    else:
+        signed = np.where(line_na, 0, line_cents * kind)
+        amounts = {"amount_cents": pd.arrays.IntegerArray(signed, line_na.copy())}
+    id_array = np.array(c.ids + [None], dtype=object)[:-1]  # object array even when ids look alike
+    line_no = np.array(c.l_no, dtype=object)
+    line_no_ok = np.fromiter((type(x) is int for x in c.l_no), dtype=bool, count=m)
+    line_frame = pd.DataFrame(
+        {
+            "entity": _strings([entity] * m),
+            "txn_id": _strings(id_array[index].tolist()),
+            "line_no": pd.arrays.IntegerArray(np.where(line_no_ok, line_no, 0).astype(np.int64), ~line_no_ok),
+            "item_id": _strings(c.l_item),
+            "account_id": _strings(c.l_account),
+            "tax_code_id": _strings(c.l_tax),
+            "ref_id": _strings(c.l_ref),
+            "description": _strings(_only_text(c.l_desc)),
+            **amounts,
+        }
+    )
+    return F.conform(transactions, F.TRANSACTIONS), F.conform(line_frame, F.LINES)
+
+
+# --------------------------------------------------------------------------- references
+
+
+def _tax_rate_ids(payload: Mapping[str, Any]) -> list[Any]:
+    rate_list = payload.get("SalesTaxRateList") or {}
+    details = rate_list.get("TaxRateDetail") or []
+    if isinstance(details, Mapping):
+        details = [details]
+    return [_ref_value(d.get("TaxRateRef")) for d in details if isinstance(d, Mapping)]
+
+
+def _reference_row(ref_type: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    meta = payload.get("MetaData") or {}
+    active = payload.get("Active")
+    row: dict[str, Any] = {
+        "id": payload.get("Id"),
+        "name": payload.get("Name"),
+        "active": active if type(active) is bool else None,
+        "updated_at": meta.get("LastUpdatedTime") if isinstance(meta, Mapping) else None,
+    }
+    if ref_type in ("customer", "vendor"):
+        row["name"] = payload.get("DisplayName") or payload.get("Name")
+    elif ref_type == "item":
+        row["qbo_type"] = payload.get("Type")
+        row["income_account_id"] = _ref_value(payload.get("IncomeAccountRef"))
+        row["expense_account_id"] = _ref_value(payload.get("ExpenseAccountRef"))
+    elif ref_type == "account":
+        row["qbo_type"] = payload.get("AccountType")
+        row["classification"] = payload.get("Classification")
+    elif ref_type == "payment_method":
+        row["qbo_type"] = payload.get("Type")
+    elif ref_type == "tax_rate":
+        row["rate_percent"] = _rate_text(payload.get("RateValue"))
+    elif ref_type == "tax_code":
+        rate_ids = _tax_rate_ids(payload)
+        row["tax_rate_ids"] = ",".join(str(r) for r in rate_ids if r is not None) if rate_ids else None
+        # No sales rates: a non-taxable code is 0 %; a taxable one is not known from the code alone.
+        if not rate_ids and payload.get("Taxable") is False:
+            row["rate_percent"] = "0"
+    return row
+
+
+def parse_references(ref_type: str, payloads: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """REFERENCES rows for QBO payloads of one reference entity.
+
+    ``ref_type`` is one of ``frames.REFERENCE_TYPES`` (``customer``…) or its QBO name
+    (``Customer``…). Names: Customer/Vendor ``DisplayName``, the others ``Name``. A TaxCode's
+    ``rate_percent`` needs its TaxRates: see ``resolve_tax_rates``.
+    """
+    ref_type = REF_TYPE_OF_QBO.get(ref_type, ref_type)
+    if ref_type not in F.REFERENCE_TYPES:
+        raise ValueError(f"not a reference type: {ref_type!r} (one of {', '.join(F.REFERENCE_TYPES)})")
+    records = []
+    for payload in payloads:
+        try:
+            records.append(_reference_row(ref_type, payload))
+        except (AttributeError, TypeError):
+            ident = payload.get("Id") if isinstance(payload, Mapping) else None
+            records.append({"id": ident})
+    out: dict[str, Any] = {"ref_type": _strings([ref_type] * len(records))}
+    for name, kind in F.REFERENCES.columns.items():
+        if name == "ref_type":
+            continue
+        values = [record.get(name) for record in records]
+        if kind is F.Kind.STRING:
+            out[name] = _strings([None if v is None else str(v) for v in values])
+        elif kind is F.Kind.BOOL:
+            out[name] = pd.array(values, dtype="boolean")
+        elif kind is F.Kind.TIMESTAMP:
+            out[name] = _timestamps(values)
+    return F.conform(pd.DataFrame(out), F.REFERENCES)
+
+
+def resolve_tax_rates(references: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``references`` with each TaxCode's ``rate_percent`` = the sum of its TaxRates.
+
+    The rates are the ``tax_rate`` rows named by the code's ``tax_rate_ids``; if any of them is
+    absent or has no rate, the code's rate stays NA. Codes without ``tax_rate_ids`` keep what
+    they had (``"0"`` for a non-taxable code, else NA).
+    """
+    out = references.copy()
+    is_rate = (out["ref_type"] == "tax_rate").fillna(False).to_numpy(dtype=bool)
+    rates = {
+        str(i): r for i, r in zip(out.loc[is_rate, "id"], out.loc[is_rate, "rate_percent"], strict=True) if i is not pd.NA
+    }
+    is_code = (out["ref_type"] == "tax_code").fillna(False).to_numpy(dtype=bool)
+    resolved = out["rate_percent"].astype(object).tolist()
+    for position in np.flatnonzero(is_code):
+        ids_text = out["tax_rate_ids"].iat[position]
+        if ids_text is pd.NA or not ids_text:
+            continue
+        total = Decimal(0)
+        for rate_id in str(ids_text).split(","):
+            rate = rates.get(rate_id)
+            if rate is None or rate is pd.NA:
+                total = Decimal("NaN")
+                break
+            total += Decimal(str(rate))
+        resolved[position] = _decimal_text(total) if total.is_finite() else None
+    out["rate_percent"] = _strings([None if v is pd.NA else v for v in resolved])
+    return out
+
+
+# --------------------------------------------------------------------------- bundle
+
+
+def qbo_data_from_payloads(
+    payloads_by_entity: Mapping[str, Sequence[Mapping[str, Any]]], *, in_window: bool = True
+) -> QboData:
+    """A ``QboData`` from payloads keyed by QBO entity name (``Invoice``, ``Customer``…).
+
+    Transaction entities go to ``transactions``/``lines`` (with ``in_window``), reference
+    entities to ``references`` (TaxCode rates resolved); other names are kept in ``raw`` only.
+    ``raw`` is ``{entity: {Id: payload}}`` for every entity given.
+    """
+    transactions, lines, references = [], [], []
+    raw: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for qbo_entity, payloads in payloads_by_entity.items():
+        raw[qbo_entity] = {str(p.get("Id")): p for p in payloads if isinstance(p, Mapping)}
+        if qbo_entity in ENTITY_OF_QBO:
+            txns, txn_lines = parse_transactions(ENTITY_OF_QBO[qbo_entity], payloads, in_window=in_window)
+            transactions.append(txns)
+            lines.append(txn_lines)
+        elif qbo_entity in REF_TYPE_OF_QBO:
+            references.append(parse_references(REF_TYPE_OF_QBO[qbo_entity], payloads))
+    return QboData(
+        transactions=F.concat_frames(transactions, F.TRANSACTIONS),
+        lines=F.concat_frames(lines, F.LINES),
+        references=resolve_tax_rates(F.concat_frames(references, F.REFERENCES)),
+        raw=raw,
+    ).check()
+
+
+__all__ = [
+    "ENTITY_OF_QBO",
+    "REF_TYPE_OF_QBO",
+    "cents_array",
+    "exact_cents",
+    "parse_references",
+    "parse_transactions",
+    "qbo_data_from_payloads",
+    "resolve_tax_rates",
+]

@@ -1,0 +1,314 @@
+"""Mapping checks on small hand-built frames (one master per situation)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pandas as pd
+import pytest
+
+from reconcile import frames as F
+from reconcile.mappings import check_mappings, master_usage, usage_stats
+from reconcile.model import AwraData, QboData
+from reconcile.params import RunParams
+
+T0 = "2026-11-01T08:00:00Z"
+
+
+def frame(schema: F.Schema, rows: list[dict]) -> pd.DataFrame:
+    if not rows:
+        return F.empty_frame(schema)
+    return F.conform(pd.DataFrame(rows), schema)
+
+
+def master(master_type: str, mid: str, code: str, name: str | None, active: bool = True, **extra) -> dict:
+    return {
+        "master_type": master_type,
+        "id": mid,
+        "code": code,
+        "name": name,
+        "active": active,
+        "updated_at": T0,
+        **extra,
+    }
+
+
+def mapping(mapping_type: str, awra_id: str, qbo_id: str | None, qbo_name: str | None) -> dict:
+    return {
+        "mapping_type": mapping_type,
+        "awra_id": awra_id,
+        "qbo_id": qbo_id,
+        "qbo_name": qbo_name,
+        "updated_at": T0,
+        "updated_by": "amina",
+    }
+
+
+def ref(ref_type: str, rid: str, name: str, active: bool = True, **extra) -> dict:
+    return {"ref_type": ref_type, "id": rid, "name": name, "active": active, **extra}
+
+
+def txn(entity: str, tid: str, party: str | None, cents: int, status: str = "posted", in_window: bool = True) -> dict:
+    return {
+        "entity": entity,
+        "id": tid,
+        "number": f"{entity[:3].upper()}-{tid}",
+        "txn_date": "2026-11-03",
+        "party_id": party,
+        "amount_cents": cents,
+        "status": status,
+        "in_window": in_window,
+        "data_ok": True,
+        "updated_at": T0,
+    }
+
+
+def line(entity: str, txn_id: str, line_no: int, **ids) -> dict:
+    return {"entity": entity, "txn_id": txn_id, "line_no": line_no, **ids}
+
+
+PARAMS = RunParams(
+    run_id="run-1",
+    company="default",
+    company_name="Default",
+    date_from=date(2026, 11, 1),
+    date_to=date(2026, 11, 7),
+    status="posted",
+    now=datetime(2026, 11, 8, 5, 30, tzinfo=UTC),
+)
+
+
+def build() -> tuple[AwraData, QboData]:
+    masters = [
+        master("customer", "c1", "C-001", "Acme"),  # fine
+        master("customer", "c2", "C-002", "Beta"),  # no mapping, used by 2 posted + 1 draft invoice
+        master("customer", "c3", "C-003", "Gamma", active=False),  # inactive, unused, unmapped: fine
+        master("customer", "c4", "C-004", "Delta", active=False),  # inactive but used in window (draft)
+        master("customer", "c5", "C-005", "Eps"),  # mapping with blank name
+        master("customer", "c6", "C-006", "Zeta"),  # maps to a QBO id that does not exist
+        master("customer", "c7", "C-007", "Eta"),  # maps to an inactive QBO customer
+        master("customer", "c8", "C-008", "Acme Two"),  # maps to the same QBO customer as c1
+        master("customer", "c9", "C-009", "Omega"),  # maps to a QBO customer whose name is duplicated
+        master("vendor", "v1", "V-001", "Supplies Co"),  # no mapping, used by a bill
+        master("tax_code", "t1", "VAT16", "VAT 16%", rate_percent="16"),
+        master("tax_code", "t2", "VAT8", "VAT 8%", rate_percent="8"),
+        master("account", "a1", "4000", "Sales", account_type="income"),
+        master("account", "a2", "1200", "Receivables", account_type="receivable"),
+        master("account", "a3", "5000", "Costs", account_type="expense"),
+        master("account", "a4", "5100", "Purchases", account_type="expense"),
+        master("item", "i1", "SVC", "Consulting", item_type="service", income_account_id="a1"),
+        master("item", "i2", "BOX", "Boxes", item_type="inventory", expense_account_id="a4"),
+        master("payment_method", "p1", "CARD", "Visa", method_type="card"),
+        master("payment_method", "p2", "CASH", "Cash", method_type="cash"),
+        master("payment_method", "p3", "BANK", "Transfer", method_type="bank"),
+    ]
+    mappings = [
+        mapping("customer", "c1", "58", "Acme Ltd"),
+        mapping("customer", "c5", "61", "  "),
+        mapping("customer", "c6", "99", "Zeta Ltd"),
+        mapping("customer", "c7", "60", "Eta Ltd"),
+        mapping("customer", "c8", "58", "Acme Ltd"),
+        mapping("customer", "c9", "71", "omega corp"),
+        mapping("tax_code", "t1", "5", "VAT 16"),
+        mapping("tax_code", "t2", "6", "VAT 8"),
+        mapping("account", "a1", "79", "Sales"),
+        mapping("account", "a2", "80", "AR"),
+        mapping("account", "a3", "81", "Costs"),
+        mapping("account", "a4", "83", "Purchases"),
+        mapping("item", "i1", "12", "Consulting"),
+        mapping("item", "i2", "13", "Boxes"),
+        mapping("payment_method", "p1", "3", "Visa"),
+        mapping("payment_method", "p2", "4", "Cash"),
+        mapping("payment_method", "p3", "5", "Bank transfer"),
+    ]
+    references = [
+        ref("customer", "58", "Acme Ltd"),
+        ref("customer", "61", "Eps Ltd"),
+        ref("customer", "60", "Eta Ltd", active=False),
+        ref("customer", "70", "Omega  Corp"),
+        ref("customer", "71", "omega corp"),
+        ref("customer", "72", "OMEGACORP", active=False),  # inactive: not a duplicate
+        ref("vendor", "70", "Omega Corp"),  # another type: not a duplicate
+        ref("tax_code", "5", "VAT 16", rate_percent="16.00"),
+        ref("tax_code", "6", "VAT 8", rate_percent="7.5"),
+        ref("account", "79", "Sales", qbo_type="Income", classification="Revenue"),
+        ref("account", "80", "Checking", qbo_type="Bank", classification="Asset"),
+        ref("account", "81", "Costs", classification="Expense"),
+        ref("account", "82", "Other sales", qbo_type="Income", classification="Revenue"),
+        ref("account", "83", "Purchases", qbo_type="CostofGoodsSold", classification="Expense"),
+        ref("item", "12", "Consulting", qbo_type="Service", income_account_id="82"),
+        ref("item", "13", "Boxes", qbo_type="Inventory", income_account_id="79", expense_account_id="83"),
+        ref("payment_method", "3", "Visa", qbo_type="NON_CREDIT_CARD"),
+        ref("payment_method", "4", "Cash", qbo_type="CREDIT_CARD"),
+        ref("payment_method", "5", "Bank transfer", qbo_type="NON_CREDIT_CARD"),
+    ]
+    transactions = [
+        txn("invoice", "1", "c2", 10_000),
+        txn("invoice", "2", "c2", 25_000),
+        txn("invoice", "3", "c2", 99_900, status="draft"),  # in window, does not pass the filter
+        txn("invoice", "4", "c2", 50_000, in_window=False),  # looked-up row outside the window
+        txn("invoice", "5", "c4", 7_000, status="draft"),
+        txn("invoice", "6", "c1", 12_345),
+        txn("bill", "1", "v1", 4_000),
+        txn("payment", "1", "c1", 12_345),
+    ]
+    lines = [
+        line("invoice", "1", 1, item_id="i1", tax_code_id="t2"),
+        line("invoice", "1", 2, item_id="i1", tax_code_id="t2"),  # same masters twice: counted once
+        line("invoice", "2", 1, item_id="i1", tax_code_id="t1"),
+        line("invoice", "6", 1, item_id="i1", tax_code_id="t2"),
+        line("bill", "1", 1, item_id="i2", tax_code_id="t1"),
+        line("payment", "1", 0, payment_method_id="p1", account_id="a2"),
+        line("payment", "1", 1, ref_id="6", amount_cents=12_345),
+    ]
+    awra = AwraData(
+        transactions=frame(F.TRANSACTIONS, transactions),
+        lines=frame(F.LINES, lines),
+        masters=frame(F.MASTERS, masters),
+        mappings=frame(F.MAPPINGS, mappings),
+        sync_log=F.empty_frame(F.SYNC_LOG),
+        sync_runs=F.empty_frame(F.SYNC_RUNS),
+        data_quality=F.empty_frame(F.DATA_QUALITY),
+    ).check()
+    qbo = QboData(
+        transactions=F.empty_frame(F.TRANSACTIONS),
+        lines=F.empty_frame(F.LINES),
+        references=frame(F.REFERENCES, references),
+    ).check()
+    return awra, qbo
+
+
+@pytest.fixture(scope="module")
+def findings() -> pd.DataFrame:
+    awra, qbo = build()
+    return check_mappings(awra, qbo, PARAMS)
+
+
+def rows(findings: pd.DataFrame, category: str, entity: str | None = None) -> pd.DataFrame:
+    keep = findings["category"] == category
+    if entity:
+        keep &= findings["entity"] == entity
+    return findings.loc[keep]
+
+
+def one(findings: pd.DataFrame, category: str, awra_id: str, field: str | None = None) -> pd.Series:
+    sel = findings.loc[(findings["category"] == category) & (findings["awra_id"] == awra_id)]
+    if field is not None:
+        sel = sel.loc[sel["field"] == field]
+    assert len(sel) == 1, sel
+    return sel.iloc[0]
+
+
+def test_output_follows_the_findings_schema_and_leaves_inputs_alone(findings):
+    F.check_frame(findings, F.FINDINGS)
+    assert set(findings["category"]) <= {"mapping_missing", "mapping_broken", "mapping_duplicate", "mapping_mismatch"}
+    assert (findings["effect_cents"] == 0).all()
+    assert (findings["run_id"] == "run-1").all()
+    awra, qbo = build()
+    before = (awra.masters.copy(), awra.mappings.copy(), awra.transactions.copy(), qbo.references.copy())
+    check_mappings(awra, qbo, PARAMS)
+    pd.testing.assert_frame_equal(awra.masters, before[0])
+    pd.testing.assert_frame_equal(awra.mappings, before[1])
+    pd.testing.assert_frame_equal(awra.transactions, before[2])
+    pd.testing.assert_frame_equal(qbo.references, before[3])
+
+
+def test_missing_mapping_of_used_and_active_records_with_blocks(findings):
+    missing = rows(findings, "mapping_missing")
+    assert set(missing["awra_id"]) == {"c2", "c4", "c5", "v1"}  # c3 is inactive and unused
+    beta = one(findings, "mapping_missing", "c2")
+    assert beta["entity"] == "customer"
+    assert beta["awra_number"] == "C-002"
+    assert beta["party"] == "Beta"
+    # invoices 1 and 2 (posted, in window); not the draft 3 nor the out-of-window 4
+    assert beta["blocks_count"] == 2
+    assert beta["blocks_cents"] == 35_000
+    assert "Map customer C-002 'Beta' to its QBO customer" in beta["action"]
+    assert "2 transactions" in beta["message"] and "350.00" in beta["message"]
+    delta = one(findings, "mapping_missing", "c4")  # inactive, used by a draft only
+    assert delta["blocks_count"] == 0
+    assert delta["blocks_cents"] == 0
+    eps = one(findings, "mapping_missing", "c5")  # blank qbo_name counts as missing
+    assert eps["field"] == "qbo_name"
+    assert one(findings, "mapping_missing", "v1")["blocks_count"] == 1
+
+
+def test_broken_mapping_absent_or_inactive(findings):
+    broken = rows(findings, "mapping_broken")
+    assert set(broken["awra_id"]) == {"c6", "c7"}
+    zeta = one(findings, "mapping_broken", "c6")
+    assert zeta["qbo_id"] == "99"
+    assert zeta["qbo_value"] == "absent"
+    eta = one(findings, "mapping_broken", "c7")
+    assert eta["qbo_value"] == "inactive"
+    assert "Reactivate QBO customer 60 'Eta Ltd'" in eta["action"]
+
+
+def test_duplicate_mapping_two_awra_records_one_qbo_record(findings):
+    dup = rows(findings, "mapping_duplicate", "customer")
+    two_awra = dup.loc[dup["field"] == "qbo_id"]
+    assert list(two_awra["awra_id"]) == ["c8"]  # one row per extra AWRA record; c1 is kept
+    assert two_awra.iloc[0]["qbo_id"] == "58"
+    assert "C-001" in two_awra.iloc[0]["message"]
+
+
+def test_duplicate_names_in_qbo_ignoring_case_and_spacing(findings):
+    dup = rows(findings, "mapping_duplicate", "customer")
+    by_name = dup.loc[dup["field"] == "qbo_name"]
+    assert len(by_name) == 1  # 70 and 71 (72 is inactive; vendor 70 is another type)
+    row = by_name.iloc[0]
+    assert row["qbo_id"] == "71"
+    assert row["awra_id"] == "c9"  # the AWRA customer mapped to the duplicate
+    assert "70, 71" in row["message"]
+    assert rows(findings, "mapping_duplicate", "vendor").empty
+
+
+def test_mismatches(findings):
+    tax = one(findings, "mapping_mismatch", "t2", "rate_percent")
+    assert (tax["awra_value"], tax["qbo_value"]) == ("8", "7.5")
+    assert rows(findings, "mapping_mismatch", "tax_code")["awra_id"].tolist() == ["t2"]  # "16" == "16.00"
+    # t2 is used by invoice 1 and 6 (posted): blocks both
+    assert tax["blocks_count"] == 2
+    assert tax["blocks_cents"] == 22_345
+    account = one(findings, "mapping_mismatch", "a2", "account_type")
+    assert (account["awra_value"], account["qbo_value"]) == ("receivable", "Bank")
+    assert set(rows(findings, "mapping_mismatch", "account")["awra_id"]) == {"a2"}  # a3 by Classification, a4 ok
+    item = one(findings, "mapping_mismatch", "i1", "income_account")
+    assert (item["awra_value"], item["qbo_value"]) == ("79", "82")
+    assert "wrong income category" in item["cause"]
+    assert rows(findings, "mapping_mismatch", "item")["awra_id"].tolist() == ["i1"]
+    methods = rows(findings, "mapping_mismatch", "payment_method")
+    assert set(methods["awra_id"]) == {"p1", "p2"}  # card->non-card and cash->card; p3 fine
+    assert one(findings, "mapping_mismatch", "p1")["blocks_count"] == 1
+
+
+def test_usage_through_party_lines_and_item_accounts():
+    awra, _ = build()
+    usage = master_usage(awra, PARAMS)
+    inv1 = usage.loc[(usage["entity"] == "invoice") & (usage["txn_id"] == "1")]
+    assert set(zip(inv1["master_type"], inv1["master_id"], strict=True)) == {
+        ("customer", "c2"),
+        ("item", "i1"),
+        ("tax_code", "t2"),
+        ("account", "a1"),  # the item's income account
+    }
+    bill = usage.loc[usage["entity"] == "bill"]
+    assert ("account", "a4") in set(zip(bill["master_type"], bill["master_id"], strict=True))  # expense account
+    stats = usage_stats(awra, PARAMS).set_index(["master_type", "master_id"])
+    assert stats.loc[("account", "a1"), "blocks_count"] == 3  # invoices 1, 2, 6
+    assert stats.loc[("customer", "c4"), "used"]
+
+
+def test_entity_filter_limits_blocks():
+    awra, qbo = build()
+    params = RunParams(**{**PARAMS.__dict__, "entities": ("bill",)})
+    found = check_mappings(awra, qbo, params)
+    beta = found.loc[(found["category"] == "mapping_missing") & (found["awra_id"] == "c2")]
+    assert beta.iloc[0]["blocks_count"] == 0  # still reported (active) but blocks nothing in a bill-only run
+    assert found.loc[(found["category"] == "mapping_missing") & (found["awra_id"] == "v1"), "blocks_count"].iloc[0] == 1
+
+
+def test_empty_inputs_give_no_findings():
+    found = check_mappings(AwraData.empty(), QboData.empty(), PARAMS)
+    F.check_frame(found, F.FINDINGS)
+    assert found.empty

@@ -1,0 +1,303 @@
+"""Email delivery against a real local SMTP server (aiosmtpd): STARTTLS, SSL, plain, failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import date
+from email.message import EmailMessage
+from io import BytesIO
+from pathlib import Path
+
+import openpyxl
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from jobs.notify import CHART_CID, XLSX_MIME, DeliveryError, report_subject, send_alert, send_report
+from reconcile.config import EmailSettings, Secret
+
+PASSWORD = "s3cr3t-Pa55word!"
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+HTML = '<html><body><h1>Acme reconciliation</h1><img src="cid:findings-chart" alt="chart"></body></html>'
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps what it received, or rejects DATA with a 550."""
+
+    def __init__(self, reject: bool = False):
+        self.messages: list[tuple[str, list[str], EmailMessage]] = []
+        self.reject = reject
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.reject:
+            return "550 5.7.1 Message rejected by policy"
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), msg))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+def authenticator(server, session, envelope, mechanism, auth_data):
+    ok = (
+        isinstance(auth_data, LoginPassword) and auth_data.login == b"recon" and auth_data.password == PASSWORD.encode()
+    )
+    return AuthResult(success=ok, handled=False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder = tmp_path_factory.mktemp("tls")
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = folder / "cert.pem", folder / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def server_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*certificate)
+    return ctx
+
+
+def client_context(certificate: tuple[Path, Path]) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=str(certificate[0]))
+
+
+def settings(port: int, security: str, *, password: str = "") -> EmailSettings:
+    return EmailSettings(
+        enabled=True,
+        smtp_host="127.0.0.1",
+        smtp_port=port,
+        security=security,
+        sender="recon@example.com",
+        recipients=("finance@example.com", "cfo@example.com"),
+        alert_recipients=("ops@example.com",),
+        username=Secret("recon" if password else ""),
+        password=Secret(password),
+        timeout_seconds=10,
+    )
+
+
+def workbook_bytes() -> bytes:
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "Summary"
+    ws["A1"] = "unexplained"
+    ws["B1"] = "0.00"
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def starttls_server(certificate) -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=port,
+        tls_context=server_context(certificate),
+        require_starttls=True,
+        authenticator=authenticator,
+        auth_require_tls=True,
+    )
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@pytest.fixture
+def plain_server() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+def send(cfg: EmailSettings, certificate=None) -> None:
+    send_report(
+        cfg,
+        subject=report_subject(
+            "Acme", (date(2026, 8, 1), date(2026, 8, 7)), {"new": 12, "open": 40, "unexplained": "0.00"}
+        ),
+        html=HTML,
+        chart_png=PNG,
+        attachments=[
+            ("reconciliation.xlsx", workbook_bytes(), XLSX_MIME),
+            ("findings.csv", b"run_id\nr1\n", "text/csv"),
+        ],
+        ssl_context=client_context(certificate) if certificate else None,
+    )
+
+
+def check_report(msg: EmailMessage) -> None:
+    assert msg["Subject"] == "[qbo-recon] Acme 2026-08-01..2026-08-07: 12 new, 40 open, unexplained 0.00"
+    assert msg["From"] == "recon@example.com"
+    html_part = msg.get_body(preferencelist=("html",))
+    assert html_part is not None and "cid:findings-chart" in html_part.get_content()
+    related = [p for p in msg.walk() if p.get_content_type() == "multipart/related"]
+    assert len(related) == 1
+    inner = list(related[0].iter_parts())
+    assert [p.get_content_type() for p in inner] == ["text/html", "image/png"]
+    assert inner[1]["Content-ID"] == f"<{CHART_CID}>"
+    assert inner[1].get_content() == PNG
+    attachments = {p.get_filename(): p for p in msg.iter_attachments()}
+    assert set(attachments) == {"reconciliation.xlsx", "findings.csv"}
+    xlsx = attachments["reconciliation.xlsx"]
+    assert xlsx.get_content_type() == XLSX_MIME
+    wb = openpyxl.load_workbook(BytesIO(xlsx.get_content()))
+    assert wb["Summary"]["A1"].value == "unexplained" and wb["Summary"]["B1"].value == "0.00"
+
+
+def test_report_over_starttls_with_login(starttls_server, certificate):
+    inbox, port = starttls_server
+    send(settings(port, "starttls", password=PASSWORD), certificate)
+    assert len(inbox.messages) == 1
+    mail_from, rcpts, msg = inbox.messages[0]
+    assert mail_from == "recon@example.com"
+    assert rcpts == ["finance@example.com", "cfo@example.com"]
+    check_report(msg)
+
+
+def test_report_over_implicit_ssl(certificate):
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, ssl_context=server_context(certificate))
+    controller.start()
+    try:
+        send(settings(port, "ssl"), certificate)
+    finally:
+        controller.stop()
+    assert len(inbox.messages) == 1
+    check_report(inbox.messages[0][2])
+
+
+def test_report_over_plain_smtp(plain_server):
+    inbox, port = plain_server
+    send(settings(port, "none"))
+    check_report(inbox.messages[0][2])
+
+
+def test_untrusted_certificate_is_a_delivery_error(starttls_server):
+    _, port = starttls_server
+    with pytest.raises(DeliveryError, match="certificate"):
+        send(settings(port, "starttls", password=PASSWORD))  # default context: self-signed cert refused
+
+
+def test_wrong_password_is_refused_without_showing_it(starttls_server, certificate):
+    _, port = starttls_server
+    wrong = PASSWORD + "-wrong"
+    with pytest.raises(DeliveryError) as info:
+        send(settings(port, "starttls", password=wrong), certificate)
+    text = str(info.value)
+    assert "login refused" in text and "535" in text
+    assert wrong not in text and PASSWORD not in text
+
+
+def test_server_rejecting_the_message(certificate):
+    inbox, port = Inbox(reject=True), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with pytest.raises(DeliveryError, match="550") as info:
+            send(settings(port, "none"))
+    finally:
+        controller.stop()
+    assert PASSWORD not in str(info.value)
+
+
+def test_server_dropping_the_connection():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    port = listener.getsockname()[1]
+
+    def drop() -> None:
+        conn, _ = listener.accept()
+        conn.close()
+
+    thread = threading.Thread(target=drop, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(DeliveryError, match=f"127.0.0.1:{port}"):
+            send(settings(port, "starttls", password=PASSWORD))
+    finally:
+        thread.join(10)
+        listener.close()
+
+
+def test_nothing_listening_is_a_delivery_error():
+    with pytest.raises(DeliveryError, match="refused"):
+        send(settings(free_port(), "none"))
+
+
+def test_alert_carries_the_reason_and_no_secret(plain_server):
+    inbox, port = plain_server
+    cfg = settings(port, "none")
+    cfg = replace(cfg, password=Secret(PASSWORD))  # set but unused without a username: no login
+    cfg = replace(cfg, username=Secret(""))
+    send_alert(cfg, company="acme", reason=f"acme: QBO: fault 3200\n token {PASSWORD} expired")
+    assert len(inbox.messages) == 1
+    _, rcpts, msg = inbox.messages[0]
+    assert rcpts == ["ops@example.com"]
+    assert msg["Subject"].startswith("[qbo-recon] acme: run failed: acme: QBO: fault 3200")
+    body = msg.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Reason: acme: QBO: fault 3200 token *** expired" in text
+    assert PASSWORD not in msg.as_string()
+
+
+def test_report_subject_variants():
+    window = (date(2026, 8, 1), date(2026, 8, 7))
+    assert report_subject("Acme", window, {"new": 1, "open": 2, "unexplained_cents": -1234}) == (
+        "[qbo-recon] Acme 2026-08-01..2026-08-07: 1 new, 2 open, unexplained -12.34"
+    )
+    assert report_subject("Acme", window, {"open": 0, "unexplained": "5"}) == (
+        "[qbo-recon] Acme 2026-08-01..2026-08-07: 0 open, unexplained 5.00"
+    )
+    assert (
+        report_subject("Acme\nLtd", window, {}) == "[qbo-recon] Acme Ltd 2026-08-01..2026-08-07: reconciliation report"
+    )
