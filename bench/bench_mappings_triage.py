@@ -187,8 +187,10 @@ def main() -> None:
         f"findings {len(findings):,} mapping, {int((result.findings['category'] == 'retry_loop').sum()):,} retry_loop; "
         f"triaged {len(result.triage):,}; safe_to_retry {len(result.safe_to_retry):,}; packets {len(packets)}"
     )
-    print(f"ratios vs baseline: check_mappings {t_map / base:.1f}x, triage {t_tri / base:.1f}x, "
-          f"escalations {t_esc / base:.1f}x")
+    print(
+        f"ratios vs baseline: check_mappings {t_map / base:.1f}x, triage {t_tri / base:.1f}x, "
+        f"escalations {t_esc / base:.1f}x"
+    )
 
 
 if __name__ == "__main__":

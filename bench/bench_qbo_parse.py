@@ -106,14 +106,20 @@ def _default(value: Any) -> Any:
     raise TypeError(type(value))
 
 
-def best_of(repeat: int, func: Any) -> tuple[float, Any]:
-    best, result = float("inf"), None
+def best_of(repeat: int, func: Any) -> tuple[float, float, Any]:
+    """Best wall time and best CPU time (this process) over ``repeat`` runs, and the result.
+
+    The machine is shared: CPU time is the steadier figure; the ratio uses it.
+    """
+    best_wall, best_cpu, result = float("inf"), float("inf"), None
     for _ in range(repeat):
+        result = None
         gc.collect()
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         result = func()
-        best = min(best, time.perf_counter() - start)
-    return best, result
+        best_cpu = min(best_cpu, time.process_time() - cpu)
+        best_wall = min(best_wall, time.perf_counter() - wall)
+    return best_wall, best_cpu, result
 
 
 def main() -> None:
@@ -131,25 +137,36 @@ def main() -> None:
 
     results = {}
     for label, payloads in (("Decimal", as_decimal), ("float", as_float)):
-        seconds, (txns, lines) = best_of(args.repeat, lambda p=payloads: parse_transactions("invoice", p))
+        wall, cpu, (txns, lines) = best_of(args.repeat, lambda p=payloads: parse_transactions("invoice", p))
         assert len(txns) == n and len(lines) == 3 * n, (len(txns), len(lines))
         assert bool(txns["data_ok"].all()), "every generated invoice must parse cleanly"
-        results[label] = seconds
-        print(f"parse_transactions ({label:7s}): {seconds:7.3f} s  {n / seconds:>10,.0f} invoices/s")
+        results[label] = (wall, cpu)
+        print(
+            f"parse_transactions ({label:7s}): wall {wall:6.3f} s {n / wall:>9,.0f}/s"
+            f" | cpu {cpu:6.3f} s {n / cpu:>9,.0f}/s"
+        )
+        del txns, lines
 
-    object_seconds, objects = best_of(
-        max(1, args.repeat - 2), lambda: [Invoice.from_json(p) for p in as_decimal]
+    object_wall, object_cpu, objects = best_of(
+        max(1, args.repeat - 1), lambda: [Invoice.from_json(p) for p in as_decimal]
     )
     assert len(objects) == n
-    print(f"Invoice.from_json (Decimal) : {object_seconds:7.3f} s  {n / object_seconds:>10,.0f} invoices/s")
+    print(
+        f"Invoice.from_json  (Decimal): wall {object_wall:6.3f} s {n / object_wall:>9,.0f}/s"
+        f" | cpu {object_cpu:6.3f} s {n / object_cpu:>9,.0f}/s"
+    )
     # the two paths agree on the totals (sanity check, outside the timing)
+    txns, _ = parse_transactions("invoice", as_decimal)
     total = sum(int(Decimal(str(o.TotalAmt)) * 100) for o in objects)
     assert total == int(txns["amount_cents"].sum()), "object path and frame path disagree"
 
-    for label, seconds in results.items():
-        ratio = object_seconds / seconds
-        verdict = "OK" if n / seconds >= 50_000 and ratio >= 10 else "BELOW TARGET"
-        print(f"ratio vs object path ({label:7s}): {ratio:5.1f}x  [{verdict}: target >= 50,000/s and >= 10x]")
+    for label, (wall, cpu) in results.items():
+        ratio_wall, ratio_cpu = object_wall / wall, object_cpu / cpu
+        verdict = "OK" if n / cpu >= 50_000 and ratio_cpu >= 10 else "BELOW TARGET"
+        print(
+            f"ratio vs object path ({label:7s}): cpu {ratio_cpu:5.1f}x, wall {ratio_wall:5.1f}x"
+            f"  [{verdict}: target >= 50,000/s and >= 10x]"
+        )
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from sqlalchemy.exc import ArgumentError
 from jobs import notify
 from reconcile import __version__
 from reconcile.config import CompanySettings, Settings
-from reconcile.errors import QboReconError, UsageError
+from reconcile.errors import AlreadyReconciled, QboReconError, UsageError
 from reconcile.history import RunHistory
 from reconcile.match import plan_lookups
 from reconcile.model import AwraData, LookupRequest, QboData, RunResult
@@ -130,6 +130,13 @@ def execute_run(
     out_dir = request.out_dir or settings.run.out_dir
     history = RunHistory(settings.history.url)
     with history.lock(company.key, owner=f"{socket.gethostname()}:{os.getpid()}"):
+        if request.triggered_by == "schedule":
+            # checked again under the lock: another scheduler may have just finished this window
+            done = history.find_completed_run(company.key, params.date_from, params.date_to, triggered_by="schedule")
+            if done is not None:
+                raise AlreadyReconciled(
+                    f"{company.key}: {params.date_from}..{params.date_to} already reconciled by run {done.run_id}"
+                )
         history.start_run(
             params,
             inputs_hash="",
@@ -141,6 +148,7 @@ def execute_run(
             outcome = _reconcile_and_publish(company, params, request, qbo_source, rules, out_dir, history, progress)
         except QboReconError as exc:
             history.finish_run(params.run_id, outcome="failed", reason=exc.one_line())
+            _alert(company, request, exc.one_line(), progress)
             raise
         except BaseException as exc:
             history.finish_run(params.run_id, outcome="failed", reason=f"internal error: {type(exc).__name__}")
@@ -255,6 +263,16 @@ def _email(
         return f"failed: {exc}"
     progress(f"emailed to {', '.join(company.email.recipients)}")
     return "sent"
+
+
+def _alert(company: CompanySettings, request: RunRequest, reason: str, progress: Progress) -> None:
+    """Tell the recipients a manual run failed (scheduled runs are alerted by the scheduler)."""
+    if not (request.send_email and company.email.enabled) or request.triggered_by == "schedule":
+        return
+    try:
+        notify.send_alert(company.email, company=company.name, reason=reason)
+    except notify.DeliveryError as exc:
+        progress(f"alert email not delivered: {exc}")
 
 
 def inputs_hash(awra: AwraData, qbo: QboData) -> str:

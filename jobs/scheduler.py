@@ -55,7 +55,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from jobs.notify import DeliveryError, send_alert
 from jobs.windows import business_date, nightly_window
 from reconcile.config import DEFAULT_CONFIG_PATH, EmailSettings, ScheduleSettings, Settings, load_settings
-from reconcile.errors import ConfigError, QboReconError, RunLocked
+from reconcile.errors import AlreadyReconciled, ConfigError, QboReconError, RunLocked
 from reconcile.history import RunHistory
 
 logger = logging.getLogger("qbo_recon.scheduler")
@@ -98,10 +98,10 @@ class JobSpec:
     options: Mapping[str, Any]
 
 
-def desired_jobs(settings: Settings, *, job_ref: str = JOB_REF) -> list[JobSpec]:
-    """One nightly job per configured company."""
+def desired_jobs(settings: Settings, *, job_ref: str = JOB_REF, config_path: Path | None = None) -> list[JobSpec]:
+    """One nightly job per configured company; the job reloads ``config_path`` (default: the settings' file)."""
     trigger = make_trigger(settings.schedule)
-    config_path = str(Path(settings.source or DEFAULT_CONFIG_PATH).resolve())
+    config_file = str(Path(config_path or settings.source or DEFAULT_CONFIG_PATH).resolve())
     options = {
         "coalesce": True,
         "max_instances": 1,
@@ -112,7 +112,7 @@ def desired_jobs(settings: Settings, *, job_ref: str = JOB_REF) -> list[JobSpec]
             id=job_id(c.key),
             company=c.key,
             func=job_ref,
-            args=(c.key, config_path),
+            args=(c.key, config_file),
             trigger=trigger,
             options=options,
         )
@@ -236,16 +236,18 @@ def build_scheduler(
     job_ref: str = JOB_REF,
     alert: AlertFn | None = None,
     blocking: bool = True,
+    config_path: Path | None = None,
 ) -> BaseScheduler:
     """A scheduler with one nightly job per company, persisted in the history database.
 
     Start it with ``start(paused=True)``: on start it syncs the stored jobs with the config
-    (see ``sync_jobs``) and then resumes. ``job_ref`` is the job function by reference
+    (see ``sync_jobs``) and then resumes. ``config_path`` is the file each job reloads (default:
+    ``settings.source``). ``job_ref`` is the job function by reference
     (``module:function`` taking ``company, config_path``); ``alert(company, reason)`` is called
     when a job fails or misses its run (default: ``email_alert(settings)``). ``blocking=False``
     gives a ``BackgroundScheduler`` (tests, embedding).
     """
-    specs = desired_jobs(settings, job_ref=job_ref)
+    specs = desired_jobs(settings, job_ref=job_ref, config_path=config_path)
     history = RunHistory(settings.history.url)  # creates the database (and its folder) if needed
     jobstore = SQLAlchemyJobStore(engine=history.engine, tablename=JOBSTORE_TABLE)
     workers = max(1, min(4, len(settings.companies)))
@@ -288,14 +290,20 @@ def startup_of(scheduler: BaseScheduler) -> _Startup:
     return startup
 
 
-def run_scheduler(settings: Settings, *, alert: AlertFn | None = None, job_ref: str = JOB_REF) -> None:
+def run_scheduler(
+    settings: Settings,
+    *,
+    alert: AlertFn | None = None,
+    job_ref: str = JOB_REF,
+    config_path: Path | None = None,
+) -> None:
     """Run the nightly scheduler in the foreground until SIGTERM or SIGINT.
 
     A reconciliation already running when the signal arrives finishes before the process
     exits; a second signal stops at once. A failure to set up the jobs is raised after the
     scheduler stopped.
     """
-    scheduler = build_scheduler(settings, alert=alert, job_ref=job_ref, blocking=True)
+    scheduler = build_scheduler(settings, alert=alert, job_ref=job_ref, blocking=True, config_path=config_path)
     startup = startup_of(scheduler)
     handled = (signal.SIGTERM, signal.SIGINT)
 
@@ -371,6 +379,9 @@ def run_nightly(
     except RunLocked as exc:
         logger.warning("%s", exc.one_line())
         return "locked"
+    except AlreadyReconciled as exc:
+        logger.info("%s", exc.one_line())
+        return "skipped"
     return "ran"
 
 

@@ -572,6 +572,9 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    #: headers and body go out as two writes: with Nagle on, the body would wait for the client's
+    #: delayed ACK (~40 ms a request), which QBO does not do
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -16,17 +16,19 @@ Everything is vectorized over the pairs; text is built only for the rows that di
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
 from reconcile.match import (
+    MATCH_METHODS,
     bool_values,
     day_values,
     in_filter_awra,
     int_values,
+    label_codes,
     party_codes,
     ready_awra,
     void_flags,
@@ -35,10 +37,11 @@ from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 from reconcile.tieout import (
     CARRIER_RANK,
+    Raw,
     awra_in_total,
     cents_text,
     date_text,
-    decorate,
+    finish,
     new_findings,
     pair_rows,
     row_effects,
@@ -100,22 +103,33 @@ def compare_pairs(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     ``tieout.ROW_COLUMNS`` (``match_row`` is the position in ``pairs``), with ``effect_cents``
     not yet assigned (0). Inputs are not modified.
     """
+    return finish(compare_parts(pairs, awra, qbo, params), pairs, awra, qbo, params)
+
+
+def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> list[Raw]:
+    """``compare_pairs`` as findings under construction (see ``tieout.finish``)."""
     a, q = awra.transactions, qbo.transactions
     rows = pair_rows(pairs, ("matched", "probable", "out_of_window"))
     if len(rows) == 0:
-        return new_findings(0)
+        return []
     tol = params.tolerances
     ar = pairs["awra_row"].to_numpy(dtype=np.int64, na_value=-1)[rows]
     qr = pairs["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)[rows]
     compared = compared_pairs(pairs, awra, qbo, params)[rows]
     oow = ~(bool_values(a["in_window"], True)[ar] & bool_values(q["in_window"], True)[qr])
-    method = pairs["match_method"].to_numpy(dtype=object, na_value="")[rows]
-    parts: list[pd.DataFrame] = []
+    method_code = label_codes(pairs["match_method"], MATCH_METHODS)[rows]
+    method = np.array([*MATCH_METHODS, ""], dtype=object)[method_code]
+    parts: list[Raw] = []
+    words = _ForcedWords(awra, qbo, params)
 
-    def emit(field: str, mask: np.ndarray, rank: object, awra_value: pd.Series, qbo_value: pd.Series, diff: pd.Series) -> None:
+    def emit(field: str, mask: np.ndarray, rank: object, awra_value: _Lazy, qbo_value: _Lazy, diff: _Lazy) -> None:
         sel = np.flatnonzero(mask)
         if len(sel) == 0:
             return
+        cause = np.full(len(sel), _CAUSE[field], dtype=object)
+        action = np.full(len(sel), _ACTION[field], dtype=object)
+        for i in np.flatnonzero(~compared[sel]):
+            cause[i], action[i] = words(field, int(ar[sel[i]]), int(qr[sel[i]]), cause[i], action[i])
         parts.append(
             new_findings(
                 len(sel),
@@ -125,9 +139,9 @@ def compare_pairs(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
                 awra_value=_at(awra_value, sel),
                 qbo_value=_at(qbo_value, sel),
                 difference=_at(diff, sel),
-                cause=_CAUSE[field],
-                action=_ACTION[field],
-                match_method=pd.Series(method[sel]).replace("", None),
+                cause=cause,
+                action=action,
+                match_method=np.where(method[sel] == "", None, method[sel]),
                 effect_cents=0,
                 awra_row=ar[sel],
                 qbo_row=qr[sel],
@@ -137,7 +151,7 @@ def compare_pairs(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
         )
 
     def lazy(values: pd.Series, at: np.ndarray) -> pd.Series:
-        return values.reset_index(drop=True).take(at).reset_index(drop=True)
+        return values.take(at).reset_index(drop=True)
 
     # money fields
     for field, col, rank in (
@@ -158,9 +172,9 @@ def compare_pairs(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
             field,
             mask,
             rank,
-            _Lazy(lambda s, c=col: cents_text(lazy(a[c], ar[s]))),
-            _Lazy(lambda s, c=col: cents_text(lazy(q[c], qr[s]))),
-            _Lazy(lambda s, av=av, qv=qv, both=both: cents_text(_diff_series(av[s] - qv[s], ~both[s]))),
+            _money_at(a[col], ar),
+            _money_at(q[col], qr),
+            _money_diff(av, qv, ~both),
         )
 
     # dates
@@ -232,27 +246,31 @@ def compare_pairs(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
         _Lazy(lambda s: lazy(q["number"], qr[s])),
         _Lazy(lambda s: pd.Series(pd.array([None] * len(s), dtype="string"))),
     )
-    if not parts:
-        return new_findings(0)
-    found = pd.concat(parts, ignore_index=True)
-    found = _explain_forced(found, pairs, awra, qbo, params)
-    return decorate(found, pairs, awra, qbo, params)
+    return parts
 
 
 class _Lazy:
     """A column of values computed only for the selected rows."""
 
-    def __init__(self, fn):  # type: ignore[no-untyped-def]
+    def __init__(self, fn: Callable[[np.ndarray], pd.Series]):
         self.fn = fn
 
     def __call__(self, sel: np.ndarray) -> pd.Series:
         return self.fn(sel)
 
 
-def _at(value: object, sel: np.ndarray) -> pd.Series:
-    if isinstance(value, _Lazy):
-        return value(sel).reset_index(drop=True)
-    raise TypeError(value)
+def _money_at(values: pd.Series, rows: np.ndarray) -> _Lazy:
+    """Money values of ``values`` at ``rows[sel]`` as decimal text, computed on demand."""
+    return _Lazy(lambda sel: cents_text(values.take(rows[sel]).reset_index(drop=True)))
+
+
+def _money_diff(left: np.ndarray, right: np.ndarray, missing: np.ndarray) -> _Lazy:
+    """``left - right`` cents at the selected rows as decimal text (missing where either is)."""
+    return _Lazy(lambda sel: cents_text(_diff_series(left[sel] - right[sel], missing[sel])))
+
+
+def _at(value: _Lazy, sel: np.ndarray) -> pd.Series:
+    return value(sel).reset_index(drop=True)
 
 
 def _diff_series(values: np.ndarray, missing: np.ndarray) -> pd.Series:
@@ -260,7 +278,9 @@ def _diff_series(values: np.ndarray, missing: np.ndarray) -> pd.Series:
 
 
 def _days_text(values: np.ndarray, missing: np.ndarray) -> pd.Series:
-    return pd.Series(pd.array([None if m else str(int(v)) for v, m in zip(values, missing, strict=True)], dtype="string"))
+    return pd.Series(
+        pd.array([None if m else str(int(v)) for v, m in zip(values, missing, strict=True)], dtype="string")
+    )
 
 
 def _codes_pair(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -270,7 +290,7 @@ def _codes_pair(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarr
 
 
 def _party_awra(awra: AwraData, rows: np.ndarray) -> pd.Series:
-    """"<AWRA party name> → QBO <mapped id>" for AWRA rows."""
+    """The AWRA party as ``<name> → QBO <mapped id>`` for AWRA rows."""
     t = awra.transactions.iloc[rows].reset_index(drop=True)
     kind = t["entity"].map(F.PARTY_TYPE).astype("string")
     maps = awra.mappings[["mapping_type", "awra_id", "qbo_id"]].drop_duplicates(["mapping_type", "awra_id"])
@@ -279,13 +299,15 @@ def _party_awra(awra: AwraData, rows: np.ndarray) -> pd.Series:
     )
     text = [
         f"{n if isinstance(n, str) else p} → QBO {m}"
-        for n, p, m in zip(merged["n"].astype(object), merged["p"].astype(object), merged["qbo_id"].astype(object), strict=True)
+        for n, p, m in zip(
+            merged["n"].astype(object), merged["p"].astype(object), merged["qbo_id"].astype(object), strict=True
+        )
     ]
     return pd.Series(pd.array(text, dtype="string"))
 
 
 def _party_qbo(qbo: QboData, rows: np.ndarray) -> pd.Series:
-    """"<QBO party name> (<id>)" for QBO rows."""
+    """The QBO party as ``<name> (<id>)`` for QBO rows."""
     t = qbo.transactions.iloc[rows]
     text = [
         f"{n} ({p})" if isinstance(n, str) else str(p)
@@ -294,38 +316,30 @@ def _party_qbo(qbo: QboData, rows: np.ndarray) -> pd.Series:
     return pd.Series(pd.array(text, dtype="string"))
 
 
-def _explain_forced(found: pd.DataFrame, pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+def _text(value: object) -> str:
+    return "" if value is None or value is pd.NA else str(value)
+
+
+class _ForcedWords:
     """Wording for pairs raised only because they move the totals (not compared)."""
-    compared = compared_pairs(pairs, awra, qbo, params)
-    mrow = found["match_row"].to_numpy(dtype=np.int64)
-    forced = ~compared[mrow]
-    if not forced.any():
-        return found
-    out = found.copy()
-    a_counts = awra_in_total(awra.transactions, params)
-    q_void = void_flags(qbo.transactions)
-    a_void = void_flags(awra.transactions)
-    ar = out["awra_row"].to_numpy(dtype=np.int64)
-    qr = out["qbo_row"].to_numpy(dtype=np.int64)
-    cause = out["cause"].to_numpy(dtype=object).copy()
-    action = out["action"].to_numpy(dtype=object).copy()
-    for i in np.flatnonzero(forced):
-        field = out["field"].iat[i]
-        side = "AWRA" if a_counts[ar[i]] else "QBO"
+
+    def __init__(self, awra: AwraData, qbo: QboData, params: RunParams):
+        self.a_counts = awra_in_total(awra.transactions, params)
+        self.a_void = void_flags(awra.transactions)
+        self.q_void = void_flags(qbo.transactions)
+        self.a_status = awra.transactions["status"]
+        self.status = params.status
+
+    def __call__(self, field: str, ar: int, qr: int, cause: str, action: str) -> tuple[str, str]:
+        side = "AWRA" if self.a_counts[ar] else "QBO"
         other = "QBO" if side == "AWRA" else "AWRA"
-        if field == "status" and a_void[ar[i]] != q_void[qr[i]]:
-            where = "AWRA" if a_void[ar[i]] else "QBO"
-            cause[i] = f"voided in {where} only"
-            continue
+        if field == "status" and self.a_void[ar] != self.q_void[qr]:
+            return f"voided in {'AWRA' if self.a_void[ar] else 'QBO'} only", action
         if field == "txn_date":
-            cause[i] = f"the date differs: the {other} twin lies outside the run's window, so only {side} counts it"
-        else:
-            cause[i] = (
-                f"status differs for the run's filter ({params.status}): only {side} counts it "
-                f"(AWRA {awra.transactions['status'].iat[ar[i]]}, QBO "
-                f"{'void' if q_void[qr[i]] else 'live'})"
-            )
-            action[i] = f"bring the status in line on both sides (the run compares {params.status} records)"
-    out["cause"] = pd.array(cause, dtype="string")
-    out["action"] = pd.array(action, dtype="string")
-    return out
+            return f"the date differs: the {other} twin lies outside the run's window, so only {side} counts it", action
+        q_state = "void" if self.q_void[qr] else "live"
+        return (
+            f"status differs for the run's filter ({self.status}): only {side} counts it "
+            f"(AWRA {_text(self.a_status.iat[ar]) or 'unknown'}, QBO {q_state})",
+            f"bring the status in line on both sides (the run compares {self.status} records)",
+        )

@@ -73,6 +73,7 @@ class QboFault(SourceError):
         retriable: bool = False,
     ):
         self.code = code
+        self.message = message
         self.detail = detail
         self.element = element
         self.fault_type = fault_type
@@ -97,6 +98,12 @@ class QboValidationError(QboFault):
 
 class QboNotFound(QboFault):
     """QBO fault 610: the object does not exist or was made inactive."""
+
+
+class AlreadyReconciled(QboReconError):
+    """A scheduled run for this company and window already completed; nothing was done."""
+
+    exit_code = 0
 
 
 class RunLocked(QboReconError):

@@ -22,7 +22,7 @@ filled with a placeholder (``what_changed`` is always present, possibly empty, w
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pandas as pd
@@ -37,6 +37,11 @@ from reconcile.triage import TriageResult, changes_since, latest_sync_state, rec
 REASONS: tuple[str, ...] = ("authorization", "error_code", "retry_loop", "sync_conflict")
 
 _FAILING = ("failed", "retrying", "needs_attention")
+
+#: A packet details at most this many records (``record_numbers`` always lists them all).
+MAX_RECORD_DETAIL = 100
+#: How many records the group's ``expected_qbo_result`` spells out.
+EXPECTED_LISTED = 5
 
 
 def _val(value: Any) -> Any:
@@ -60,6 +65,8 @@ def _val(value: Any) -> Any:
 
 
 def _unique(values: Iterable[Any]) -> list[Any]:
+    if isinstance(values, pd.Series):
+        values = pd.unique(values.dropna())
     out: list[Any] = []
     for v in values:
         v = _val(v)
@@ -101,11 +108,23 @@ def _expected(row: Mapping[str, Any]) -> str:
     return f"{_qbo_label(rtype)} {number}{shown} present and active in QBO"
 
 
+def _conflict_expected(row: Mapping[str, Any]) -> str:
+    """The QBO result a sync-conflict record should have, and what AWRA's sync log should say."""
+    base = _expected(row)
+    status = _val(row.get("finding_sync_status")) or _val(row.get("status"))
+    if status == "succeeded":
+        return f"{base}, as AWRA's sync log says it succeeded"
+    qid = _val(row.get("qbo_found_id"))
+    if qid:
+        return f"{base} once (QBO Id {qid} holds it), and AWRA's sync log showing it succeeded with that Id"
+    return f"{base}, and AWRA's sync log showing it succeeded with its QBO Id"
+
+
 def _records(awra: AwraData, params: RunParams, keys: pd.DataFrame) -> pd.DataFrame:
     """Per-record facts for records not triaged (sync conflicts): latest sync row and context."""
     latest = latest_sync_state(awra, params).rename(columns={"id": "sync_log_id"})
     rows = keys.merge(latest, on=["record_type", "record_id"], how="left", suffixes=("", "_log"))
-    rows = rows.merge(record_context(awra), on=["record_type", "record_id"], how="left")
+    rows = rows.merge(record_context(awra, keys), on=["record_type", "record_id"], how="left")
     rows["record_number"] = rows["record_number"].fillna(rows["number"])
     runs = awra.sync_runs.drop_duplicates("id")[["id", "triggered_by"]].rename(columns={"id": "sync_run_id"})
     rows = rows.merge(runs, on="sync_run_id", how="left")
@@ -124,12 +143,14 @@ def _packet(
     changes: pd.DataFrame,
     params: RunParams,
     *,
-    expected_override: list[str] | None = None,
+    expected_for: Callable[[Mapping[str, Any]], str] = _expected,
 ) -> dict[str, Any]:
     group = group.sort_values(["record_type", "record_number", "record_id"], kind="stable", na_position="last")
-    numbers = [_val(n) or _val(i) for n, i in zip(group["record_number"], group["record_id"], strict=True)]
-    rows = group.to_dict("records")
-    expected = expected_override or [_expected(row) for row in rows]
+    numbers = group["record_number"].astype("string").fillna(group["record_id"].astype("string")).tolist()
+    shown: list[dict[str, Any]] = [
+        {str(k): v for k, v in row.items()} for row in group.head(MAX_RECORD_DETAIL).to_dict("records")
+    ]
+    expected = [expected_for(row) for row in shown]
     named = group[["record_type", "record_id", "record_number"]]
     changed = changes.merge(named, on=["record_type", "record_id"]).sort_values("updated_at", kind="stable")
     what_changed = [
@@ -142,7 +163,7 @@ def _packet(
                 "updated_at": _val(c.updated_at),
             }
         )
-        for c in changed.itertuples(index=False)
+        for c in changed.head(MAX_RECORD_DETAIL).itertuples(index=False)
     ]
     first = group["first_failed_at"].min() if "first_failed_at" in group else pd.NaT
     last_attempt = group["attempted_at"].max()
@@ -152,12 +173,12 @@ def _packet(
         since_words = f"the last sync attempt at {_val(last_attempt)}"
     else:
         since_words = "the sync attempt"
-    if what_changed:
-        change_summary = f"{len(what_changed)} record or mapping change(s) since {since_words}"
+    if len(changed):
+        change_summary = f"{len(changed)} record or mapping change(s) since {since_words}"
     else:
         change_summary = f"no record or mapping change since {since_words}"
-    by_time = group.sort_values("attempted_at", kind="stable", na_position="first")
-    visible = [m for m in by_time["message"].tolist() if _val(m) is not None]
+    by_time = group.loc[group["message"].notna()].sort_values("attempted_at", kind="stable", na_position="first")
+    visible = _val(by_time["message"].iloc[-1]) if len(by_time) else None
     attempts = pd.to_numeric(group["attempts"], errors="coerce").dropna()
     users = _unique(group["updated_by"])
     triggered = _unique(group["triggered_by"])
@@ -183,13 +204,16 @@ def _packet(
                 "expected_qbo_result": exp,
             }
         )
-        for row, number, exp in zip(rows, numbers, expected, strict=True)
+        for row, number, exp in zip(shown, numbers[: len(shown)], expected, strict=True)
     ]
-    if len(expected) == 1:
+    if len(group) == 1:
         expected_text = expected[0]
     else:
         total = f" (AWRA total {format_cents(int(amounts.sum()))})" if len(amounts) else ""
-        expected_text = f"{len(expected)} records present in QBO as in AWRA{total}: " + "; ".join(expected)
+        listed = "; ".join(expected[:EXPECTED_LISTED])
+        more = f"; and {len(group) - EXPECTED_LISTED} more" if len(group) > EXPECTED_LISTED else ""
+        expected_text = f"{len(group)} records present in QBO as in AWRA{total}: {listed}{more}"
+    truncated = len(group) > MAX_RECORD_DETAIL
     packet = {
         "packet_id": reason if key == reason else f"{reason}:{key}",
         "reason": reason,
@@ -204,7 +228,7 @@ def _packet(
         "status": ", ".join(sorted(_unique(group["status"]))),
         "error_code": ", ".join(_unique(group["error_code"])),
         "error_message": _most_common(group["message"]),
-        "visible_message": visible[-1] if visible else None,
+        "visible_message": visible,
         "retry_count": int(attempts.max()) if len(attempts) else None,
         "first_failed_at": _val(first),
         "last_attempted_at": _val(last_attempt),
@@ -220,6 +244,7 @@ def _packet(
         "record_updated_by": users,
         "sync_triggered_by": triggered,
         "records": records,
+        "records_note": f"the first {MAX_RECORD_DETAIL} of {len(group)} records are detailed" if truncated else None,
     }
     return _prune(packet)
 
@@ -299,15 +324,6 @@ def build_escalations(awra: AwraData, triage: TriageResult, params: RunParams) -
         conflict_changes = changes_since(awra, params, since)
         status = rows["finding_sync_status"].fillna(rows["status"]).fillna("unknown")
         for (rtype, st), group in rows.groupby([rows["record_type"], status], sort=True):
-            expected = []
-            for row in group.to_dict("records"):
-                base = _expected(row)
-                qid = _val(row["qbo_found_id"])
-                if st == "succeeded":
-                    expected.append(f"{base}, as AWRA's sync log says it succeeded")
-                else:
-                    held = f" (QBO Id {qid} holds it)" if qid else ""
-                    expected.append(f"{base} once{held}, and AWRA's sync log showing it succeeded with that Id")
             packets.append(
                 _packet(
                     "sync_conflict",
@@ -317,7 +333,7 @@ def build_escalations(awra: AwraData, triage: TriageResult, params: RunParams) -
                     group,
                     conflict_changes,
                     params,
-                    expected_override=expected,
+                    expected_for=_conflict_expected,
                 )
             )
     return tuple(packets)

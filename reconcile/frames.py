@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import pandas as pd
 
@@ -383,7 +384,8 @@ ALL_SCHEMAS: tuple[Schema, ...] = (
     FINDINGS,
 )
 
-_DTYPES: Mapping[Kind, str] = {
+# typed Any: pandas-stubs only accept literal dtype names, these are looked up at run time
+_DTYPES: Mapping[Kind, Any] = {
     Kind.STRING: "string",
     Kind.CENTS: "Int64",
     Kind.INT: "Int64",
@@ -398,7 +400,7 @@ class SchemaError(AssertionError):
     """A frame does not follow its schema: a bug in the code that built it, not bad data."""
 
 
-def dtype_of(kind: Kind) -> str:
+def dtype_of(kind: Kind) -> Any:
     """The pandas dtype used for a column of this kind."""
     return _DTYPES[kind]
 

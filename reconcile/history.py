@@ -235,6 +235,22 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+def _texts(frame: pd.DataFrame, column: str) -> list[str]:
+    """A column as stripped Python strings, ``""`` for missing (vectorized)."""
+    if column not in frame.columns:
+        return [""] * len(frame)
+    series = frame[column]
+    if not isinstance(series.dtype, pd.StringDtype):
+        series = series.astype("string")
+    return series.fillna("").str.strip().astype(object).tolist()
+
+
+def _key(company: str, entity: str, category: str, awra_id: str, awra_number: str, qbo_id: str, fld: str) -> str:
+    awra_ref = awra_id or (f"#{awra_number}" if awra_number else "")
+    parts = (company, entity, category, awra_ref, qbo_id, fld)
+    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
 def fingerprint_of(
     company: str, entity: Any, category: Any, awra_id: Any, awra_number: Any, qbo_id: Any, fld: Any
 ) -> str:
@@ -242,9 +258,7 @@ def fingerprint_of(
 
     The AWRA side is named by its id, or by its number when it has no id.
     """
-    awra_ref = _text(awra_id) or (f"#{_text(awra_number)}" if _text(awra_number) else "")
-    parts = (company, _text(entity), _text(category), awra_ref, _text(qbo_id), _text(fld))
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+    return _key(company, _text(entity), _text(category), _text(awra_id), _text(awra_number), _text(qbo_id), _text(fld))
 
 
 def fingerprint_findings(findings: pd.DataFrame, company: str) -> pd.Series:
@@ -255,28 +269,14 @@ def fingerprint_findings(findings: pd.DataFrame, company: str) -> pd.Series:
     """
     if findings.empty:
         return pd.Series([], dtype="string", index=findings.index)
-    cols = {
-        c: findings[c] if c in findings.columns else pd.Series([None] * len(findings), index=findings.index)
-        for c in ("entity", "category", "awra_id", "awra_number", "qbo_id", "field")
-    }
-    base = [
-        fingerprint_of(company, e, c, a, n, q, f)
-        for e, c, a, n, q, f in zip(
-            cols["entity"],
-            cols["category"],
-            cols["awra_id"],
-            cols["awra_number"],
-            cols["qbo_id"],
-            cols["field"],
-            strict=True,
-        )
-    ]
+    columns = [_texts(findings, c) for c in ("entity", "category", "awra_id", "awra_number", "qbo_id", "field")]
     seen: dict[str, int] = {}
     out: list[str] = []
-    for fp in base:
-        n = seen.get(fp, 0)
-        seen[fp] = n + 1
-        out.append(fp if n == 0 else hashlib.sha256(f"{fp}#{n}".encode()).hexdigest()[:32])
+    for e, c, a, n, q, f in zip(*columns, strict=True):
+        fp = _key(company, e, c, a, n, q, f)
+        k = seen.get(fp, 0)
+        seen[fp] = k + 1
+        out.append(fp if k == 0 else hashlib.sha256(f"{fp}#{k}".encode()).hexdigest()[:32])
     return pd.Series(out, dtype="string", index=findings.index)
 
 
@@ -356,7 +356,11 @@ class RunHistory:
         self.host = host or socket.gethostname()
         self.pid = pid if pid is not None else os.getpid()
         try:
-            metadata.create_all(self.engine, checkfirst=True)
+            try:
+                metadata.create_all(self.engine, checkfirst=True)
+            except (sa.exc.ProgrammingError, sa.exc.IntegrityError):
+                # another process created the tables between our check and our CREATE: check again
+                metadata.create_all(self.engine, checkfirst=True)
         except SQLAlchemyError as exc:
             raise self._error("could not open or create the history tables", exc) from exc
 
@@ -380,8 +384,12 @@ class RunHistory:
         handle = self.acquire_lock(company, owner=owner, now=now)
         try:
             yield handle
-        finally:
-            self.release_lock(handle)
+        except BaseException:
+            # the run's own error matters more than a failure to release (the lock then goes stale)
+            with contextlib.suppress(SourceError):
+                self.release_lock(handle)
+            raise
+        self.release_lock(handle)
 
     def acquire_lock(self, company: str, *, owner: str = "", now: datetime | None = None) -> LockHandle:
         """Take the run lock of ``company`` (see ``lock``); release it with ``release_lock``."""
@@ -420,12 +428,18 @@ class RunHistory:
                         took_over = f"{self._held_text(company, held)} ({stale})"
                     else:
                         conn.execute(locks_table.insert().values(**row))
-            self._fail_interrupted(company, now)
         except IntegrityError:
             raise RunLocked(f"{company}: another run took the lock first; nothing was done") from None
         except SQLAlchemyError as exc:
             raise self._error("could not take the run lock", exc) from exc
-        return LockHandle(company=company, token=token, owner=owner, took_over=took_over)
+        handle = LockHandle(company=company, token=token, owner=owner, took_over=took_over)
+        try:
+            self._fail_interrupted(company, now)
+        except SQLAlchemyError as exc:
+            with contextlib.suppress(SourceError):
+                self.release_lock(handle)
+            raise self._error("could not record interrupted runs", exc) from exc
+        return handle
 
     def release_lock(self, handle: LockHandle) -> None:
         """Give the lock back (only if this acquisition still holds it)."""
@@ -594,6 +608,38 @@ class RunHistory:
             row = conn.execute(query).mappings().first()
         return _record(row) if row is not None else None
 
+    def seen(self, company: str, fingerprints: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """For fingerprints seen in completed runs of the company: first/last seen and the last run."""
+        found: dict[str, dict[str, Any]] = {}
+        completed = sa.select(runs_table.c.run_id, runs_table.c.started_at).where(
+            runs_table.c.company == company, runs_table.c.outcome == "completed"
+        )
+        done = completed.subquery()
+        try:
+            with self.engine.connect() as conn:
+                for chunk in _chunks(sorted(set(fingerprints)), _CHUNK):
+                    rows = conn.execute(
+                        sa.select(
+                            findings_table.c.fingerprint,
+                            sa.func.min(findings_table.c.first_seen),
+                            sa.func.max(done.c.started_at),
+                            sa.func.max(findings_table.c.run_id),
+                        )
+                        .join(done, done.c.run_id == findings_table.c.run_id)
+                        .where(findings_table.c.company == company, findings_table.c.fingerprint.in_(chunk))
+                        .group_by(findings_table.c.fingerprint)
+                    ).all()
+                    for fp, first, last, run_id in rows:
+                        convert = UtcDateTime().process_result_value
+                        found[fp] = {
+                            "first_seen": convert(first, self.engine.dialect),
+                            "last_seen": convert(last, self.engine.dialect),
+                            "last_run_id": run_id,
+                        }
+        except SQLAlchemyError as exc:
+            raise self._error("could not read the run history", exc) from exc
+        return found
+
     def previous_completed_run(self, company: str, *, before: str | None = None) -> RunRecord | None:
         """The latest completed run of ``company`` (other than run ``before``, started before it)."""
         query = (
@@ -643,8 +689,9 @@ class RunHistory:
         now = _aware(now, params.now)
         company = params.company
         out = findings.copy()
-        fps = fingerprint_findings(out, company)
-        out["fingerprint"] = fps
+        fp_series = fingerprint_findings(out, company)
+        out["fingerprint"] = fp_series
+        fps: list[str] = fp_series.astype(object).tolist()
         try:
             previous = self.previous_completed_run(company, before=params.run_id)
             prev_fps = self._fingerprints_of(previous.run_id) if previous else {}
@@ -683,7 +730,7 @@ class RunHistory:
                 "open": len(statuses),
                 "aging": aging,
             }
-            self._record_findings(params, out, summary)
+            self._record_findings(params, out, fps, statuses, first_seen, summary)
             summary["trend"] = self._trend(company, params.run_id)
             summary["resolved_findings"] = [
                 {
@@ -729,13 +776,23 @@ class RunHistory:
                     found[fp] = UtcDateTime().process_result_value(seen, self.engine.dialect) or seen
         return found
 
-    def _record_findings(self, params: RunParams, frame: pd.DataFrame, summary: Mapping[str, Any]) -> None:
-        def col(name: str) -> list[Any]:
-            if name not in frame.columns:
-                return [None] * len(frame)
-            return [None if _text(v) == "" else v for v in frame[name].tolist()]
+    def _record_findings(
+        self,
+        params: RunParams,
+        frame: pd.DataFrame,
+        fps: Sequence[str],
+        statuses: Sequence[str],
+        first_seen: Sequence[datetime],
+        summary: Mapping[str, Any],
+    ) -> None:
+        def col(name: str) -> list[str | None]:
+            return [v or None for v in _texts(frame, name)]
 
-        amounts = col("amount_cents")
+        amounts: list[int | None]
+        if "amount_cents" in frame.columns:
+            amounts = [None if pd.isna(v) else int(v) for v in frame["amount_cents"].astype("Int64").tolist()]
+        else:
+            amounts = [None] * len(frame)
         rows = [
             {
                 "run_id": params.run_id,
@@ -748,12 +805,12 @@ class RunHistory:
                 "qbo_id": q,
                 "field": f,
                 "party": p,
-                "amount_cents": None if amt is None else int(amt),
+                "amount_cents": amt,
                 "history_status": s,
-                "first_seen": fs.to_pydatetime(),
+                "first_seen": fs,
             }
             for fp, e, c, a, n, q, f, p, amt, s, fs in zip(
-                frame["fingerprint"].tolist(),
+                fps,
                 col("entity"),
                 col("category"),
                 col("awra_id"),
@@ -762,8 +819,8 @@ class RunHistory:
                 col("field"),
                 col("party"),
                 amounts,
-                frame["history_status"].tolist(),
-                frame["first_seen"].tolist(),
+                statuses,
+                first_seen,
                 strict=True,
             )
         ]

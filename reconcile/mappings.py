@@ -31,8 +31,10 @@ Pure functions: inputs are never modified.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
@@ -100,16 +102,88 @@ def _present(series: pd.Series) -> pd.Series:
     return series.notna() & (series.astype("string").str.strip() != "").fillna(False)
 
 
+def isin_fast(series: pd.Series, values: pd.Series) -> np.ndarray:
+    """``series.isin(values)`` as a bool array, by hashing (pyarrow-backed ``isin`` is slow for many values)."""
+    index = pd.Index(pd.unique(values.dropna().to_numpy(dtype=object)))
+    return np.asarray(index.get_indexer(series.astype(object).where(series.notna(), None).to_numpy()) >= 0)
+
+
 def window_transactions(awra: AwraData, params: RunParams) -> pd.DataFrame:
     """The AWRA transactions in the window of the run's entities, one row per (entity, id).
 
-    Columns ``entity, id, amount_cents, passes`` (``passes``: status passes the run's filter).
+    Columns ``entity, id, party_id, amount_cents, passes`` (``passes``: status passes the run's
+    status filter).
     """
     tx = awra.transactions
     keep = tx["in_window"].fillna(False).astype(bool) & tx["entity"].isin(params.entities)
-    out = tx.loc[keep, ["entity", "id", "amount_cents", "status"]].drop_duplicates(["entity", "id"])
+    out = tx.loc[keep, ["entity", "id", "party_id", "amount_cents", "status"]].drop_duplicates(["entity", "id"])
     passes = (out["status"] == params.status).fillna(False).astype(bool)
     return out.assign(passes=passes).drop(columns="status").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Deduplicated (transaction position, master id) pairs of one master type."""
+
+    master_type: str
+    positions: np.ndarray  # int64 positions into the keys frame
+    ids: np.ndarray  # object array of master ids, aligned with positions
+
+
+def _dedupe(positions: np.ndarray, values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unique (position, value) pairs, computed on integer codes (fast on millions of rows)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    if len(codes) == 0:
+        return np.array([], dtype=np.int64), np.array([], dtype=object)
+    width = np.int64(len(uniques) + 1)
+    combined = pd.unique(positions.astype(np.int64) * width + codes.astype(np.int64))
+    return combined // width, np.asarray(uniques, dtype=object)[combined % width]
+
+
+def _usage_pairs(awra: AwraData, keys: pd.DataFrame) -> list[_Pairs]:
+    """Master usage of the transactions in ``keys`` (``entity, id, party_id``, positional index)."""
+    keys = keys.reset_index(drop=True)
+    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {t: [] for t in F.MASTER_TYPES}
+    party_type = keys["entity"].map(dict(F.PARTY_TYPE))
+    party_ok = (_present(keys["party_id"]) & party_type.notna()).to_numpy(dtype=bool)
+    for master_type in ("customer", "vendor"):
+        mask = party_ok & (party_type == master_type).to_numpy(dtype=bool)
+        found[master_type].append((np.flatnonzero(mask), keys["party_id"].to_numpy(dtype=object)[mask]))
+    items = awra.masters.loc[awra.masters["master_type"] == "item"].drop_duplicates("id").set_index("id")
+    lines = awra.lines
+    if 4 * len(keys) < len(lines):
+        lines = lines.loc[isin_fast(lines["txn_id"], keys["id"])]
+    line_entity = lines["entity"]
+    for entity, where in keys.groupby("entity", observed=True).indices.items():
+        ids = pd.Index(keys["id"].to_numpy(dtype=object)[where])
+        chunk = lines.loc[(line_entity == entity).fillna(False).to_numpy(dtype=bool)]
+        if chunk.empty:
+            continue
+        local = ids.get_indexer(chunk["txn_id"].to_numpy(dtype=object))
+        in_scope = local >= 0
+        positions = np.where(in_scope, where[np.maximum(local, 0)], -1)
+        for column, master_type in _LINE_MASTER_COLUMNS:
+            ok = in_scope & _present(chunk[column]).to_numpy(dtype=bool)
+            if not ok.any():
+                continue
+            pos, vals = _dedupe(positions[ok], chunk[column].to_numpy(dtype=object)[ok])
+            found[master_type].append((pos, vals))
+            if master_type == "item" and len(items):
+                account_col = "expense_account_id" if entity == "bill" else "income_account_id"
+                account = items[account_col].reindex(pd.Index(vals)).to_numpy(dtype=object)
+                has = _present(pd.Series(account, dtype="string")).to_numpy(dtype=bool)
+                found["account"].append((pos[has], account[has]))
+    out: list[_Pairs] = []
+    for master_type, parts in found.items():
+        parts = [p for p in parts if len(p[0])]
+        if not parts:
+            continue
+        pos = np.concatenate([p[0] for p in parts])
+        vals = np.concatenate([p[1] for p in parts])
+        if len(parts) > 1:
+            pos, vals = _dedupe(pos, vals)
+        out.append(_Pairs(master_type, pos, vals))
+    return out
 
 
 def master_usage(awra: AwraData, params: RunParams, records: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -119,60 +193,66 @@ def master_usage(awra: AwraData, params: RunParams, records: pd.DataFrame | None
     of the window; without it, the in-window transactions of the run's entities are used. One row
     per (transaction, master), deduplicated.
     """
-    tx = awra.transactions
-    if records is None:
-        keys = window_transactions(awra, params)[["entity", "id"]]
-    else:
-        keys = records[["entity", "id"]].drop_duplicates()
-    keys = keys.rename(columns={"id": "txn_id"})
-    txk = tx[["entity", "id", "party_id"]].rename(columns={"id": "txn_id"}).merge(keys, on=["entity", "txn_id"])
-    parts: list[pd.DataFrame] = []
-    party_type = txk["entity"].map(dict(F.PARTY_TYPE)).astype("string")
-    parties = txk.assign(master_type=party_type, master_id=txk["party_id"])
-    parts.append(parties.loc[_present(parties["master_id"]) & parties["master_type"].notna(), _USAGE_COLUMNS])
+    keys = _keys(awra, params, records)
+    frames = [
+        pd.DataFrame(
+            {
+                "entity": keys["entity"].to_numpy(dtype=object)[p.positions],
+                "txn_id": keys["id"].to_numpy(dtype=object)[p.positions],
+                "master_type": p.master_type,
+                "master_id": p.ids,
+            }
+        )
+        for p in _usage_pairs(awra, keys)
+    ]
+    usage = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=_USAGE_COLUMNS)
+    return usage.astype("string")
 
-    lines = awra.lines.merge(keys, on=["entity", "txn_id"])
-    item_rows: pd.DataFrame | None = None
-    for column, master_type in _LINE_MASTER_COLUMNS:
-        piece = lines.loc[_present(lines[column]), ["entity", "txn_id", column]].drop_duplicates()
-        piece = piece.rename(columns={column: "master_id"}).assign(master_type=master_type)[_USAGE_COLUMNS]
-        parts.append(piece)
-        if master_type == "item":
-            item_rows = piece
-    if item_rows is not None and len(item_rows):
-        items = awra.masters.loc[
-            awra.masters["master_type"] == "item", ["id", "income_account_id", "expense_account_id"]
-        ].drop_duplicates("id")
-        joined = item_rows.merge(items, left_on="master_id", right_on="id")
-        account = joined["income_account_id"].where(joined["entity"] != "bill", joined["expense_account_id"])
-        accounts = joined.assign(master_type="account", master_id=account)
-        parts.append(accounts.loc[_present(accounts["master_id"]), _USAGE_COLUMNS])
-    usage = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=_USAGE_COLUMNS)
-    for column in _USAGE_COLUMNS:
-        usage[column] = usage[column].astype("string")
-    return usage.drop_duplicates().reset_index(drop=True)
+
+def _keys(awra: AwraData, params: RunParams, records: pd.DataFrame | None) -> pd.DataFrame:
+    if records is None:
+        return window_transactions(awra, params)
+    wanted = records[["entity", "id"]].drop_duplicates()
+    tx = awra.transactions[["entity", "id", "party_id"]].drop_duplicates(["entity", "id"])
+    return wanted.merge(tx, on=["entity", "id"], how="inner").reset_index(drop=True)
 
 
 def usage_stats(awra: AwraData, params: RunParams) -> pd.DataFrame:
     """Per master record used in the window: ``master_type, master_id, used, blocks_count, blocks_cents``.
 
     ``used``: some in-window transaction of the run's entities uses it (any status);
-    ``blocks_*``: the transactions that also pass the status filter, and their ``amount_cents``.
+    ``blocks_*``: the transactions that also pass the status filter, and their ``amount_cents``
+    (summed with ``np.bincount``: a vectorized group-by over integer codes).
     """
-    usage = master_usage(awra, params)
-    tx = window_transactions(awra, params).rename(columns={"id": "txn_id"})
-    joined = usage.merge(tx, on=["entity", "txn_id"])
-    joined = joined.assign(
-        blocking=joined["passes"].astype("Int64"),
-        blocking_cents=joined["amount_cents"].where(joined["passes"], 0).astype("Int64"),
-    )
-    stats = joined.groupby(["master_type", "master_id"], as_index=False, observed=True).agg(
-        blocks_count=("blocking", "sum"), blocks_cents=("blocking_cents", "sum")
-    )
-    return stats.assign(
-        used=True,
-        blocks_count=stats["blocks_count"].astype("Int64"),
-        blocks_cents=stats["blocks_cents"].astype("Int64"),
+    keys = window_transactions(awra, params)
+    passes = keys["passes"].to_numpy(dtype=bool)
+    cents = keys["amount_cents"].fillna(0).to_numpy(dtype=np.int64)
+    frames = []
+    for p in _usage_pairs(awra, keys):
+        codes, uniques = pd.factorize(p.ids)
+        blocking = passes[p.positions]
+        count = np.bincount(codes, weights=blocking, minlength=len(uniques))
+        # integer sums: bincount's float weights are exact only below 2**53 cents, so sum in int64
+        money = np.zeros(len(uniques), dtype=np.int64)
+        np.add.at(money, codes[blocking], cents[p.positions][blocking])
+        frames.append(
+            pd.DataFrame(
+                {
+                    "master_type": p.master_type,
+                    "master_id": np.asarray(uniques, dtype=object),
+                    "blocks_count": count.astype(np.int64),
+                    "blocks_cents": money,
+                }
+            )
+        )
+    if not frames:
+        empty = pd.DataFrame(columns=["master_type", "master_id", "blocks_count", "blocks_cents", "used"])
+        return empty.astype(
+            {"master_type": "string", "master_id": "string", "blocks_count": "Int64", "blocks_cents": "Int64"}
+        )
+    stats = pd.concat(frames, ignore_index=True)
+    return stats.assign(used=True).astype(
+        {"master_type": "string", "master_id": "string", "blocks_count": "Int64", "blocks_cents": "Int64"}
     )
 
 

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.model import AwraData, LookupRequest, QboData
@@ -79,7 +81,9 @@ OUTCOMES: tuple[str, ...] = (
 )
 PAIR_OUTCOMES: tuple[str, ...] = ("matched", "probable", "out_of_window", "outside_window")
 
-_METHODS = np.array(["", "link", "sync_log", "number", "probable", "lookup_link", "lookup_number"], dtype=object)
+_METHODS = ("", "link", "sync_log", "number", "probable", "lookup_link", "lookup_number")
+#: ``match_method`` values.
+MATCH_METHODS: tuple[str, ...] = _METHODS[1:]
 _M_LINK, _M_SYNC, _M_NUMBER, _M_PROBABLE = 1, 2, 3, 4
 _NE = len(F.ENTITIES)
 _BIG = np.int64(2**62)
@@ -89,18 +93,83 @@ _BIG = np.int64(2**62)
 # small vector helpers (shared with compare/tieout)
 
 
+def label_codes(values: pd.Series, labels: Sequence[str]) -> np.ndarray:
+    """Index of each value in ``labels`` (-1 for missing or unknown); fast on low-cardinality text."""
+    codes, uniques = pd.factorize(values)
+    index = {label: i for i, label in enumerate(labels)}
+    table = np.array([*(index.get(str(u), -1) for u in uniques), -1], dtype=np.int64)
+    return table[codes]  # code -1 (missing) reads the last slot
+
+
 def entity_codes(entity: pd.Series, entities: Sequence[str]) -> np.ndarray:
     """Index of each row's entity in ``frames.ENTITIES``; -1 when outside ``entities``."""
-    codes = pd.Categorical(entity, categories=list(F.ENTITIES)).codes.astype(np.int64)
-    keep = np.isin(codes, [F.ENTITIES.index(e) for e in entities])
-    return np.where(keep, codes, -1)
+    codes = label_codes(entity, F.ENTITIES)
+    keep = np.array([e in entities for e in F.ENTITIES] + [False])
+    return np.where(keep[codes], codes, -1)
+
+
+def texts_at(values: pd.Series, rows: np.ndarray) -> np.ndarray:
+    """``values`` at ``rows`` (positions; -1 → ``""``) as a Python object array, for wording."""
+    out = np.full(len(rows), "", dtype=object)
+    has = rows >= 0
+    if has.any() and len(values):
+        out[has] = values.take(rows[has]).to_numpy(dtype=object, na_value="")
+    return out
+
+
+def arrow_strings(series: pd.Series) -> pa.ChunkedArray:
+    """A string Series as a pyarrow chunked array (no copy when it is already Arrow-backed)."""
+    data = getattr(series.array, "_pa_array", None)
+    if isinstance(data, pa.ChunkedArray) and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        return data
+    values = [None if v is None or v is pd.NA or v != v else str(v) for v in series.astype(object)]
+    return pa.chunked_array([pa.array(values, type=pa.string())])
+
+
+def string_series(values: pa.Array | pa.ChunkedArray) -> pd.Series:
+    """A pyarrow string array as a pandas ``string`` Series."""
+    return pd.Series(pd.array(values, dtype="string"))
+
+
+def strings_from_codes(codes: np.ndarray, labels: Sequence[str]) -> pd.Series:
+    """A ``string`` Series from integer codes into ``labels`` (-1 → ``<NA>``), built in Arrow."""
+    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
+    decoded = pa.DictionaryArray.from_arrays(indices, pa.array(list(labels), type=pa.string())).dictionary_decode()
+    return string_series(decoded)
+
+
+def _all_int_text(values: pa.ChunkedArray) -> bool:
+    present = pc.drop_null(values)
+    if len(present) == 0:
+        return True
+    first = present[0].as_py()
+    if not (first.isascii() and first.isdigit()):
+        return False  # cheap early answer for the usual text ids
+    if not pc.all(pc.ascii_is_decimal(present)).as_py():
+        return False
+    if pc.max(pc.binary_length(present)).as_py() > 18:
+        return False
+    leading_zero = pc.and_(pc.starts_with(present, "0"), pc.greater(pc.binary_length(present), 1))
+    return not pc.any(leading_zero).as_py()
 
 
 def factorize_together(*series: pd.Series) -> list[np.ndarray]:
-    """Integer codes of several string columns in one code space (``<NA>`` → -1)."""
-    joined = pd.concat([s.reset_index(drop=True) for s in series], ignore_index=True)
-    codes, _ = pd.factorize(joined)
-    codes = codes.astype(np.int64)
+    """Integer codes of several string columns in one code space (``<NA>`` → -1).
+
+    Ids written as plain integers (QBO Ids, AWRA integer keys read as text) take a fast path:
+    parsed to int64 and factorized as numbers (``"007"`` is not an integer text, so texts that
+    differ never share a code).
+    """
+    arrays = [arrow_strings(s) for s in series]
+    if all(_all_int_text(a) for a in arrays):
+        parts = [pc.cast(a, pa.int64()).fill_null(0).to_numpy() for a in arrays]
+        masks = [a.is_null().to_numpy() for a in arrays]
+        joined = np.concatenate([*parts, np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        codes = pd.factorize(joined)[0].astype(np.int64)
+        codes[np.concatenate([*masks, np.zeros(0, dtype=bool)])] = -1
+    else:
+        joined_s = pd.concat([s.reset_index(drop=True) for s in series], ignore_index=True)
+        codes = pd.factorize(joined_s)[0].astype(np.int64)
     out, start = [], 0
     for s in series:
         out.append(codes[start : start + len(s)])
@@ -113,7 +182,7 @@ def gather(values: np.ndarray, rows: np.ndarray, fill: object) -> np.ndarray:
     has = rows >= 0
     if not has.any():
         return np.full(len(rows), fill, dtype=values.dtype if len(values) else object)
-    return np.where(has, values[np.where(has, rows, 0)], fill)
+    return np.where(has, values[np.where(has, rows, 0)], np.asarray(fill, dtype=values.dtype))
 
 
 def keyed(codes: np.ndarray, ent: np.ndarray) -> np.ndarray:
@@ -139,28 +208,36 @@ def bool_values(series: pd.Series, default: bool) -> np.ndarray:
     return series.fillna(default).to_numpy(dtype=bool)
 
 
+_PARTY_CACHE: list[tuple[tuple[object, ...], tuple[np.ndarray, np.ndarray]]] = []
+
+
 def party_codes(awra: AwraData, qbo: QboData) -> tuple[np.ndarray, np.ndarray]:
     """The AWRA party's QBO mapping and the QBO party, as codes in one space (-1 if unknown).
 
     The AWRA side goes through ``awra.mappings`` (customer for invoices/payments, vendor for
-    bills); journals have no party.
+    bills); journals have no party. The last result is kept (frames are never modified), as
+    pairing and comparison both need it.
     """
+    key = (awra.transactions, awra.mappings, qbo.transactions)
+    if _PARTY_CACHE and all(x is y for x, y in zip(_PARTY_CACHE[0][0], key, strict=True)):
+        return _PARTY_CACHE[0][1]
     a, q, maps = awra.transactions, qbo.transactions, awra.mappings
-    a_type = a["entity"].map(F.PARTY_TYPE).astype("string")
-    m_type = maps["mapping_type"]
-    # AWRA party id + type → mapping row
+    types = ("customer", "vendor")
+    party_type = np.array([types.index(t) if t in types else -1 for t in (F.PARTY_TYPE[e] for e in F.ENTITIES)] + [-1])
+    ta_codes = party_type[label_codes(a["entity"], F.ENTITIES)]
+    tm_codes = label_codes(maps["mapping_type"], types)
     pa_codes, pm_codes = factorize_together(a["party_id"], maps["awra_id"])
-    ta_codes, tm_codes = factorize_together(a_type, m_type)
-    width = max(int(ta_codes.max(initial=0)), int(tm_codes.max(initial=0))) + 1
-    a_key = np.where((pa_codes >= 0) & (ta_codes >= 0), pa_codes * width + ta_codes, -1)
-    m_key = np.where((pm_codes >= 0) & (tm_codes >= 0), pm_codes * width + tm_codes, -1)
+    a_key = np.where((pa_codes >= 0) & (ta_codes >= 0), pa_codes * 2 + ta_codes, -1)
+    m_key = np.where((pm_codes >= 0) & (tm_codes >= 0), pm_codes * 2 + tm_codes, -1)
     q_codes, mq_codes = factorize_together(q["party_id"], maps["qbo_id"])
     size = int(max(a_key.max(initial=-1), m_key.max(initial=-1))) + 1
     lookup = np.full(size, -1, dtype=np.int64)
     ok = m_key >= 0
     lookup[m_key[ok]] = mq_codes[ok]
-    a_mapped = np.where(a_key >= 0, gather(lookup, a_key, -1), -1) if size else np.full(len(a_key), -1)
-    return a_mapped.astype(np.int64), q_codes
+    a_mapped = gather(lookup, a_key, -1).astype(np.int64) if size else np.full(len(a_key), -1, dtype=np.int64)
+    result = (a_mapped, q_codes)
+    _PARTY_CACHE[:] = [(key, result)]
+    return result
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,7 +291,9 @@ def _dedupe(key: np.ndarray, ent: np.ndarray, inwin: np.ndarray) -> np.ndarray:
     return keep
 
 
-def latest_sync_rows(awra: AwraData, params: RunParams, a_ent: np.ndarray, a_idcodes: np.ndarray, s_idcodes: np.ndarray):
+def latest_sync_rows(
+    awra: AwraData, params: RunParams, a_ent: np.ndarray, a_idcodes: np.ndarray, s_idcodes: np.ndarray
+):
     """Per AWRA row: position of its latest sync_log attempt, and of its latest succeeded one.
 
     Latest by ``attempted_at`` (missing sorts first); equal times are broken by the sync_log id.
@@ -247,7 +326,9 @@ def latest_sync_rows(awra: AwraData, params: RunParams, a_ent: np.ndarray, a_idc
     if tie.any():
         tie[:-1] |= tie[1:]
         tied = order[tie]
-        sub = pd.DataFrame({"k": s_key[tied], "t": att_v[tied], "id": sl["id"].iloc[tied].fillna("").to_numpy(), "p": tied})
+        sub = pd.DataFrame(
+            {"k": s_key[tied], "t": att_v[tied], "id": sl["id"].iloc[tied].fillna("").to_numpy(), "p": tied}
+        )
         sub = sub.sort_values(["k", "t", "id", "p"], kind="mergesort")
         order = order.copy()
         order[np.flatnonzero(tie)] = sub["p"].to_numpy()
@@ -314,18 +395,14 @@ def _prepare(awra: AwraData, qbo: QboData, params: RunParams, window_only: bool 
     a_keep = _dedupe(keyed(a_idc, a_ent), a_ent, a_inwin)
     sync_row, sync_ok_row = latest_sync_rows(awra, params, a_ent, a_idc, s_idc)
     # the link: qbo_link, else the latest succeeded attempt's QBO Id
-    sync_ok_qbo = pd.Series(pd.array([None] * len(a), dtype="string"))
-    has_ok = sync_ok_row >= 0
-    if has_ok.any():
-        vals = awra.sync_log["qbo_id"].iloc[sync_ok_row[has_ok]].to_numpy()
-        arr = np.full(len(a), None, dtype=object)
-        arr[has_ok] = vals
-        sync_ok_qbo = pd.Series(pd.array(arr, dtype="string"))
     link_na = a["qbo_link"].isna().to_numpy(dtype=bool)
     link = a["qbo_link"].reset_index(drop=True)
-    if has_ok.any():
-        link = link.fillna(sync_ok_qbo)
-    a_lmethod = np.where(~link_na, _M_LINK, np.where(has_ok & sync_ok_qbo.notna().to_numpy(dtype=bool), _M_SYNC, 0))
+    need = link_na & (sync_ok_row >= 0)
+    if need.any():
+        sync_ok_qbo = arrow_take(awra.sync_log["qbo_id"], np.where(need, sync_ok_row, -1))
+        link = string_series(pc.coalesce(arrow_strings(link), sync_ok_qbo))
+    link_from_sync = link_na & link.notna().to_numpy(dtype=bool)
+    a_lmethod = np.where(~link_na, _M_LINK, np.where(link_from_sync, _M_SYNC, 0))
     q_idc, a_lc = factorize_together(q["id"], link)
     q_ikey = keyed(q_idc, q_ent)
     q_keep = _dedupe(q_ikey, q_ent, q_inwin)
@@ -396,7 +473,16 @@ def _content_order(p: _Prep, ai: np.ndarray, qi: np.ndarray) -> np.ndarray:
     first = (aid <= qid).astype(bool)
     low, high = np.where(first, aid, qid), np.where(first, qid, aid)
     frame = pd.DataFrame(
-        {"amt": amt, "day": day, "party": party, "lo": low, "hi": high, "aid": aid, "qid": qid, "pos": np.arange(len(ai))}
+        {
+            "amt": amt,
+            "day": day,
+            "party": party,
+            "lo": low,
+            "hi": high,
+            "aid": aid,
+            "qid": qid,
+            "pos": np.arange(len(ai)),
+        }
     )
     return frame.sort_values(["amt", "day", "party", "lo", "hi", "aid", "qid"], kind="mergesort")["pos"].to_numpy()
 
@@ -513,9 +599,9 @@ def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndar
     npaired = np.bincount(a.nkey[ak & (st.a_partner >= 0)], minlength=size) + np.bincount(
         q.nkey[qk & (st.q_partner >= 0)], minlength=size
     )
-    for side, other_n, own_n, partner, scope, dup, ref in (
-        (a, nq, na, st.a_partner, p.a_scope, a_dup, a_ref),
-        (q, na, nq, st.q_partner, p.q_scope, q_dup, q_ref),
+    for side, other_n, own_n, partner, scope, dup in (
+        (a, nq, na, st.a_partner, p.a_scope, a_dup),
+        (q, na, nq, st.q_partner, p.q_scope, q_dup),
     ):
         un = np.flatnonzero((side.nkey >= 0) & (partner < 0))
         k = side.nkey[un]
@@ -536,7 +622,10 @@ def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndar
             extra = frame["k"].duplicated().to_numpy()
             dup[frame["r"].to_numpy()[extra]] = True
     # references: the other side's record carrying the number (paired first, then lowest id)
-    for side, other, other_partner, dup, ref in ((a, q, st.q_partner, a_dup, a_ref), (q, a, st.a_partner, q_dup, q_ref)):
+    for side, other, other_partner, dup, ref in (
+        (a, q, st.q_partner, a_dup, a_ref),
+        (q, a, st.a_partner, q_dup, q_ref),
+    ):
         rows = np.flatnonzero(dup)
         if len(rows) == 0:
             continue
@@ -639,94 +728,76 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
     a_un = (st.a_partner < 0) & p.a.keep
     q_un = (st.q_partner < 0) & p.q.keep
 
+    oc = {name: i for i, name in enumerate(OUTCOMES)}
     # pairs
-    pa = np.flatnonzero(st.a_partner >= 0)
-    pq = st.a_partner[pa]
-    a_in, q_in = p.a.inwin[pa], p.q.inwin[pq]
-    method = st.a_method[pa]
+    pair_a = np.flatnonzero(st.a_partner >= 0)
+    pair_q = st.a_partner[pair_a]
+    a_in, q_in = p.a.inwin[pair_a], p.q.inwin[pair_q]
+    method = st.a_method[pair_a]
     lookup = a_in != q_in
     method = np.where(lookup & (method == _M_NUMBER), 6, np.where(lookup & (method != _M_PROBABLE), 5, method))
     pair_outcome = np.where(
         a_in & q_in,
-        np.where(st.a_method[pa] == _M_PROBABLE, "probable", "matched"),
-        np.where(lookup, "out_of_window", "outside_window"),
+        np.where(st.a_method[pair_a] == _M_PROBABLE, oc["probable"], oc["matched"]),
+        np.where(lookup, oc["out_of_window"], oc["outside_window"]),
     )
-
-    # unpaired AWRA
+    # unpaired AWRA / QBO
     ua = np.flatnonzero(a_un)
     a_out = np.select(
-        [
-            ~p.a.inwin[ua],
-            ~p.a_status_ok[ua],
-            ~p.a_scope[ua],
-            a_dup[ua],
-        ],
-        ["outside_window", "not_ready", "outside_filter", "duplicate_in_awra"],
-        "missing_in_qbo",
+        [~p.a.inwin[ua], ~p.a_status_ok[ua], ~p.a_scope[ua], a_dup[ua]],
+        [oc["outside_window"], oc["not_ready"], oc["outside_filter"], oc["duplicate_in_awra"]],
+        oc["missing_in_qbo"],
     )
     uq = np.flatnonzero(q_un)
     q_out = np.select(
         [~p.q.inwin[uq], ~p.q_scope[uq], q_dup[uq]],
-        ["outside_window", "outside_filter", "duplicate_in_qbo"],
-        "missing_in_awra",
+        [oc["outside_window"], oc["outside_filter"], oc["duplicate_in_qbo"]],
+        oc["missing_in_awra"],
     )
     ra = np.flatnonzero(~p.a.keep & (p.a.ent >= 0))
     rq = np.flatnonzero(~p.q.keep & (p.q.ent >= 0))
 
-    awra_row = np.concatenate([pa, ua, np.full(len(uq), -1), ra, np.full(len(rq), -1)])
-    qbo_row = np.concatenate([pq, np.full(len(ua), -1), uq, np.full(len(ra), -1), rq])
+    awra_row = np.concatenate([pair_a, ua, np.full(len(uq), -1), ra, np.full(len(rq), -1)]).astype(np.int64)
+    qbo_row = np.concatenate([pair_q, np.full(len(ua), -1), uq, np.full(len(ra), -1), rq]).astype(np.int64)
     ref_row = np.concatenate(
         [
-            np.full(len(pa), -1),
-            np.where(a_out == "duplicate_in_awra", a_ref[ua], -1),
-            np.where(q_out == "duplicate_in_qbo", q_ref[uq], -1),
+            np.full(len(pair_a), -1),
+            np.where(a_out == oc["duplicate_in_awra"], a_ref[ua], -1),
+            np.where(q_out == oc["duplicate_in_qbo"], q_ref[uq], -1),
             np.full(len(ra) + len(rq), -1),
         ]
-    )
-    outcome = np.concatenate(
-        [pair_outcome, a_out, q_out, np.full(len(ra) + len(rq), "repeated_row")]
-    ).astype(object)
-    meth = np.concatenate([_METHODS[method], np.full(len(ua) + len(uq) + len(ra) + len(rq), "")]).astype(object)
-    ent_code = np.concatenate([p.a.ent[pa], p.a.ent[ua], p.q.ent[uq], p.a.ent[ra], p.q.ent[rq]])
-    entity = pd.Categorical.from_codes(ent_code, categories=list(F.ENTITIES))
-    a_has, q_has = awra_row >= 0, qbo_row >= 0
-    awra_id = _take_str(awra.transactions["id"], awra_row)
-    qbo_id = _take_str(qbo.transactions["id"], qbo_row)
+    ).astype(np.int64)
+    outcome = np.concatenate([pair_outcome, a_out, q_out, np.full(len(ra) + len(rq), oc["repeated_row"])])
+    meth = np.concatenate([method, np.zeros(len(ua) + len(uq) + len(ra) + len(rq), dtype=np.int64)]) - 1
+    ent_code = np.concatenate([p.a.ent[pair_a], p.a.ent[ua], p.q.ent[uq], p.a.ent[ra], p.q.ent[rq]])
+    awra_id = arrow_take(awra.transactions["id"], awra_row)
+    qbo_id = arrow_take(qbo.transactions["id"], qbo_row)
+    # a stable order: entity, AWRA id, QBO id (ids are unique per side and entity)
+    order = pc.sort_indices(
+        pa.table({"e": ent_code, "a": awra_id, "q": qbo_id}),
+        sort_keys=[("e", "ascending", "at_start"), ("a", "ascending", "at_start"), ("q", "ascending", "at_start")],
+    ).to_numpy()
     sync = gather(p.sync_row, awra_row, -1).astype(np.int64)
-    frame = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "entity": pd.array(np.asarray(entity, dtype=object), dtype="string"),
-            "outcome": pd.array(outcome, dtype="string"),
-            "match_method": pd.array(np.where(meth == "", None, meth), dtype="string"),
-            "awra_row": _int_na(awra_row),
-            "qbo_row": _int_na(qbo_row),
-            "ref_row": _int_na(ref_row),
-            "awra_id": awra_id,
-            "qbo_id": qbo_id,
-            "sync_row": _int_na(sync),
+            "entity": strings_from_codes(ent_code[order], F.ENTITIES),
+            "outcome": strings_from_codes(outcome[order], OUTCOMES),
+            "match_method": strings_from_codes(meth[order], list(_METHODS[1:])),
+            "awra_row": _int_na(awra_row[order]),
+            "qbo_row": _int_na(qbo_row[order]),
+            "ref_row": _int_na(ref_row[order]),
+            "awra_id": string_series(awra_id.take(order)),
+            "qbo_id": string_series(qbo_id.take(order)),
+            "sync_row": _int_na(sync[order]),
         }
     )
-    del a_has, q_has
-    order = np.lexsort(
-        (
-            frame["qbo_id"].fillna("").to_numpy(dtype=object).astype(str),
-            frame["awra_id"].fillna("").to_numpy(dtype=object).astype(str),
-            ent_code,
-        )
-    )
-    return frame.iloc[order].reset_index(drop=True)
 
 
-def _take_str(column: pd.Series, rows: np.ndarray) -> pd.Series:
-    """``column`` values at ``rows`` (positions; -1 gives ``<NA>``) as a string Series."""
-    has = rows >= 0
-    values = column.reset_index(drop=True).take(np.where(has, rows, 0)) if len(column) else None
-    if values is None:
-        return pd.Series(pd.array([None] * len(rows), dtype="string"))
-    out = values.reset_index(drop=True).astype("string")
-    if not has.all():
-        out = out.mask(pd.Series(~has))
-    return out
+def arrow_take(column: pd.Series, rows: np.ndarray) -> pa.ChunkedArray:
+    """``column`` values at ``rows`` (positions; -1 gives null) as a pyarrow string array."""
+    if len(column) == 0:
+        return pa.chunked_array([pa.nulls(len(rows), type=pa.string())])
+    return pc.take(arrow_strings(column), pa.array(rows, mask=rows < 0))
 
 
 def _int_na(values: np.ndarray) -> pd.Series:

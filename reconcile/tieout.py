@@ -17,19 +17,26 @@ shown on its own bridge line, ``within_tolerance``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.match import (
     PAIR_OUTCOMES,
+    arrow_strings,
+    arrow_take,
     bool_values,
     entity_codes,
     gather,
     in_filter_awra,
     int_values,
+    label_codes,
     qbo_side,
+    string_series,
 )
 from reconcile.model import AwraData, EntityTotals, QboData
 from reconcile.params import RunParams
@@ -64,11 +71,7 @@ def awra_in_total(t: pd.DataFrame, params: RunParams) -> np.ndarray:
 
 def qbo_in_total(t: pd.DataFrame, params: RunParams) -> np.ndarray:
     """QBO rows counted in the QBO total: in window, on the filter's QBO side, entity run."""
-    return (
-        bool_values(t["in_window"], True)
-        & qbo_side(t, params)
-        & (entity_codes(t["entity"], params.entities) >= 0)
-    )
+    return bool_values(t["in_window"], True) & qbo_side(t, params) & (entity_codes(t["entity"], params.entities) >= 0)
 
 
 def row_effects(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> np.ndarray:
@@ -104,7 +107,7 @@ def assign_effects(
             {
                 "m": mrow[eligible],
                 "rank": rank[eligible],
-                "field": out["field"].iloc[eligible].fillna("").to_numpy(dtype=object),
+                "field": label_codes(out["field"], (*F.MISMATCH_FIELDS, "number"))[eligible],
                 "pos": eligible,
             }
         ).sort_values(["m", "rank", "field", "pos"], kind="mergesort")
@@ -137,7 +140,7 @@ def entity_totals(
     a_in, q_in = awra_in_total(a, params), qbo_in_total(q, params)
     a_amt, _ = int_values(a["amount_cents"])
     q_amt, _ = int_values(q["amount_cents"])
-    a_ent, q_ent = a["entity"].to_numpy(dtype=object), q["entity"].to_numpy(dtype=object)
+    a_ent, q_ent = entity_codes(a["entity"], params.entities), entity_codes(q["entity"], params.entities)
     counts = findings.groupby(["entity", "category"]).size() if len(findings) else pd.Series(dtype="int64")
     effects = (
         findings.assign(e=findings["effect_cents"].fillna(0)).groupby(["entity", "category"])["e"].sum()
@@ -147,15 +150,19 @@ def entity_totals(
     tolerance_cents = tolerance_cents or {}
     result = []
     for entity in params.entities:
-        am, qm = a_in & (a_ent == entity), q_in & (q_ent == entity)
+        code = F.ENTITIES.index(entity)
+        am, qm = a_in & (a_ent == code), q_in & (q_ent == code)
         awra_total, qbo_total = int(a_amt[am].sum()), int(q_amt[qm].sum())
         category_counts = {c: 0 for c in F.CATEGORIES}
         bridge = {c: 0 for c in F.CATEGORIES}
-        if entity in counts.index.get_level_values(0):
-            for cat, n in counts.loc[entity].items():
-                category_counts[str(cat)] = int(n)
-            for cat, e in effects.loc[entity].items():
-                bridge[str(cat)] = int(e)
+        for key, n in counts.items():
+            pair: tuple[str, str] = tuple(key)  # type: ignore[arg-type,assignment]
+            if pair[0] == entity:
+                category_counts[pair[1]] = int(n)
+        for key, e in effects.items():
+            pair = tuple(key)  # type: ignore[arg-type,assignment]
+            if pair[0] == entity:
+                bridge[pair[1]] = int(e)
         tol = int(tolerance_cents.get(entity, 0))
         if tol:
             bridge[WITHIN_TOLERANCE] = tol
@@ -180,8 +187,19 @@ def entity_totals(
 
 def cents_text(values: pd.Series) -> pd.Series:
     """Integer cents as decimal text (``1250`` → ``"12.50"``); ``<NA>`` stays missing."""
-    out = [None if pd.isna(v) else f"{'-' if v < 0 else ''}{abs(int(v)) // 100}.{abs(int(v)) % 100:02d}" for v in values]
-    return pd.Series(pd.array(out, dtype="string"), index=values.index)
+    cents = pa.array(values.to_numpy(dtype=np.int64, na_value=0))
+    missing = values.isna().to_numpy(dtype=bool)
+    absolute = pc.abs(cents)
+    units = pc.cast(pc.divide(absolute, 100), pa.string())
+    hundredths = pc.utf8_lpad(
+        pc.cast(pc.subtract(absolute, pc.multiply(pc.divide(absolute, 100), 100)), pa.string()), 2, "0"
+    )
+    sign = pc.if_else(pc.less(cents, 0), "-", "")
+    text = pc.binary_join_element_wise(sign, units, ".", hundredths, "")
+    text = pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
+    out = pd.Series(pd.array(text, dtype="string"))
+    out.index = values.index
+    return out
 
 
 def date_text(values: pd.Series) -> pd.Series:
@@ -189,30 +207,64 @@ def date_text(values: pd.Series) -> pd.Series:
     return values.dt.strftime("%Y-%m-%d").astype("string")
 
 
-def new_findings(n: int, **columns: object) -> pd.DataFrame:
-    """A findings frame of ``n`` rows (``FINDINGS`` + ``ROW_COLUMNS``) from arrays or scalars.
+#: Findings under construction: column name → numpy array (``"_n"`` → row count). Built by
+#: ``new_findings``, turned into one ``FINDINGS`` frame by ``finish`` (one conform, one decorate).
+Raw = dict[str, Any]
 
-    ``ROW_COLUMNS`` are given as integer arrays with -1 for "none".
+
+_STRING_COLUMNS = frozenset(name for name, kind in F.FINDINGS.columns.items() if kind is F.Kind.STRING)
+
+
+def new_findings(n: int, **columns: object) -> Raw:
+    """Findings under construction: ``n`` rows from arrays, Series or scalars.
+
+    ``ROW_COLUMNS`` are integer arrays (or a scalar) with -1 for "none"; text columns are kept
+    as Arrow arrays (or scalars) so that ``finish`` builds them without Python objects.
     """
-    data: dict[str, object] = {}
+    out: Raw = {"_n": n}
     for key, value in columns.items():
         if key in ROW_COLUMNS:
-            continue
-        if isinstance(value, pd.Series):
-            data[key] = value.reset_index(drop=True)
+            out[key] = np.broadcast_to(np.asarray(-1 if value is None else value, dtype=np.int64), (n,)).copy()
+        elif key in _STRING_COLUMNS:
+            if isinstance(value, pd.Series):
+                out[key] = arrow_strings(value).combine_chunks().cast(pa.string())
+            elif isinstance(value, np.ndarray):
+                out[key] = pa.array(value.astype(object), type=pa.string(), from_pandas=True)
+            else:
+                out[key] = pa.nulls(n, pa.string()) if value is None else pa.repeat(pa.scalar(str(value)), n)
+        elif isinstance(value, pd.Series):
+            out[key] = np.array([None if v is pd.NA else v for v in value.astype(object)], dtype=object)
         elif isinstance(value, np.ndarray):
-            data[key] = value
+            out[key] = value.astype(object)
         else:
-            data[key] = np.full(n, value, dtype=object)
-    out = F.conform(pd.DataFrame(data, index=pd.RangeIndex(n)), F.FINDINGS)
-    for col in ROW_COLUMNS:
-        raw = columns.get(col)
-        values = np.full(n, -1, dtype=np.int64) if raw is None else np.asarray(raw, dtype=np.int64)
-        out[col] = pd.arrays.IntegerArray(values, values < 0)
+            out[key] = np.full(n, value, dtype=object)
     return out
 
 
-def decorate(findings: pd.DataFrame, matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+def finish(parts: list[Raw], matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    """One ``FINDINGS`` frame (plus ``ROW_COLUMNS`` as Int64) from findings under construction."""
+    parts = [p for p in parts if p["_n"]]
+    n = sum(p["_n"] for p in parts)
+    names = list(dict.fromkeys(k for p in parts for k in p if k != "_n"))
+    columns: dict[str, object] = {}
+    for name in names:
+        if name in _STRING_COLUMNS:
+            chunks = [p[name] if name in p else pa.nulls(p["_n"], pa.string()) for p in parts]
+            columns[name] = string_series(pa.chunked_array(chunks, type=pa.string()))
+        elif name not in ROW_COLUMNS:
+            columns[name] = np.concatenate([p.get(name, np.full(p["_n"], None, dtype=object)) for p in parts])
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
+    out = F.conform(frame, F.FINDINGS)
+    for col in ROW_COLUMNS:
+        chunks = [p.get(col, np.full(p["_n"], -1, dtype=np.int64)) for p in parts]
+        values = np.concatenate([*chunks, np.zeros(0, dtype=np.int64)]).astype(np.int64)
+        out[col] = pd.arrays.IntegerArray(values, values < 0)
+    return decorate(out, matches, awra, qbo, params)
+
+
+def decorate(
+    findings: pd.DataFrame, matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams
+) -> pd.DataFrame:
     """Fill what a finding shows about its record(s) from ``awra_row`` / ``qbo_row``.
 
     Only missing values are filled: ids and number, ``party`` (AWRA party's name, else QBO's),
@@ -227,15 +279,21 @@ def decorate(findings: pd.DataFrame, matches: pd.DataFrame, awra: AwraData, qbo:
     qr = out["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
 
     def take(frame: pd.DataFrame, col: str, rows: np.ndarray) -> pd.Series:
+        if isinstance(frame[col].dtype, pd.StringDtype):
+            return string_series(arrow_take(frame[col], rows)).set_axis(out.index)
         has = rows >= 0
         if not has.any():
-            return pd.Series(pd.array([None] * len(rows), dtype=frame[col].dtype), index=out.index)
-        vals = frame[col].reset_index(drop=True).take(np.where(has, rows, 0)).reset_index(drop=True)
+            return pd.Series([None] * len(rows), index=out.index, dtype=object).astype(frame[col].dtype)
+        vals = frame[col].take(np.where(has, rows, 0)).reset_index(drop=True)
         vals.index = out.index
         return vals.mask(pd.Series(~has, index=out.index))
 
     def fill(col: str, *values: pd.Series) -> None:
         cur = out[col]
+        if isinstance(cur.dtype, pd.StringDtype):
+            merged = pc.coalesce(arrow_strings(cur), *(arrow_strings(v) for v in values))
+            out[col] = string_series(merged).set_axis(out.index)
+            return
         for v in values:
             cur = cur.fillna(v.astype(cur.dtype))
         out[col] = cur
@@ -255,7 +313,7 @@ def decorate(findings: pd.DataFrame, matches: pd.DataFrame, awra: AwraData, qbo:
     fill("sync_status", take(sl, "status", srow))
     fill("retry_count", take(sl, "retry_count", srow))
     fill("message", take(sl, "message", srow))
-    out["run_id"] = pd.array([params.run_id] * len(out), dtype="string")
+    out["run_id"] = string_series(pa.repeat(pa.scalar(params.run_id), len(out))).set_axis(out.index)
     return out
 
 

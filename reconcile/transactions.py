@@ -15,19 +15,36 @@ from datetime import timedelta
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconcile import frames as F
-from reconcile.compare import compare_pairs, compared_pairs
-from reconcile.match import PAIR_OUTCOMES, bool_values, gather, match_records, ready_awra
+from reconcile.compare import compare_parts, compared_pairs
+from reconcile.match import (
+    MATCH_METHODS,
+    PAIR_OUTCOMES,
+    arrow_strings,
+    arrow_take,
+    bool_values,
+    gather,
+    label_codes,
+    match_records,
+    ready_awra,
+    string_series,
+    strings_from_codes,
+    texts_at,
+)
+from reconcile.match import OUTCOMES as OUTCOME_NAMES
 from reconcile.model import AwraData, EntityTotals, QboData
 from reconcile.params import RunParams
 from reconcile.tieout import (
     CARRIER_RANK,
     ROW_COLUMNS,
+    Raw,
     assign_effects,
     awra_in_total,
-    decorate,
     entity_totals,
+    finish,
     new_findings,
     qbo_in_total,
     row_effects,
@@ -49,6 +66,7 @@ OUTCOMES = F.Schema(
 )
 
 _FAILING = ("failed", "retrying", "pending", "needs_attention")
+_PAIR_CODES = [OUTCOME_NAMES.index(o) for o in PAIR_OUTCOMES]
 
 
 @dataclass(frozen=True)
@@ -74,13 +92,13 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
     """Pair, compare and classify every transaction; totals and a bridge that balances."""
     matches = match_records(awra, qbo, params)
     parts = [
-        compare_pairs(matches, awra, qbo, params),
-        unpaired_findings(matches, awra, qbo, params),
-        not_ready_findings(matches, awra, qbo, params),
-        sync_conflict_findings(matches, awra, qbo, params),
-        data_quality_findings(matches, awra, qbo, params),
+        *compare_parts(matches, awra, qbo, params),
+        *unpaired_findings(matches, awra, qbo, params),
+        *not_ready_findings(matches, awra, qbo, params),
+        *sync_conflict_findings(matches, awra, qbo, params),
+        *data_quality_findings(matches, awra, qbo, params),
     ]
-    found = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else parts[0]
+    found = finish(parts, matches, awra, qbo, params)
     effects = row_effects(matches, awra, qbo, params)
     ar = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
     qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
@@ -96,33 +114,23 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
     return TransactionResult(
         findings=findings,
         totals=totals,
-        outcomes=record_outcomes(matches, awra, params),
+        outcomes=record_outcomes(matches, awra, qbo, params),
         matches=matches,
         tolerance_cents=tolerance,
     )
 
 
 def sort_findings(findings: pd.DataFrame) -> pd.DataFrame:
-    """Findings in a stable order: entity, category (report order), then ids and field."""
-    order = {name: i for i, name in enumerate((*F.ENTITIES, *F.MASTER_TYPES))}
-    cats = {name: i for i, name in enumerate(F.CATEGORIES)}
-    keys = pd.DataFrame(
-        {
-            "e": findings["entity"].map(order).fillna(99).astype("int64"),
-            "c": findings["category"].map(cats).fillna(99).astype("int64"),
-            "en": findings["entity"].fillna(""),
-            "cn": findings["category"].fillna(""),
-            "an": findings["awra_number"].fillna(""),
-            "a": findings["awra_id"].fillna(""),
-            "q": findings["qbo_id"].fillna(""),
-            "f": findings["field"].fillna(""),
-            "av": findings["awra_value"].fillna(""),
-            "qv": findings["qbo_value"].fillna(""),
-            "cause": findings["cause"].fillna(""),
-        }
-    )
-    idx = keys.sort_values(list(keys.columns), kind="mergesort").index
-    return findings.loc[idx].reset_index(drop=True)
+    """Findings in a stable order: entity, category (report order), then ids, field and values."""
+    order = (*F.ENTITIES, *F.MASTER_TYPES)
+    keys = {
+        "e": label_codes(findings["entity"], order),
+        "c": label_codes(findings["category"], F.CATEGORIES),
+    }
+    names = ["entity", "category", "awra_number", "awra_id", "qbo_id", "field", "awra_value", "qbo_value", "cause"]
+    table = pa.table({**keys, **{n: arrow_strings(findings[n]) for n in names}})
+    idx = pc.sort_indices(table, sort_keys=[(k, "ascending", "at_start") for k in table.column_names]).to_numpy()
+    return findings.take(idx).reset_index(drop=True)
 
 
 def _owner_rows(matches: pd.DataFrame, column: str, n: int) -> np.ndarray:
@@ -134,19 +142,19 @@ def _owner_rows(matches: pd.DataFrame, column: str, n: int) -> np.ndarray:
     return own
 
 
-def unpaired_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+def unpaired_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> list[Raw]:
     """``missing_in_qbo``, ``missing_in_awra``, ``duplicate_in_qbo``, ``duplicate_in_awra``."""
-    outcome = matches["outcome"].to_numpy(dtype=object, na_value="")
+    code = label_codes(matches["outcome"], OUTCOME_NAMES)
     ar = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
     qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
     ref = matches["ref_row"].to_numpy(dtype=np.int64, na_value=-1)
     sl = awra.sync_log
     parts = []
 
-    sel = np.flatnonzero(outcome == "missing_in_qbo")
+    sel = np.flatnonzero(code == OUTCOME_NAMES.index("missing_in_qbo"))
     if len(sel):
         srow = matches["sync_row"].to_numpy(dtype=np.int64, na_value=-1)[sel]
-        status = gather(sl["status"].to_numpy(dtype=object, na_value=""), srow, "")
+        status = texts_at(sl["status"], srow)
         cause, action = _missing_words(status)
         parts.append(
             new_findings(
@@ -161,7 +169,7 @@ def unpaired_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, param
                 carrier_rank=np.full(len(sel), CARRIER_RANK["not_ready"]),
             )
         )
-    sel = np.flatnonzero(outcome == "missing_in_awra")
+    sel = np.flatnonzero(code == OUTCOME_NAMES.index("missing_in_awra"))
     if len(sel):
         parts.append(
             new_findings(
@@ -176,29 +184,27 @@ def unpaired_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, param
                 carrier_rank=np.full(len(sel), CARRIER_RANK["not_ready"]),
             )
         )
-    sel = np.flatnonzero(outcome == "duplicate_in_qbo")
+    sel = np.flatnonzero(code == OUTCOME_NAMES.index("duplicate_in_qbo"))
     if len(sel):
         a_partner = np.full(len(awra.transactions), -1, dtype=np.int64)
-        paired = np.isin(outcome, PAIR_OUTCOMES) & (ar >= 0)
+        paired = np.isin(code, _PAIR_CODES) & (ar >= 0)
         a_partner[ar[paired]] = qr[paired]
         kept = gather(a_partner, ref[sel], -1).astype(np.int64)
-        q_ids = qbo.transactions["id"].to_numpy(dtype=object, na_value="")
-        extra = q_ids[qr[sel]]
-        cause = [
+        extra = texts_at(qbo.transactions["id"], qr[sel])
+        kept_ids = texts_at(qbo.transactions["id"], kept)
+        dup_cause = [
             f"QBO holds more than one record for this AWRA record: Id {x} is an extra"
-            + (f" (AWRA's record is QBO Id {q_ids[k]})" if k >= 0 else "")
-            for x, k in zip(extra, kept, strict=True)
+            + (f" (AWRA's record is QBO Id {k})" if k else "")
+            for x, k in zip(extra, kept_ids, strict=True)
         ]
-        action = [
-            f"check QBO Id {x} holds nothing else (payments applied), then void or delete it" for x in extra
-        ]
+        dup_action = [f"check QBO Id {x} holds nothing else (payments applied), then void or delete it" for x in extra]
         parts.append(
             new_findings(
                 len(sel),
                 entity=matches["entity"].iloc[sel],
                 category="duplicate_in_qbo",
-                cause=np.array(cause, dtype=object),
-                action=np.array(action, dtype=object),
+                cause=np.array(dup_cause, dtype=object),
+                action=np.array(dup_action, dtype=object),
                 effect_cents=0,
                 awra_row=ref[sel],
                 qbo_row=qr[sel],
@@ -206,7 +212,7 @@ def unpaired_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, param
                 carrier_rank=np.full(len(sel), CARRIER_RANK["not_ready"]),
             )
         )
-    sel = np.flatnonzero(outcome == "duplicate_in_awra")
+    sel = np.flatnonzero(code == OUTCOME_NAMES.index("duplicate_in_awra"))
     if len(sel):
         parts.append(
             new_findings(
@@ -223,8 +229,8 @@ def unpaired_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, param
             )
         )
     if not parts:
-        return new_findings(0)
-    return decorate(pd.concat(parts, ignore_index=True), matches, awra, qbo, params)
+        return []
+    return parts
 
 
 def _missing_words(status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -247,18 +253,17 @@ def _missing_words(status: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([c for c, _ in pairs], dtype=object), np.array([a for _, a in pairs], dtype=object)
 
 
-def not_ready_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+def not_ready_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> list[Raw]:
     """``not_ready``: AWRA records in the window whose status is not ready to sync."""
     a = awra.transactions
     ar = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
     qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
-    has = ar >= 0
     inwin = bool_values(a["in_window"], True)
     ready = ready_awra(a, params)
     sel = np.flatnonzero(gather(inwin & ~ready, ar, False).astype(bool))
     if len(sel) == 0:
-        return new_findings(0)
-    status = a["status"].to_numpy(dtype=object, na_value="")[ar[sel]]
+        return []
+    status = texts_at(a["status"], ar[sel])
     ready_text = " or ".join(params.ready_statuses)
     cause = [
         "voided in AWRA" if s == "void" else f"status {s or 'unknown'}: not ready to sync (ready: {ready_text})"
@@ -268,23 +273,24 @@ def not_ready_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, para
         "none, unless QBO still holds it as a live transaction" if s == "void" else f"none: it syncs once {ready_text}"
         for s in status
     ]
-    found = new_findings(
-        len(sel),
-        entity=matches["entity"].iloc[sel],
-        category="not_ready",
-        awra_value=pd.Series(status).replace("", None),
-        cause=np.array(cause, dtype=object),
-        action=np.array(action, dtype=object),
-        effect_cents=0,
-        awra_row=ar[sel],
-        qbo_row=qr[sel],
-        match_row=sel,
-        carrier_rank=np.full(len(sel), CARRIER_RANK["not_ready"]),
-    )
-    return decorate(found, matches, awra, qbo, params)
+    return [
+        new_findings(
+            len(sel),
+            entity=matches["entity"].iloc[sel],
+            category="not_ready",
+            awra_value=pd.Series(status).replace("", None),
+            cause=np.array(cause, dtype=object),
+            action=np.array(action, dtype=object),
+            effect_cents=0,
+            awra_row=ar[sel],
+            qbo_row=qr[sel],
+            match_row=sel,
+            carrier_rank=np.full(len(sel), CARRIER_RANK["not_ready"]),
+        )
+    ]
 
 
-def sync_conflict_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+def sync_conflict_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> list[Raw]:
     """``sync_conflict``: the sync log contradicts QBO, or a sync is stuck past the SLA.
 
     * latest attempt succeeded but the record is not in QBO (not even beyond the window);
@@ -298,39 +304,44 @@ def sync_conflict_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, 
     ar = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
     qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
     sr = matches["sync_row"].to_numpy(dtype=np.int64, na_value=-1)
-    outcome = matches["outcome"].to_numpy(dtype=object, na_value="")
+    is_pair = np.isin(label_codes(matches["outcome"], OUTCOME_NAMES), _PAIR_CODES)
     inwin = bool_values(a["in_window"], True)
     cand = np.flatnonzero((ar >= 0) & (sr >= 0))
     cand = cand[inwin[ar[cand]]]
     if len(cand) == 0:
-        return new_findings(0)
-    status = sl["status"].to_numpy(dtype=object, na_value="")[sr[cand]]
-    att = sl["attempted_at"].iloc[sr[cand]]
-    present = np.isin(outcome[cand], PAIR_OUTCOMES) & (qr[cand] >= 0)
+        return []
+    labels = F.SYNC_STATUSES
+    scode = label_codes(sl["status"], labels)[sr[cand]]
+    att = sl["attempted_at"]
+    att_na = att.isna().to_numpy(dtype=bool)[sr[cand]]
+    att_ns = att.to_numpy(dtype="datetime64[ns]").astype(np.int64)[sr[cand]]
+    present = is_pair[cand] & (qr[cand] >= 0)
     limit = pd.Timestamp(params.now) - pd.Timedelta(timedelta(hours=params.pending_sla_hours))
-    stuck = np.isin(status, ("pending", "retrying")) & (att < limit).fillna(False).to_numpy(dtype=bool)
-    absent = (status == "succeeded") & ~present
-    in_qbo = np.isin(status, _FAILING) & present
+    waiting = np.isin(scode, [labels.index("pending"), labels.index("retrying")])
+    stuck = waiting & ~att_na & (att_ns < limit.as_unit("ns").value)
+    absent = (scode == labels.index("succeeded")) & ~present
+    in_qbo = np.isin(scode, [labels.index(x) for x in _FAILING]) & present
     hit = absent | in_qbo | stuck
+    status = texts_at(sl["status"], sr[cand[hit]])
     sel = cand[hit]
     if len(sel) == 0:
-        return new_findings(0)
-    q_ids = qbo.transactions["id"].to_numpy(dtype=object, na_value="")
-    sl_qbo = sl["qbo_id"].to_numpy(dtype=object, na_value="")
+        return []
+    q_ids = texts_at(qbo.transactions["id"], qr[sel])
+    said_ids = texts_at(sl["qbo_id"], sr[sel])
+    methods = texts_at(matches["match_method"], sel)
     causes, actions = [], []
-    for i, m in enumerate(sel):
-        st = status[hit][i]
-        if in_qbo[hit][i]:
-            qid = q_ids[qr[m]]
-            how = " (probable match)" if matches["match_method"].iat[m] == "probable" else ""
-            extra = " and stuck past the SLA" if stuck[hit][i] else ""
-            causes.append(f"the sync log says {st}{extra}, but it is in QBO as Id {qid}{how}")
+    for st, is_in, is_absent, is_stuck, qid, said, how in zip(
+        status, in_qbo[hit], absent[hit], stuck[hit], q_ids, said_ids, methods, strict=True
+    ):
+        if is_in:
+            guess = " (probable match)" if how == "probable" else ""
+            extra = " and stuck past the SLA" if is_stuck else ""
+            causes.append(f"the sync log says {st}{extra}, but it is in QBO as Id {qid}{guess}")
             actions.append(
                 f"do not retry: it is in QBO as Id {qid} (a retry would create a duplicate); "
                 "record that Id in AWRA and mark the sync done"
             )
-        elif absent[hit][i]:
-            said = sl_qbo[sr[m]]
+        elif is_absent:
             causes.append(
                 "the sync log says succeeded" + (f" (QBO Id {said})" if said else "") + ", but QBO does not have it"
             )
@@ -338,21 +349,22 @@ def sync_conflict_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, 
         else:
             causes.append(f"stuck: {st} for longer than {params.pending_sla_hours} hours")
             actions.append("check the connector and the sync queue; escalate with the sync run id if it does not move")
-    found = new_findings(
-        len(sel),
-        entity=matches["entity"].iloc[sel],
-        category="sync_conflict",
-        cause=np.array(causes, dtype=object),
-        action=np.array(actions, dtype=object),
-        effect_cents=0,
-        awra_row=ar[sel],
-        qbo_row=np.where(np.isin(outcome[sel], PAIR_OUTCOMES), qr[sel], -1),
-        match_row=sel,
-    )
-    return decorate(found, matches, awra, qbo, params)
+    return [
+        new_findings(
+            len(sel),
+            entity=matches["entity"].iloc[sel],
+            category="sync_conflict",
+            cause=np.array(causes, dtype=object),
+            action=np.array(actions, dtype=object),
+            effect_cents=0,
+            awra_row=ar[sel],
+            qbo_row=np.where(is_pair[sel], qr[sel], -1),
+            match_row=sel,
+        )
+    ]
 
 
-def data_quality_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+def data_quality_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> list[Raw]:
     """``data_quality``: the AWRA reader's data-quality rows, plus rows flagged unusable without one.
 
     Transaction rows of entities outside the run are skipped; master rows are kept. A finding
@@ -368,7 +380,9 @@ def data_quality_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, p
     a_bad = np.flatnonzero(~bool_values(a["data_ok"], True) & (own_a >= 0))
     q_bad = np.flatnonzero(~bool_values(q["data_ok"], True) & (own_q >= 0))
     # AWRA rows flagged unusable, by (entity, id)
-    bad = pd.DataFrame({"entity": a["entity"].iloc[a_bad].to_numpy(), "awra_id": a["id"].iloc[a_bad].to_numpy(), "r": a_bad})
+    bad = pd.DataFrame(
+        {"entity": a["entity"].iloc[a_bad].to_numpy(), "awra_id": a["id"].iloc[a_bad].to_numpy(), "r": a_bad}
+    )
     bad = bad.drop_duplicates(["entity", "awra_id"])
     located = dq[["entity", "awra_id"]].reset_index(drop=True).merge(bad, how="left", on=["entity", "awra_id"])
     rows = located["r"].fillna(-1).to_numpy(dtype=np.int64)
@@ -421,42 +435,51 @@ def data_quality_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, p
             )
         )
     if not parts:
-        return new_findings(0)
-    return decorate(pd.concat(parts, ignore_index=True), matches, awra, qbo, params)
+        return []
+    return parts
 
 
-def record_outcomes(matches: pd.DataFrame, awra: AwraData, params: RunParams) -> pd.DataFrame:
-    """One row per AWRA and QBO record with its outcome (schema ``OUTCOMES``)."""
+def record_outcomes(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+    """One row per AWRA and QBO record with its outcome (schema ``OUTCOMES``).
+
+    Rows follow the input order (AWRA rows, then QBO rows) of the run's entities.
+    """
     a = awra.transactions
     ar = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
     qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
-    outcome = matches["outcome"]
-    is_pair = outcome.isin(list(PAIR_OUTCOMES)).to_numpy(dtype=bool)
-    inwin = bool_values(a["in_window"], True)
-    ready = ready_awra(a, params)
-    has_a, has_q = ar >= 0, qr >= 0
-    a_nr = gather(inwin & ~ready, ar, False).astype(bool)
-    a_outcome = outcome.mask(pd.Series(a_nr), "not_ready")
-    awra_part = pd.DataFrame(
-        {
-            "side": "awra",
-            "entity": matches["entity"][has_a],
-            "id": matches["awra_id"][has_a],
-            "outcome": a_outcome[has_a],
-            "match_method": matches["match_method"][has_a],
-            "counterpart_id": matches["qbo_id"].where(pd.Series(is_pair))[has_a],
-        }
-    )
-    qbo_part = pd.DataFrame(
-        {
-            "side": "qbo",
-            "entity": matches["entity"][has_q],
-            "id": matches["qbo_id"][has_q],
-            "outcome": outcome[has_q],
-            "match_method": matches["match_method"][has_q],
-            "counterpart_id": matches["awra_id"].where(pd.Series(is_pair))[has_q],
-        }
-    )
+    outcome = label_codes(matches["outcome"], OUTCOME_NAMES)
+    method = label_codes(matches["match_method"], MATCH_METHODS)
+    is_pair = np.isin(outcome, [OUTCOME_NAMES.index(o) for o in PAIR_OUTCOMES])
+    not_ready = bool_values(a["in_window"], True) & ~ready_awra(a, params)
+    n_q = len(qbo.transactions)
+
+    def part(side: str, own: np.ndarray, other: np.ndarray, n: int, ids: pd.Series, entity: pd.Series, other_ids):
+        codes = np.full(n, -1, dtype=np.int64)
+        meth = np.full(n, -1, dtype=np.int64)
+        partner = np.full(n, -1, dtype=np.int64)
+        has = own >= 0
+        codes[own[has]] = outcome[has]
+        meth[own[has]] = method[has]
+        partner[own[has]] = np.where(is_pair[has], other[has], -1)
+        if side == "awra":
+            codes = np.where((codes >= 0) & not_ready, OUTCOME_NAMES.index("not_ready"), codes)
+        rows = np.flatnonzero(codes >= 0)
+        every = len(rows) == n
+        return pd.DataFrame(
+            {
+                "side": strings_from_codes(np.zeros(len(rows), dtype=np.int64), [side]),
+                "entity": (entity if every else entity.take(rows)).reset_index(drop=True),
+                "id": (ids if every else ids.take(rows)).reset_index(drop=True),
+                "outcome": strings_from_codes(codes[rows], OUTCOME_NAMES),
+                "match_method": strings_from_codes(meth[rows], MATCH_METHODS),
+                "counterpart_id": string_series(arrow_take(other_ids, partner[rows])),
+            }
+        )
+
+    q = qbo.transactions
+    q_ids, q_entity = q["id"], q["entity"]
+    awra_part = part("awra", ar, qr, len(a), a["id"], a["entity"], q_ids)
+    qbo_part = part("qbo", qr, ar, n_q, q_ids, q_entity, a["id"])
     return F.conform(pd.concat([awra_part, qbo_part], ignore_index=True), OUTCOMES)
 
 

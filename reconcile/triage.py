@@ -39,7 +39,7 @@ import pandas as pd
 from reconcile import frames as F
 from reconcile.config import ReconcileSettings
 from reconcile.errors import ConfigError
-from reconcile.mappings import MAPPING_CATEGORIES, describe_master, label_of, master_usage
+from reconcile.mappings import MAPPING_CATEGORIES, describe_master, isin_fast, label_of, master_usage
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 
@@ -84,7 +84,8 @@ UNKNOWN_ACTION = (
 
 _RULE_KEYS = {"name", "codes", "message", "statuses", "cause", "action", "retry_can_succeed", "mapping_types"}
 _ACTION_FIELDS = {"record", "code"}
-_CODE_TEXT = re.compile(r"^[0-9xX]+$")
+_CODE_TEXT = re.compile(r"^[A-Za-z0-9_.*-]+$")
+_NUMERIC_CODE = re.compile(r"^[0-9xX]+$")
 _FINDING_PRIORITY = {"mapping_missing": 0, "mapping_broken": 1, "mapping_mismatch": 2, "mapping_duplicate": 3}
 #: Transaction finding categories whose cause/action the sync triage decides (others keep theirs).
 _SYNC_CATEGORIES = ("missing_in_qbo", "sync_conflict", "not_ready")
@@ -95,21 +96,40 @@ _NON_TXN_CATEGORIES = (*MAPPING_CATEGORIES, "retry_loop", "data_quality")
 
 
 def normalize_code(code: object) -> str:
-    """An error code as text without leading zeros (``"003200"`` -> ``"3200"``); ``""`` if none."""
+    """An error code as trimmed text, numeric codes without leading zeros (``"003200"`` -> ``"3200"``).
+
+    ``""`` when there is no code.
+    """
     if code is None or code is pd.NA or (isinstance(code, float) and code != code):
         return ""
     text = str(code).strip()
     if text.endswith(".0") and text[:-2].isdigit():
         text = text[:-2]
+    if not text.isdigit():
+        return text
     stripped = text.lstrip("0")
-    return stripped if stripped or not text else "0"
+    return stripped or "0"
+
+
+def normalize_codes(codes: pd.Series) -> pd.Series:
+    """Vectorized ``normalize_code`` (``""`` for none), as a string Series."""
+    text = codes.astype("string").str.strip().fillna("")
+    text = text.str.replace(r"^(\d+)\.0$", r"\1", regex=True)
+    return text.str.replace(r"^0+(?=\d+$)", "", regex=True)
+
+
+def _code_part(code: str) -> str:
+    """One rule code as a regex: numeric codes with ``x`` for any digit; text codes with ``*`` for anything."""
+    if _NUMERIC_CODE.match(code):
+        digits = code.lstrip("0") if code.isdigit() else code
+        return re.escape(digits or "0").replace("x", r"\d").replace("X", r"\d")
+    return ".*".join(re.escape(piece) for piece in code.split("*"))
 
 
 def _code_regex(codes: tuple[str, ...]) -> re.Pattern[str] | None:
     if not codes:
         return None
-    parts = [re.escape(normalize_code(c)).replace("x", r"\d").replace("X", r"\d") for c in codes]
-    return re.compile("^(?:" + "|".join(parts) + ")$")
+    return re.compile("^(?:" + "|".join(_code_part(c) for c in codes) + ")$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -172,7 +192,7 @@ class TriageRules:
 
     def match_frame(self, code: pd.Series, message: pd.Series, status: pd.Series) -> pd.Series:
         """Vectorized ``match``: the index of the first matching rule per row (-1 for none)."""
-        codes = code.map(normalize_code).astype(object)
+        codes = normalize_codes(code).astype(object)
         messages = message.astype("string").fillna("").astype(object)
         statuses = status.astype("string").fillna("").astype(object)
         combos = pd.DataFrame({"c": codes, "m": messages, "s": statuses})
@@ -232,7 +252,10 @@ def _parse_rule(raw: Any, path: str, problems: list[str]) -> TriageRule | None:
         for j, c in enumerate(codes_raw):
             text = str(c).strip() if isinstance(c, str | int) and not isinstance(c, bool) else ""
             if not _CODE_TEXT.match(text):
-                problems.append(f"{path}.codes[{j}]: {c!r} is not a code (digits, x for any digit)")
+                problems.append(
+                    f"{path}.codes[{j}]: {c!r} is not a code (digits with x for any digit, or letters, digits and _ "
+                    "with * for anything)"
+                )
             else:
                 codes.append(text)
     message = raw.get("message")
@@ -330,7 +353,7 @@ def latest_sync_state(awra: AwraData, params: RunParams) -> pd.DataFrame:
         ["record_type", "record_id", "attempted_at", "id"], kind="stable", na_position="first"
     )
     log = log.reset_index(drop=True)
-    code = log["error_code"].map(normalize_code).astype("string")
+    code = normalize_codes(log["error_code"])
     err = code + "\x1f" + _text_or_empty(log["message"])
     failing = log["status"].isin(TRIAGE_STATUSES).fillna(False).astype(bool)
     same_record = (log["record_type"] == log["record_type"].shift()) & (log["record_id"] == log["record_id"].shift())
@@ -349,14 +372,18 @@ def latest_sync_state(awra: AwraData, params: RunParams) -> pd.DataFrame:
     return latest.reset_index(drop=True)
 
 
-def record_context(awra: AwraData) -> pd.DataFrame:
+def record_context(awra: AwraData, records: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per AWRA record (transactions and masters): what the reports need to name it.
 
     Columns ``record_type, record_id, number, party, amount_cents, currency, txn_date, branch,
     warehouse, updated_at, updated_by, qbo_link, name_key`` (``name_key``: masters' name, lower-cased
-    without spaces, for finding a QBO record of the same name).
+    without spaces, for finding a QBO record of the same name). ``records`` (``record_type,
+    record_id``) limits the answer to those records.
     """
-    tx = awra.transactions.sort_values("in_window", ascending=False, kind="stable", na_position="last")
+    tx = awra.transactions
+    if records is not None:
+        tx = tx.loc[isin_fast(tx["id"], records["record_id"])]
+    tx = tx.sort_values("in_window", ascending=False, kind="stable", na_position="last")
     tx = tx.drop_duplicates(["entity", "id"])
     txc = pd.DataFrame(
         {
@@ -418,7 +445,11 @@ def record_usage(awra: AwraData, params: RunParams, records: pd.DataFrame) -> pd
 
 
 def changes_since(
-    awra: AwraData, params: RunParams, records: pd.DataFrame, usage: pd.DataFrame | None = None
+    awra: AwraData,
+    params: RunParams,
+    records: pd.DataFrame,
+    usage: pd.DataFrame | None = None,
+    context: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Record and mapping changes after each record's ``since`` time.
 
@@ -430,7 +461,7 @@ def changes_since(
     base = records.loc[records["since"].notna(), ["record_type", "record_id", "since"]]
     if base.empty:
         return _typed_changes(pd.DataFrame(columns=columns))
-    ctx = record_context(awra)
+    ctx = record_context(awra, base) if context is None else context
     own = base.merge(ctx[["record_type", "record_id", "number", "updated_at", "updated_by"]], how="inner")
     own = own.loc[(own["updated_at"] > own["since"]).fillna(False).astype(bool)]
     own = own.assign(
@@ -593,12 +624,12 @@ def triage(awra: AwraData, qbo: QboData, findings: pd.DataFrame, params: RunPara
     rec = latest.loc[latest["status"].isin(TRIAGE_STATUSES).fillna(False).astype(bool)].reset_index(drop=True)
     if rec.empty:
         return TriageResult(
-            findings=F.conform(findings, F.FINDINGS),
+            findings=_with_schema(findings),
             triage=F.empty_frame(TRIAGE),
             safe_to_retry=F.empty_frame(SAFE_TO_RETRY),
         )
     # --- context: the record itself, its sync run, its mapping row (masters)
-    ctx = record_context(awra)
+    ctx = record_context(awra, rec[["record_type", "record_id"]])
     rec = rec.rename(columns={"qbo_id": "sync_qbo_id", "id": "sync_log_id"}).merge(
         ctx, on=["record_type", "record_id"], how="left"
     )
@@ -657,7 +688,7 @@ def triage(awra: AwraData, qbo: QboData, findings: pd.DataFrame, params: RunPara
 
     # --- what changed since the first failure
     since = rec[["record_type", "record_id"]].assign(since=rec["first_failed_at"])
-    changes = changes_since(awra, params, since, usage=usage)
+    changes = changes_since(awra, params, since, usage=usage, context=ctx)
     changed = changes[["record_type", "record_id"]].drop_duplicates().assign(changed_since_failure=True)
     rec = rec.merge(changed, on=["record_type", "record_id"], how="left")
     rec["changed_since_failure"] = rec["changed_since_failure"].astype("boolean").fillna(False)
@@ -692,30 +723,43 @@ def triage(awra: AwraData, qbo: QboData, findings: pd.DataFrame, params: RunPara
         + rec.loc[already, "qbo_match_id"]
         + "); record that QBO Id on the AWRA record instead of syncing it again."
     )
+    reasons = _retry_reasons(rec, changes)
+    fixed = (rec["retry_safe"] & rec["changed_since_failure"]).fillna(False).astype(bool)
+    rec.loc[fixed, "action"] = "Retry now: " + reasons[fixed] + "."
     tri = F.conform(rec, TRIAGE)
 
-    safe = _safe_to_retry(tri, changes)
+    safe = _safe_to_retry(tri, reasons)
     out_findings = _update_findings(findings, tri, params)
     return TriageResult(findings=out_findings, triage=tri, safe_to_retry=safe, changes=changes)
 
 
-def _safe_to_retry(tri: pd.DataFrame, changes: pd.DataFrame) -> pd.DataFrame:
-    safe = tri.loc[tri["retry_safe"].fillna(False).astype(bool) & tri["status"].isin(HAND_RETRY_STATUSES)]
-    last = changes.sort_values("updated_at", kind="stable").drop_duplicates(["record_type", "record_id"], keep="last")
-    safe = safe.merge(
+def _retry_reasons(rec: pd.DataFrame, changes: pd.DataFrame) -> pd.Series:
+    """Why a retry may work now, per record.
+
+    The latest change after the failure (a mapping change preferred over an edit of the record),
+    else "a retry can succeed without changes".
+    """
+    ranked = changes.assign(is_mapping=(changes["kind"] == "mapping").astype(bool))
+    ranked = ranked.sort_values(["is_mapping", "updated_at"], kind="stable")
+    last = ranked.drop_duplicates(["record_type", "record_id"], keep="last")
+    joined = rec[["record_type", "record_id", "cause"]].merge(
         last[["record_type", "record_id", "what", "updated_at", "updated_by"]],
         how="left",
         on=["record_type", "record_id"],
-        suffixes=("", "_change"),
     )
     reasons = []
-    for r in safe.itertuples(index=False):
+    for r in joined.itertuples(index=False):
         if isinstance(r.what, str):
-            who = f" by {r.updated_by_change}" if isinstance(r.updated_by_change, str) else ""
-            reasons.append(f"changed since the failure: {r.what} updated{who} at {_iso(r.updated_at_change)}")
+            who = f" by {r.updated_by}" if isinstance(r.updated_by, str) else ""
+            reasons.append(f"{r.what} was updated{who} at {_iso(r.updated_at)}, after the failure")
         else:
             reasons.append(f"a retry can succeed without changes ({r.cause})")
-    safe = safe.assign(reason=pd.Series(reasons, index=safe.index, dtype="string"))
+    return pd.Series(reasons, index=rec.index, dtype="string")
+
+
+def _safe_to_retry(tri: pd.DataFrame, reasons: pd.Series) -> pd.DataFrame:
+    keep = (tri["retry_safe"].fillna(False).astype(bool) & tri["status"].isin(HAND_RETRY_STATUSES)).to_numpy()
+    safe = tri.loc[keep].assign(reason=reasons.to_numpy()[keep])
     return F.conform(safe, SAFE_TO_RETRY)
 
 
@@ -726,7 +770,7 @@ def _iso(value: object) -> str:
 
 
 def _update_findings(findings: pd.DataFrame, tri: pd.DataFrame, params: RunParams) -> pd.DataFrame:
-    base = F.conform(findings, F.FINDINGS)
+    base = _with_schema(findings)
     cols = ["record_type", "record_id", "cause", "action", "retry_safe", "root_ref", "status", "attempts", "message"]
     t = tri[cols].rename(
         columns={
@@ -755,7 +799,17 @@ def _update_findings(findings: pd.DataFrame, tri: pd.DataFrame, params: RunParam
         fill = hit & out[col].isna()
         out.loc[fill, col] = merged.loc[fill, src]
     loops = _retry_loop_findings(tri, params)
-    return F.concat_frames([out, loops], F.FINDINGS)
+    if loops.empty:
+        return out
+    return pd.concat([out, loops], ignore_index=True)
+
+
+def _with_schema(findings: pd.DataFrame) -> pd.DataFrame:
+    """A copy of the findings with every ``FINDINGS`` column (cast), keeping any extra columns."""
+    base = findings.reset_index(drop=True)
+    schema_part = F.conform(base, F.FINDINGS)
+    extra = [c for c in base.columns if c not in schema_part.columns]
+    return pd.concat([schema_part, base[extra]], axis=1) if extra else schema_part
 
 
 def _retry_loop_findings(tri: pd.DataFrame, params: RunParams) -> pd.DataFrame:

@@ -85,9 +85,15 @@ def qbo_url(entity: object, qbo_id: object) -> str | None:
 
 
 def clean_text(value: str, limit: int = EXCEL_CELL_LIMIT) -> str:
-    """Text safe to store anywhere: illegal characters replaced, cut to ``limit`` with a marker."""
+    """Text safe to store anywhere: illegal characters replaced, cut to ``limit`` with a marker.
+
+    Control characters XML cannot carry become U+FFFD (visible), CR and CRLF become LF.
+    """
     if _ILLEGAL.search(value):
         value = _ILLEGAL.sub(_REPLACEMENT, value)
+    if "\r" in value:
+        # XML readers turn a raw CR into LF anyway; make that explicit and the same everywhere.
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     if len(value) > limit:
         value = value[: limit - len(TRUNCATED_MARKER)] + TRUNCATED_MARKER
     return value
@@ -100,7 +106,8 @@ def clean_series(series: pd.Series, limit: int = EXCEL_CELL_LIMIT) -> list[str |
         return [None if _is_missing(v) else clean_text(str(v), limit) for v in series.tolist()]
     present = series.notna()
     values = series.where(present, "")
-    needs = values.str.contains(_ILLEGAL_ARROW, regex=True) | (values.str.len() > limit)
+    needs = values.str.contains(_ILLEGAL_ARROW, regex=True) | values.str.contains("\r", regex=False)
+    needs = needs | (values.str.len() > limit)
     out: list[str | None] = values.tolist()
     if bool(needs.any()):
         for pos in np.flatnonzero(needs.to_numpy(dtype=bool)):
@@ -117,6 +124,8 @@ def clean_strings(series: pd.Series, limit: int = EXCEL_CELL_LIMIT) -> pd.Series
     out = series
     if bool(out.str.contains(_ILLEGAL_ARROW, regex=True).fillna(False).any()):
         out = out.str.replace(_ILLEGAL_ARROW, _REPLACEMENT, regex=True)
+    if bool(out.str.contains("\r", regex=False).fillna(False).any()):
+        out = out.str.replace("\r\n", "\n", regex=False).str.replace("\r", "\n", regex=False)
     too_long = (out.str.len() > limit).fillna(False).astype(bool)
     if bool(too_long.any()):
         out = out.where(~too_long, out.str.slice(0, limit - len(TRUNCATED_MARKER)) + TRUNCATED_MARKER)
@@ -242,19 +251,25 @@ class CategoryCount:
 HISTORY_STATUSES: tuple[str, ...] = ("new", "persisting", "reopened")
 
 
+def has_finding_history(findings: pd.DataFrame) -> bool:
+    """True when run history has marked the findings (``history_status`` filled in)."""
+    return "history_status" in findings.columns and bool(findings["history_status"].notna().any())
+
+
 def category_counts(result: RunResult) -> list[CategoryCount]:
     """Counts (and summed record amounts) per category present, in report order."""
     findings = result.findings
     if not len(findings):
         return []
-    has_history = "history_status" in findings.columns
+    has_history = has_finding_history(findings)
     counts = findings.groupby("category", dropna=True).size()
     amounts = findings["amount_cents"].astype("Int64").abs().fillna(0).groupby(findings["category"]).sum()
     hist: dict[str, dict[str, int]] = {}
     if has_history:
         table = findings.groupby(["category", findings["history_status"].astype("string").fillna("")]).size()
-        for (category, status), n in table.items():  # type: ignore[misc]
-            hist.setdefault(str(category), {})[str(status)] = int(n)
+        for key, n in table.items():
+            pair: tuple[object, object] = key  # type: ignore[assignment]
+            hist.setdefault(str(pair[0]), {})[str(pair[1])] = int(n)
     return [
         CategoryCount(
             category=c,
@@ -274,8 +289,9 @@ def history_counts(history: Mapping[str, object] | None) -> list[tuple[str, int]
     out = []
     for key in ("new", "persisting", "resolved", "reopened"):
         value = history.get(key)
-        if value is None and isinstance(history.get("counts"), Mapping):
-            value = history["counts"].get(key)  # type: ignore[union-attr]
+        nested = history.get("counts")
+        if value is None and isinstance(nested, Mapping):
+            value = nested.get(key)
         n = int_or_none(value)
         if n is not None:
             out.append((key, n))
@@ -328,6 +344,13 @@ def order_findings(frame: pd.DataFrame, *, by_money: bool) -> pd.DataFrame:
     """Rows in a stable order: by money (desc) first if asked, then entity, number, ids, field."""
     if not len(frame):
         return frame
+    return frame.iloc[order_positions(frame, by_money=by_money)]
+
+
+def order_positions(frame: pd.DataFrame, *, by_money: bool) -> np.ndarray:
+    """The row positions of ``frame`` in the order of ``order_findings``."""
+    if not len(frame):
+        return np.arange(0)
     entity_rank = {e: i for i, e in enumerate((*F.ENTITIES, *F.MASTER_TYPES))}
     keys: dict[str, pd.Series] = {}
     if by_money:
@@ -340,5 +363,4 @@ def order_findings(frame: pd.DataFrame, *, by_money: bool) -> pd.DataFrame:
     for name in ("entity", "awra_number", "awra_id", "qbo_id", "field"):
         keys[name] = frame[name].astype("string").fillna("")
     order = pd.DataFrame(keys).reset_index(drop=True)
-    positions = order.sort_values(list(order.columns), kind="mergesort").index.to_numpy()
-    return frame.iloc[positions]
+    return order.sort_values(list(order.columns), kind="mergesort").index.to_numpy()

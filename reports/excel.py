@@ -39,11 +39,13 @@ from reports._common import (
     clean_series,
     clean_strings,
     clean_text,
+    has_finding_history,
     headline,
     history_aging,
     history_counts,
     history_trend,
     order_findings,
+    order_positions,
     qbo_url,
 )
 
@@ -123,6 +125,7 @@ MAPPING_COLUMNS: tuple[Col, ...] = (
 
 HISTORY_COLUMNS: tuple[Col, ...] = (
     Col("History", "history_status", width=11),
+    Col("First seen (UTC)", "first_seen", "timestamp", 18),
     Col("Age (days)", "age_days", "int", 10),
 )
 
@@ -224,20 +227,22 @@ class _WorkbookWriter:
         wb.set_properties({"title": f"Reconciliation {result.params.run_id}", "created": created})
         fmt = _Formats(wb)
         findings = result.findings
-        groups = self._category_frames(findings)
+        groups = self._category_positions(findings)
         sheet_names = self._sheet_names([c for c, _ in groups])
         # Summary first: it needs the notes of truncated sheets, so work those out now.
-        for category, frame in groups:
-            if len(frame) > EXCEL_MAX_DATA_ROWS:
+        for category, positions in groups:
+            if len(positions) > EXCEL_MAX_DATA_ROWS:
                 self.notes.append(
                     f"Sheet {sheet_names[category]!r} holds the first {EXCEL_MAX_DATA_ROWS:,} of "
-                    f"{len(frame):,} rows; every finding is in findings.csv."
+                    f"{len(positions):,} rows; every finding is in findings.csv."
                 )
         self._write_summary(wb.add_worksheet(SUMMARY_SHEET), fmt, sheet_names)
-        extra = tuple(c for c in HISTORY_COLUMNS if c.source in findings.columns)
-        for category, frame in groups:
+        extra = HISTORY_COLUMNS if has_finding_history(findings) else ()
+        for category, positions in groups:
             cols = (MAPPING_COLUMNS if category in MAPPING_CATEGORIES else TRANSACTION_COLUMNS) + extra
+            frame = findings.iloc[positions[:EXCEL_MAX_DATA_ROWS]]
             _write_table(wb.add_worksheet(sheet_names[category]), fmt, cols, frame, self.links)
+            del frame
         mapping = findings[findings["category"].isin(MAPPING_CATEGORIES).fillna(False).astype(bool)]
         _write_table(
             wb.add_worksheet(MAPPING_GAPS_SHEET),
@@ -261,14 +266,18 @@ class _WorkbookWriter:
         wb.close()
 
     @staticmethod
-    def _category_frames(findings: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    def _category_positions(findings: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
+        """Per category present, the positions of its findings in sheet order (no copies yet)."""
         if not len(findings):
             return []
-        positions = findings.groupby(findings["category"].astype("string"), sort=False, dropna=True).indices
-        return [
-            (category, order_findings(findings.iloc[positions[category]], by_money=False))
-            for category in categories_in_order(findings["category"])
-        ]
+        groups = findings.groupby(findings["category"].astype("string"), sort=False, dropna=True).indices
+        keys = ["entity", "awra_number", "awra_id", "qbo_id", "field", "amount_cents", "blocks_cents"]
+        out: list[tuple[str, np.ndarray]] = []
+        for category in categories_in_order(findings["category"]):
+            positions = np.asarray(groups[category])
+            order = order_positions(findings[keys].iloc[positions], by_money=False)
+            out.append((category, positions[order]))
+        return out
 
     @staticmethod
     def _sheet_names(categories: Sequence[str]) -> dict[str, str]:
@@ -319,7 +328,12 @@ class _WorkbookWriter:
             rows.put([("text", label, fmt.label), (kind, value, None)], fmt)
         rows.skip()
         rows.put([("text", "Result", fmt.section)])
-        rows.put([("text", "Ties out", fmt.label), ("text", "Yes" if head.ties_out else "No", fmt.good if head.ties_out else fmt.bad)])
+        rows.put(
+            [
+                ("text", "Ties out", fmt.label),
+                ("text", "Yes" if head.ties_out else "No", fmt.good if head.ties_out else fmt.bad),
+            ]
+        )
         rows.put([("text", "Unexplained", fmt.label), ("money", head.unexplained_cents, fmt.money)])
         rows.put([("text", "Open findings", fmt.label), ("int", head.open_findings, fmt.int)])
         rows.put([("text", "Money at stake", fmt.label), ("money", head.money_at_stake_cents, fmt.money)])
@@ -328,7 +342,16 @@ class _WorkbookWriter:
         rows.skip()
 
         rows.put([("text", "Totals per entity", fmt.section)])
-        headers = ["Entity", "AWRA records", "QBO records", "AWRA total", "QBO total", "Difference", "Explained", "Unexplained"]
+        headers = [
+            "Entity",
+            "AWRA records",
+            "QBO records",
+            "AWRA total",
+            "QBO total",
+            "Difference",
+            "Explained",
+            "Unexplained",
+        ]
         rows.put([("text", h, fmt.header) for h in headers])
         for t in result.totals:
             diff = int(t.awra_total_cents) - int(t.qbo_total_cents)
@@ -356,8 +379,10 @@ class _WorkbookWriter:
 
         rows.put([("text", "Findings by category", fmt.section)])
         counts = category_counts(result)
-        with_history = "history_status" in result.findings.columns
-        headers = ["Category", "Sheet", "Findings", "Amount"] + (["New", "Persisting", "Reopened"] if with_history else [])
+        with_history = has_finding_history(result.findings)
+        headers = ["Category", "Sheet", "Findings", "Amount"] + (
+            ["New", "Persisting", "Reopened"] if with_history else []
+        )
         first = rows.row
         rows.put([("text", h, fmt.header) for h in headers])
         for cc in counts:
@@ -387,9 +412,11 @@ class _WorkbookWriter:
             trend = history_trend(hist)
             if trend:
                 rows.skip()
-                rows.put([("text", h, fmt.header) for h in ("Run id", "Date", "Open findings")])
+                rows.put([("text", h, fmt.header) for h in ("Recent run", "Date", "Open findings")])
                 for point in trend:
-                    rows.put([("text", point.run_id, None), ("datetext", point.date, fmt.date), ("int", point.open, fmt.int)])
+                    rows.put(
+                        [("text", point.run_id, None), ("datetext", point.date, fmt.date), ("int", point.open, fmt.int)]
+                    )
 
 
 class _Rows:
@@ -426,7 +453,8 @@ class _Rows:
                     ws.write_datetime(r, c, datetime(d.year, d.month, d.day), cell_fmt)  # noqa: DTZ001
             elif kind == "sheetlink":
                 if value:
-                    ws.write_url(r, c, f"internal:'{value}'!A1", cell_fmt, string=str(value))
+                    target = str(value).replace("'", "''")
+                    ws.write_url(r, c, f"internal:'{target}'!A1", cell_fmt, string=str(value))
             else:
                 raise ValueError(f"unknown summary cell kind {kind!r}")
         self.row += 1
@@ -449,7 +477,7 @@ def _write_table(
     if not n or not cols:
         return
     links = links if links is not None else _LinkBudget()
-    if _fast_path_available(ws):
+    if _fast_path_available(ws) and all(col.kind != "any" for col in cols):
         _write_rows_fast(ws, fmt, cols, frame, links)
         return
     prepared: list[tuple[int, list[Any], _Writer]] = []
@@ -478,7 +506,9 @@ class _LinkBudget:
         return True
 
 
-def _prepare(ws: Worksheet, fmt: _Formats, col: Col, frame: pd.DataFrame, links: _LinkBudget) -> tuple[list[Any], _Writer]:
+def _prepare(
+    ws: Worksheet, fmt: _Formats, col: Col, frame: pd.DataFrame, links: _LinkBudget
+) -> tuple[list[Any], _Writer]:
     """The column's values as a list (``None`` = blank) and the function that writes one."""
     n = len(frame)
     if col.source not in frame.columns:
@@ -626,7 +656,9 @@ def _generic_columns(frame: pd.DataFrame) -> tuple[Col, ...]:
     out = []
     for col in cols:
         seen[col.header] = seen.get(col.header, 0) + 1
-        out.append(col if seen[col.header] == 1 else dataclasses.replace(col, header=f"{col.header} ({seen[col.header]})"))
+        out.append(
+            col if seen[col.header] == 1 else dataclasses.replace(col, header=f"{col.header} ({seen[col.header]})")
+        )
     return tuple(out)
 
 
@@ -739,7 +771,9 @@ def _text_cells(ref: pd.Series, values: pd.Series, cell_format: Format | None = 
     # Leading or trailing white space must be kept explicitly (as XlsxWriter does).
     preserve = values.str.contains(r"^\s|\s$", regex=True).fillna(False).astype(bool)
     if bool(preserve.any()):
-        head = head + pd.Series(np.where(preserve, '<t xml:space="preserve">', "<t>"), index=values.index, dtype="string")
+        head = head + pd.Series(
+            np.where(preserve, '<t xml:space="preserve">', "<t>"), index=values.index, dtype="string"
+        )
     else:
         head = head + "<t>"
     return head + body + "</t></is></c>"
@@ -850,12 +884,24 @@ def _fast_links(
         out = out.where(~linked, _text_cells(ref, text, fmt.link))
     if any(f is not None for f in formulas):
         f_text = _xml_escape(_as_string(formulas, frame.index))
-        f_cells = '<c r="' + ref + '"' + _style(fmt.link) + ' t="str"><f>' + f_text + "</f><v>" + _xml_escape(text) + "</v></c>"
+        f_cells = (
+            '<c r="'
+            + ref
+            + '"'
+            + _style(fmt.link)
+            + ' t="str"><f>'
+            + f_text
+            + "</f><v>"
+            + _xml_escape(text)
+            + "</v></c>"
+        )
         out = out.where(f_text.isna(), f_cells)
     return out
 
 
-def _write_rows_fast(ws: Worksheet, fmt: _Formats, cols: Sequence[Col], frame: pd.DataFrame, links: _LinkBudget) -> None:
+def _write_rows_fast(
+    ws: Worksheet, fmt: _Formats, cols: Sequence[Col], frame: pd.DataFrame, links: _LinkBudget
+) -> None:
     n = len(frame)
     # Flush the header row and move XlsxWriter's row cursor past the rows written here.
     ws._check_dimensions(n, len(cols) - 1)

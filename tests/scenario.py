@@ -37,7 +37,7 @@ def _ts(text: str) -> pd.Timestamp:
 
 def _txn(
     entity: str,
-    id: str,  # noqa: A002 - the column's name
+    id: str,
     number: str | None,
     day: str,
     party: str | None,
@@ -427,8 +427,12 @@ def _lines(txns: list[dict[str, Any]], side: str) -> pd.DataFrame:
         if t["entity"] == "journal":
             account = "ac-bank" if side == "awra" else "81"
             other = "ac-sales" if side == "awra" else "80"
-            rows.append({"entity": "journal", "txn_id": t["id"], "line_no": 1, "account_id": account, "debit_cents": amount})
-            rows.append({"entity": "journal", "txn_id": t["id"], "line_no": 2, "account_id": other, "credit_cents": amount})
+            rows.append(
+                {"entity": "journal", "txn_id": t["id"], "line_no": 1, "account_id": account, "debit_cents": amount}
+            )
+            rows.append(
+                {"entity": "journal", "txn_id": t["id"], "line_no": 2, "account_id": other, "credit_cents": amount}
+            )
         elif t["entity"] == "payment":
             ref = "a-1001" if side == "awra" else "101"
             rows.append({"entity": "payment", "txn_id": t["id"], "line_no": 1, "ref_id": ref, "amount_cents": amount})
@@ -446,15 +450,27 @@ def _lines(txns: list[dict[str, Any]], side: str) -> pd.DataFrame:
             account = "ac-util" if side == "awra" else "82"
             tax = "t-vat16" if side == "awra" else "5"
             rows.append(
-                {"entity": "bill", "txn_id": t["id"], "line_no": 1, "account_id": account, "tax_code_id": tax,
-                 "amount_cents": amount}
+                {
+                    "entity": "bill",
+                    "txn_id": t["id"],
+                    "line_no": 1,
+                    "account_id": account,
+                    "tax_code_id": tax,
+                    "amount_cents": amount,
+                }
             )
         else:
             item = "i-consult" if side == "awra" else "1"
             tax = "t-vat16" if side == "awra" else "5"
             rows.append(
-                {"entity": "invoice", "txn_id": t["id"], "line_no": 1, "item_id": item, "tax_code_id": tax,
-                 "amount_cents": amount}
+                {
+                    "entity": "invoice",
+                    "txn_id": t["id"],
+                    "line_no": 1,
+                    "item_id": item,
+                    "tax_code_id": tax,
+                    "amount_cents": amount,
+                }
             )
     return F.conform(pd.DataFrame(rows), F.LINES)
 
@@ -479,8 +495,14 @@ def _data_quality() -> pd.DataFrame:
 def _sync_runs() -> pd.DataFrame:
     frame = pd.DataFrame(
         [
-            {"id": "r1", "connector": "qbo", "started_at": _ts("2026-03-02T01:00:00"),
-             "finished_at": _ts("2026-03-02T01:05:00"), "status": "completed", "triggered_by": "scheduler"},
+            {
+                "id": "r1",
+                "connector": "qbo",
+                "started_at": _ts("2026-03-02T01:00:00"),
+                "finished_at": _ts("2026-03-02T01:05:00"),
+                "status": "completed",
+                "triggered_by": "scheduler",
+            },
         ]
     )
     return F.conform(frame, F.SYNC_RUNS)

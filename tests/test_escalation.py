@@ -191,3 +191,15 @@ def test_nothing_to_escalate():
         AwraData.empty(), QboData.empty(), F.empty_frame(F.FINDINGS), params(), load_rules(DEFAULT_RULES_PATH)
     )
     assert build_escalations(AwraData.empty(), empty, params()) == ()
+
+
+def test_large_groups_list_every_number_but_detail_a_hundred(monkeypatch):
+    import reconcile.escalation as esc
+
+    monkeypatch.setattr(esc, "MAX_RECORD_DETAIL", 1)
+    awra, qbo = scenario.build()
+    packets = {pk["packet_id"]: pk for pk in packets_for(awra, qbo, params())}
+    pk = packets["error_code:3001"]
+    assert pk["record_numbers"] == ["INV-8", "INV-9"]
+    assert len(pk["records"]) == 1
+    assert pk["records_note"] == "the first 1 of 2 records are detailed"

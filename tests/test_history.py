@@ -318,7 +318,7 @@ def _racer(url: str, barrier, release, results) -> None:
 
 
 def race(url: str) -> list[str]:
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")
     barrier, release, results = ctx.Barrier(2), ctx.Event(), ctx.Queue()
     procs = [ctx.Process(target=_racer, args=(url, barrier, release, results)) for _ in range(2)]
     for p in procs:
@@ -334,8 +334,7 @@ def race(url: str) -> list[str]:
 
 
 def test_two_processes_race_for_one_company_sqlite(tmp_path: Path):
-    url = f"sqlite:///{tmp_path / 'race.db'}"
-    RunHistory(url).dispose()
+    url = f"sqlite:///{tmp_path / 'race.db'}"  # both racers also race to create the tables
     outcomes = race(url)
     assert outcomes[1] == "ran"
     assert outcomes[0].startswith("locked: acme: another run is in progress")
@@ -373,8 +372,7 @@ def test_three_consecutive_runs_postgres(pg_url: str):
 
 @pytest.mark.postgres
 def test_two_processes_race_for_one_company_postgres(pg_url: str):
-    RunHistory(pg_url).dispose()
-    outcomes = race(pg_url)
+    outcomes = race(pg_url)  # both racers also race to create the tables
     assert outcomes[1] == "ran"
     assert outcomes[0].startswith("locked: acme: another run is in progress")
 

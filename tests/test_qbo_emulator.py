@@ -178,9 +178,8 @@ def test_writes_are_refused_and_recorded(emu):
     for url in (f"{base}/invoice", f"{base}/batch", f"{base}/invoice?operation=delete"):
         answer = requests.post(url, json={"Line": []}, headers=headers, timeout=5)
         assert answer.status_code == 400
-    assert [w.path for w in emu.writes] == [f"/v3/company/{REALM}/invoice", f"/v3/company/{REALM}/batch"] + [
-        f"/v3/company/{REALM}/invoice"
-    ]
+    prefix = f"/v3/company/{REALM}"
+    assert [w.path for w in emu.writes] == [f"{prefix}/invoice", f"{prefix}/batch", f"{prefix}/invoice"]
     assert emu.records("Invoice") == _invoices(30)
 
 
@@ -257,7 +256,9 @@ def test_record_counts_requests_in_flight():
 
 def test_loads_a_snapshot_folder_and_decimals(tmp_path):
     (tmp_path / "Item.json").write_text(
-        json.dumps(json.loads((SAMPLES / "exquickbooks_query_item_QueryResponse.json").read_text())["QueryResponse"]["Item"])
+        json.dumps(
+            json.loads((SAMPLES / "exquickbooks_query_item_QueryResponse.json").read_text())["QueryResponse"]["Item"]
+        )
     )
     with Emulator(tmp_path, realm_id=REALM, require_auth=False) as emu:
         items = _query(emu, "SELECT * FROM Item WHERE Active IN (true, false) MAXRESULTS 1000").json()

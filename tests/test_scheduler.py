@@ -411,3 +411,85 @@ def test_nightly_job_calls_the_run_entry_point_for_the_business_window(tmp_path:
     request = requests[0]
     assert request.company == "globex" and request.triggered_by == "schedule"
     assert (request.date_from, request.date_to) in {nightly_window(before, 3), nightly_window(after, 3)}
+
+
+def test_email_alert_sends_to_the_alert_recipients(tmp_path: Path):
+    import email as email_lib
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from jobs.scheduler import email_alert
+
+    received: list = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(
+                (envelope.rcpt_tos, email_lib.message_from_bytes(envelope.content, policy=email.policy.default))
+            )
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = write_config(tmp_path)
+    config.write_text(
+        config.read_text()
+        + f'\n[email]\nenabled = true\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsecurity = "none"\n'
+        'recipients = ["finance@example.com"]\nalert_recipients = ["ops@example.com"]\n'
+    )
+    settings = load_settings(config, {"QBO_RECON_SMTP_PASSWORD": "hunter2-secret"})
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        email_alert(settings)("acme", "acme: AWRA: connection refused")
+    finally:
+        controller.stop()
+    assert len(received) == 1
+    rcpts, msg = received[0]
+    assert rcpts == ["ops@example.com"]
+    assert "acme: AWRA: connection refused" in msg["Subject"]
+    assert "hunter2-secret" not in msg.as_string()
+
+
+def test_email_alert_does_nothing_when_email_is_disabled(tmp_path: Path, caplog):
+    from jobs.scheduler import email_alert
+
+    settings = settings_for(tmp_path)
+    with caplog.at_level("INFO", logger="qbo_recon.scheduler"):
+        email_alert(settings)("acme", "boom")
+    assert "not emailed (email disabled): boom" in caplog.text
+
+
+@pytest.mark.postgres
+def test_jobs_persist_in_a_postgres_history_database(tmp_path: Path):
+    import uuid
+
+    admin_url = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    name = f"qbo_recon_sched_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    except sa.exc.OperationalError as exc:
+        pytest.skip(f"PostgreSQL not available: {exc}")
+    try:
+        config = write_config(tmp_path)
+        text = config.read_text().replace(
+            f"sqlite:///{tmp_path / 'var' / 'history.db'}", f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        )
+        config.write_text(text)
+        settings = load_settings(config, {})
+        first = start(settings, "jobs.scheduler:nightly_job")
+        assert startup_of(first).actions == {"nightly-acme": "added"}
+        first.shutdown()
+        second = start(settings, "jobs.scheduler:nightly_job")
+        assert startup_of(second).actions == {"nightly-acme": "kept"}
+        second.shutdown()
+        assert stored_job_ids(settings) == ["nightly-acme"]
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

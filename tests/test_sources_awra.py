@@ -400,7 +400,12 @@ def test_transaction_fields_are_exact_and_complete(db: AwraDb) -> None:
     tx = read_awra(db.settings(), MARCH).transactions.set_index("id")
     inv = tx.loc["1"]
     assert (inv["amount_cents"], inv["tax_cents"], inv["line_total_cents"]) == (11600, 1600, 10000)
-    assert (inv["party_id"], inv["party_name"], inv["qbo_link"], inv["number"]) == ("C1", "Alpha Traders", "Q1", "INV-1")
+    assert (inv["party_id"], inv["party_name"], inv["qbo_link"], inv["number"]) == (
+        "C1",
+        "Alpha Traders",
+        "Q1",
+        "INV-1",
+    )
     assert inv["txn_date"] == pd.Timestamp("2024-03-05") and inv["due_date"] == pd.Timestamp("2024-04-04")
     assert (inv["currency"], inv["branch"], inv["warehouse"], inv["updated_by"]) == ("KES", "NBO", "W1", "amina")
     assert inv["updated_at"] == pd.Timestamp("2024-03-06 09:00:00", tz="UTC")
@@ -423,7 +428,10 @@ def test_lines_include_payment_masters_and_applications(db: AwraDb) -> None:
     assert (head["txn_id"], head["payment_method_id"], head["account_id"]) == ("P1", "PM-CASH", "A-BANK")
     assert pd.isna(head["amount_cents"])
     apps = pay[pay["line_no"] > 0]
-    assert list(zip(apps["line_no"], apps["ref_id"], apps["amount_cents"], strict=True)) == [(1, "1", 10000), (2, "3", 1600)]
+    assert list(zip(apps["line_no"], apps["ref_id"], apps["amount_cents"], strict=True)) == [
+        (1, "1", 10000),
+        (2, "3", 1600),
+    ]
     journal = lines[lines["entity"] == "journal"]
     assert journal["debit_cents"].tolist() == [7525, pd.NA]
     assert journal["credit_cents"].tolist() == [pd.NA, 7525]
@@ -517,13 +525,27 @@ def test_sqlite_money_storage_classes(tmp_path: Path) -> None:
     db.insert(
         "invoices",
         [
-            {"id": i, "number": i, "customer_id": "C1", "txn_date": "2024-03-02", "status": "posted", "total_amount": t, "tax_amount": x}
+            {
+                "id": i,
+                "number": i,
+                "customer_id": "C1",
+                "txn_date": "2024-03-02",
+                "status": "posted",
+                "total_amount": t,
+                "tax_amount": x,
+            }
             for i, t, x in rows
         ],
     )
     with sqlite3.connect(path) as raw:
         kinds = dict(raw.execute("SELECT id, typeof(total_amount) || '/' || typeof(tax_amount) FROM invoices"))
-    assert kinds == {"m1": "text/real", "m2": "integer/text", "m3": "real/text", "m4": "text/text", "m5": "real/integer"}
+    assert kinds == {
+        "m1": "text/real",
+        "m2": "integer/text",
+        "m3": "real/text",
+        "m4": "text/text",
+        "m5": "real/integer",
+    }
     data = read_awra(db.settings(), RunParams(**{**MARCH.__dict__, "entities": ("invoice",)}))
     tx = data.transactions.set_index("id")
     assert tx.loc["m1", ["amount_cents", "tax_cents"]].tolist() == [999_999_999_999_999_999, 30]
@@ -546,12 +568,36 @@ def add_bad_rows(db: AwraDb) -> dict[tuple[str, str], str]:
         "invoices",
         [
             {"id": "b-null-total", "number": "BAD-1", "txn_date": day, **base, "total_amount": None},
-            {"id": "b-status", "number": "BAD-2", "txn_date": day, **{**base, "status": "pending_review"}, "total_amount": Decimal(1)},
-            {"id": "b-cust", "number": "BAD-3", "txn_date": day, **{**base, "customer_id": "C404"}, "total_amount": Decimal(1)},
-            {"id": "b-nocust", "number": "BAD-4", "txn_date": day, **{**base, "customer_id": None}, "total_amount": Decimal(1)},
+            {
+                "id": "b-status",
+                "number": "BAD-2",
+                "txn_date": day,
+                **{**base, "status": "pending_review"},
+                "total_amount": Decimal(1),
+            },
+            {
+                "id": "b-cust",
+                "number": "BAD-3",
+                "txn_date": day,
+                **{**base, "customer_id": "C404"},
+                "total_amount": Decimal(1),
+            },
+            {
+                "id": "b-nocust",
+                "number": "BAD-4",
+                "txn_date": day,
+                **{**base, "customer_id": None},
+                "total_amount": Decimal(1),
+            },
             {"id": "b-lines", "number": "BAD-5", "txn_date": day, **base, "total_amount": Decimal(1)},
             {"id": "b-nodate", "number": "BAD-6", "txn_date": None, **base, "total_amount": Decimal(1)},
-            {"id": "b-tax", "number": "BAD-7", "txn_date": day, **{**base, "tax_amount": None}, "total_amount": Decimal(1)},
+            {
+                "id": "b-tax",
+                "number": "BAD-7",
+                "txn_date": day,
+                **{**base, "tax_amount": None},
+                "total_amount": Decimal(1),
+            },
         ],
     )
     db.insert(
@@ -565,8 +611,22 @@ def add_bad_rows(db: AwraDb) -> dict[tuple[str, str], str]:
     db.insert(
         "payments",
         [
-            {"id": "b-pay", "number": "BADP-1", **pay, "amount": Decimal(5), "payment_method_id": "PM404", "deposit_account_id": "A404"},
-            {"id": "b-pay-null", "number": "BADP-2", **pay, "amount": None, "payment_method_id": None, "deposit_account_id": None},
+            {
+                "id": "b-pay",
+                "number": "BADP-1",
+                **pay,
+                "amount": Decimal(5),
+                "payment_method_id": "PM404",
+                "deposit_account_id": "A404",
+            },
+            {
+                "id": "b-pay-null",
+                "number": "BADP-2",
+                **pay,
+                "amount": None,
+                "payment_method_id": None,
+                "deposit_account_id": None,
+            },
         ],
     )
     db.insert(
@@ -579,7 +639,16 @@ def add_bad_rows(db: AwraDb) -> dict[tuple[str, str], str]:
     db.insert(
         "bills",
         [
-            {"id": "b-bill", "number": "BADB-1", "vendor_id": "V404", "txn_date": day, "currency": "KES", "total_amount": Decimal(3), "tax_amount": Decimal(0), "status": "posted"},
+            {
+                "id": "b-bill",
+                "number": "BADB-1",
+                "vendor_id": "V404",
+                "txn_date": day,
+                "currency": "KES",
+                "total_amount": Decimal(3),
+                "tax_amount": Decimal(0),
+                "status": "posted",
+            },
         ],
     )
     db.insert(
@@ -609,7 +678,16 @@ def add_bad_rows(db: AwraDb) -> dict[tuple[str, str], str]:
     db.insert("tax_codes", [{"id": "T-norate", "code": "NR", "name": "No rate", "rate_percent": None, "active": 1}])
     db.insert(
         "items",
-        [{"id": "I-dangling", "code": "ID", "name": "Lost", "item_type": "service", "income_account_id": "A404", "active": 1}],
+        [
+            {
+                "id": "I-dangling",
+                "code": "ID",
+                "name": "Lost",
+                "item_type": "service",
+                "income_account_id": "A404",
+                "active": 1,
+            }
+        ],
     )
     db.insert("accounts", [{"id": "A-odd", "code": "9", "name": "Odd", "account_type": "weird", "active": 1}])
     return {
@@ -692,13 +770,25 @@ def test_bad_values_only_a_loose_schema_can_hold(empty_db: AwraDb) -> None:
         empty_db.insert(
             "invoices",
             [
-                {"id": i, "number": i, "customer_id": "C1", "txn_date": d, "status": "posted", "total_amount": t, "tax_amount": 0}
+                {
+                    "id": i,
+                    "number": i,
+                    "customer_id": "C1",
+                    "txn_date": d,
+                    "status": "posted",
+                    "total_amount": t,
+                    "tax_amount": 0,
+                }
                 for i, d, t, _, _ in rows
             ],
         )
         empty_db.insert("invoice_lines", [{"invoice_id": "s-text", "line_no": 1, "item_id": "I1", "amount": "1,00"}])
-        empty_db.insert("journal_lines", [{"journal_id": "J1", "line_no": 3, "account_id": "A-EXP", "debit": "x", "credit": None}])
-        empty_db.insert("tax_codes", [{"id": "T-word", "code": "W", "name": "Word", "rate_percent": "sixteen", "active": "maybe"}])
+        empty_db.insert(
+            "journal_lines", [{"journal_id": "J1", "line_no": 3, "account_id": "A-EXP", "debit": "x", "credit": None}]
+        )
+        empty_db.insert(
+            "tax_codes", [{"id": "T-word", "code": "W", "name": "Word", "rate_percent": "sixteen", "active": "maybe"}]
+        )
         expected |= {(i, field): words for i, _, _, words, field in rows}
         expected |= {
             ("s-text", "amount"): "line 1: amount '1,00' is not a number",
@@ -709,7 +799,17 @@ def test_bad_values_only_a_loose_schema_can_hold(empty_db: AwraDb) -> None:
         # a SQLite date with a time part still belongs to its day
         empty_db.insert(
             "invoices",
-            [{"id": "s-time", "number": "T", "customer_id": "C1", "txn_date": "2024-03-31 18:30:00", "status": "posted", "total_amount": 1, "tax_amount": 0}],
+            [
+                {
+                    "id": "s-time",
+                    "number": "T",
+                    "customer_id": "C1",
+                    "txn_date": "2024-03-31 18:30:00",
+                    "status": "posted",
+                    "total_amount": 1,
+                    "tax_amount": 0,
+                }
+            ],
         )
     data = read_awra(empty_db.settings(), MARCH)
     assert_findings(data, expected)
@@ -740,12 +840,29 @@ def test_integer_ids_are_read_as_text(tmp_path: Path) -> None:
     db.insert("customers", [{"id": 12, "code": 7, "name": "Twelve", "active": 1}])
     db.insert(
         "invoices",
-        [{"id": 3, "number": 1001, "customer_id": 12.0, "txn_date": "2024-03-03", "status": "posted", "total_amount": 1, "tax_amount": 0, "qbo_id": 99}],
+        [
+            {
+                "id": 3,
+                "number": 1001,
+                "customer_id": 12.0,
+                "txn_date": "2024-03-03",
+                "status": "posted",
+                "total_amount": 1,
+                "tax_amount": 0,
+                "qbo_id": 99,
+            }
+        ],
     )
     db.insert("invoice_lines", [{"invoice_id": 3, "line_no": 1.0, "amount": 1}])
     data = read_awra(db.settings(), MARCH)
     row = data.transactions.iloc[0]
-    assert (row["id"], row["number"], row["party_id"], row["party_name"], row["qbo_link"]) == ("3", "1001", "12", "Twelve", "99")
+    assert (row["id"], row["number"], row["party_id"], row["party_name"], row["qbo_link"]) == (
+        "3",
+        "1001",
+        "12",
+        "Twelve",
+        "99",
+    )
     assert data.masters.iloc[0]["id"] == "12" and data.masters.iloc[0]["code"] == "7"
     assert data.lines.iloc[0]["txn_id"] == "3" and data.lines.iloc[0]["line_no"] == 1
     assert data.data_quality.empty
@@ -809,8 +926,13 @@ def test_lookup_chunks_long_lists_and_other_entities(db: AwraDb) -> None:
     many = frozenset({f"none-{i}" for i in range(CHUNK_SIZE * 2 + 7)} | {"Q3"})
     numbers = frozenset({f"x-{i}" for i in range(CHUNK_SIZE + 1)} | {"PAY-1"})
     params = RunParams(**{**MARCH.__dict__, "entities": ("invoice",)})  # payments not read by the run
-    data = lookup_awra(db.settings(), params, LookupRequest(awra_links={"invoice": many}, awra_numbers={"payment": numbers}))
-    assert sorted(zip(data.transactions["entity"], data.transactions["id"], strict=True)) == [("invoice", "3"), ("payment", "P1")]
+    data = lookup_awra(
+        db.settings(), params, LookupRequest(awra_links={"invoice": many}, awra_numbers={"payment": numbers})
+    )
+    assert sorted(zip(data.transactions["entity"], data.transactions["id"], strict=True)) == [
+        ("invoice", "3"),
+        ("payment", "P1"),
+    ]
     payment_lines = data.lines[data.lines["entity"] == "payment"]
     assert sorted(payment_lines["line_no"]) == [0, 1, 2]
 
@@ -836,7 +958,12 @@ def test_the_reader_connection_cannot_write(db: AwraDb) -> None:
         conn.execute(sa.text("DELETE FROM invoices"))
     with pytest.raises((SourceError, sa.exc.DBAPIError)), open_awra(db.settings()) as conn:
         conn.execute(sa.text("CREATE TABLE intruder (id INTEGER)"))
+    with pytest.raises((SourceError, sa.exc.DBAPIError)), open_awra(db.settings()) as conn:
+        conn.commit()  # even a new transaction on this connection is read-only
+        conn.execute(sa.text("UPDATE invoices SET status = 'void'"))
     assert db.scalar("SELECT COUNT(*) FROM invoices") == 7
+    assert db.scalar("SELECT COUNT(*) FROM invoices WHERE status = 'void'") == 1
+    assert "intruder" not in sa.inspect(db.engine).get_table_names()
 
 
 def test_the_reader_only_reads(db: AwraDb) -> None:

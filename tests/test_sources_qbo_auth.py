@@ -85,6 +85,13 @@ def test_store_save_failure_names_the_path_not_the_token(tmp_path):
     assert "not-a-folder" in str(info.value) and "rt-very-secret" not in str(info.value)
 
 
+def test_store_of_another_realm_is_refused(tmp_path):
+    path = tmp_path / "tokens.json"
+    TokenStore(path, realm_id="111").save(TokenState(refresh_token=Secret("rt-111")))
+    with pytest.raises(QboAuthError, match="realm 111, not 222"):
+        TokenStore(path, realm_id="222").load()
+
+
 def test_corrupt_store_is_an_auth_error(tmp_path):
     path = tmp_path / "tokens.json"
     path.write_text("{not json")

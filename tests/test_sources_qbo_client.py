@@ -106,9 +106,11 @@ def test_each_fault_sample_becomes_its_typed_error(name, status, cls, code, deta
 
 
 def test_fault_sample_messages_are_kept():
-    assert classify_fault(400, _sample("exquickbooks_fault_4000_query_parse.json")).args[0].startswith(
-        "acme: " if False else "QBO: QBO fault 4000: Error parsing query"
-    )
+    parse = classify_fault(400, _sample("exquickbooks_fault_4000_query_parse.json"))
+    assert parse.message == "Error parsing query"
+    assert str(parse).startswith("QBO: QBO fault 4000: Error parsing query (QueryParserError")
+    required = classify_fault(400, _sample("exquickbooks_fault_2020_required_param.json"))
+    assert required.message == "Required param missing, need to supply the required value for the API"
     auth = classify_fault(401, _sample("issue118_http401_auth_fault_lowercase.json"))
     assert "AuthenticationFailed" in str(auth) and auth.fault_type == "AUTHENTICATION"
     throttle = classify_fault(429, _sample("issue83_http429_throttle_fault.xml").decode())
@@ -177,7 +179,9 @@ def test_paging_stops_at_a_short_page_even_on_an_exact_multiple(tmp_path):
     with Emulator({"Invoice": _invoices(2000)}, realm_id=REALM) as emu:
         rows = _client(emu, tmp_path).query_all("SELECT * FROM Invoice")
         assert len(rows) == len(set(_ids(rows))) == 2000
-        starts = [q.split("STARTPOSITION ")[1].split()[0] for q in (r.query or "" for r in emu.requests) if "START" in q]
+        starts = [
+            q.split("STARTPOSITION ")[1].split()[0] for q in (r.query or "" for r in emu.requests) if "START" in q
+        ]
         assert sorted(map(int, starts)) == [1, 1001, 2001]
 
 
@@ -234,7 +238,7 @@ def test_expired_access_token_mid_pull_refreshes_once(emu, tmp_path):
     assert client.query_all(WINDOW) == clean
     kinds = [r.kind for r in emu.requests]
     assert kinds.count("token") == 1
-    assert [r.fault for r in emu.requests if r.kind == "query"][0] == "unauthorized"
+    assert next(r.fault for r in emu.requests if r.kind == "query") == "unauthorized"
 
 
 def test_401_twice_is_an_auth_error(emu, tmp_path, monkeypatch):
@@ -371,7 +375,13 @@ def test_secrets_absent_from_errors_and_logs(emu, tmp_path, caplog):
     stored = json.loads((tmp_path / "tokens.json").read_text())
     with emu._lock:
         issued = [*emu._access_tokens, *emu._refresh_tokens]
-    secrets = [CLIENT_SECRET, client.settings.refresh_token.reveal(), stored["refresh_token"], stored["access_token"], *issued]
+    secrets = [
+        CLIENT_SECRET,
+        client.settings.refresh_token.reveal(),
+        stored["refresh_token"],
+        stored["access_token"],
+        *issued,
+    ]
     text = "\n".join([*errors, caplog.text, repr(client), repr(client._auth)])
     assert "retry 1 of 1" in caplog.text  # the logs were captured
     for secret in secrets:

@@ -159,7 +159,9 @@ def test_tolerance_moves_small_differences_to_their_own_bridge_line():
     awra, qbo, params = build_scenario()
     from dataclasses import replace
 
-    result = reconcile_transactions(awra, qbo, replace(params, tolerances=Tolerances(amount_cents=1000, line_total_cents=1000)))
+    result = reconcile_transactions(
+        awra, qbo, replace(params, tolerances=Tolerances(amount_cents=1000, line_total_cents=1000))
+    )
     assert ("invoice", "mismatch", "a-1002", "102", "amount") not in _keys(result.findings)
     invoice = result.totals[0]
     assert invoice.bridge["within_tolerance"] == 1000
@@ -262,10 +264,15 @@ def cases(draw, symmetric: bool = False):
                         "status": draw(st.sampled_from(["succeeded", "failed", "pending", "retrying"])),
                         "retry_count": 1,
                         "qbo_id": draw(st.sampled_from([*q_ids, "nowhere", None])),
-                        "attempted_at": pd.Timestamp("2026-03-30", tz="UTC") + pd.Timedelta(hours=draw(st.integers(0, 40))),
+                        "attempted_at": pd.Timestamp("2026-03-30", tz="UTC")
+                        + pd.Timedelta(hours=draw(st.integers(0, 40))),
                     }
                 )
-    maps = [] if symmetric else [{"mapping_type": t, "awra_id": p, "qbo_id": p} for t in ("customer", "vendor") for p in parties]
+    maps = (
+        []
+        if symmetric
+        else [{"mapping_type": t, "awra_id": p, "qbo_id": p} for t in ("customer", "vendor") for p in parties]
+    )
     awra = AwraData.empty()
     awra = AwraData(
         transactions=F.conform(pd.DataFrame(a_rows, columns=F.TRANSACTIONS.names), F.TRANSACTIONS),
@@ -372,7 +379,9 @@ def test_swapping_the_sides_swaps_the_findings(case):
             if swap:
                 cat, a_id, q_id, effect = _SWAP.get(cat, cat), q_id, a_id, -effect
             field = None if pd.isna(f.field) else f.field
-            rows.append((f.entity, cat, None if pd.isna(a_id) else a_id, None if pd.isna(q_id) else q_id, field, effect))
+            rows.append(
+                (f.entity, cat, None if pd.isna(a_id) else a_id, None if pd.isna(q_id) else q_id, field, effect)
+            )
         return sorted(rows, key=str)
 
     assert view(base.findings, False) == view(other.findings, True)

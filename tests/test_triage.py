@@ -119,17 +119,26 @@ RULE_CASES = [
     ("qbo-unsupported-operation", "500", "Unsupported Operation", "failed", "validation"),
     ("qbo-server-error", "503", "Service error", "retrying", "provider_temporary"),
     ("provider-unreachable", "10000", "Error reading json response", "failed", "provider_temporary"),
+    ("connector-timeout", "TIMEOUT", None, "failed", "provider_temporary"),
     ("qbo-stale-object", "5010", "Stale Object Error", "failed", "provider_temporary"),
     ("qbo-duplicate-document-number", "6140", "Duplicate Document Number Error: TxnId=130", "failed", "duplicate"),
     ("qbo-duplicate-name", "6240", "Duplicate Name Exists Error", "failed", "duplicate"),
     ("duplicate-message", None, "Record already exists in QBO", "needs_attention", "duplicate"),
     ("tax-mapping-missing", None, "Tax code not mapped: VAT8", "failed", "mapping_missing"),
     ("customer-mapping-missing", None, "Customer mapping missing for C-017", "failed", "mapping_missing"),
+    (
+        "customer-mapping-missing",
+        "CUSTOMER_NOT_MAPPED",
+        "Customer Gamma Traders has no QBO mapping",
+        "failed",
+        "mapping_missing",
+    ),
     ("vendor-mapping-missing", None, "Vendor not mapped", "failed", "mapping_missing"),
     ("item-mapping-missing", None, "Item is not mapped to QBO", "failed", "mapping_missing"),
     ("account-mapping-missing", None, "Income account not mapped", "failed", "mapping_missing"),
     ("payment-method-mapping-missing", None, "Payment method not mapped: M-PESA", "failed", "mapping_missing"),
     ("mapping-missing-message", None, "Class not mapped", "failed", "mapping_missing"),
+    ("awra-not-mapped-code", "TAX_CODE_NOT_MAPPED", None, "failed", "mapping_missing"),
     ("qbo-object-not-found", "610", "Object Not Found", "failed", "mapping_missing"),
     ("qbo-invalid-reference", "2500", "Invalid Reference Id", "failed", "mapping_missing"),
     ("qbo-required-field", "2020", "Required param missing", "failed", "missing_field"),
@@ -205,7 +214,7 @@ def test_a_rule_added_in_the_file_changes_the_classification(tmp_path, rules):
             "rule[0].message",
         ),
         (
-            '[[rule]]\nname = "a"\ncodes = ["61O"]\ncause = "unknown"\naction = "x"\nretry_can_succeed = false\n',
+            '[[rule]]\nname = "a"\ncodes = ["61/0"]\ncause = "unknown"\naction = "x"\nretry_can_succeed = false\n',
             "rule[0].codes[0]",
         ),
         (
@@ -348,6 +357,10 @@ def test_safe_and_unsafe_retries(result):
     ten = safe.loc[safe["record_id"] == "10"].iloc[0]
     assert ten["cause"] == "mapping_missing"
     assert "customer C-002 'Beta' mapping" in ten["reason"] and "amina" in ten["reason"]
+    assert record(result, "10")["action"].startswith(
+        "Retry now: customer C-002 'Beta' mapping (now QBO 59) was updated by amina at 2026-11-06T09:15:00Z"
+    )
+    assert record(result, "7")["action"].startswith("Retry now: invoice INV-7 was updated by jane")
     assert not record(result, "11")["retry_safe"]  # authorization is never judged fixed from AWRA's data
     assert not record(result, "6")["retry_safe"]
 
@@ -381,3 +394,51 @@ def test_no_failing_records(rules):
     out = triage(AwraData.empty(), QboData.empty(), F.empty_frame(F.FINDINGS), PARAMS, rules)
     assert out.triage.empty and out.safe_to_retry.empty and out.findings.empty
     F.check_frame(out.findings, F.FINDINGS)
+
+
+# --------------------------------------------------------------------------- the shared scenario
+
+
+def _shared_scenario() -> ModuleType | None:
+    path = Path(__file__).parent / "scenario.py"
+    if not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location("shared_scenario", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shared_scenario_master_cases(rules):
+    shared = _shared_scenario()
+    if shared is None or not hasattr(shared, "MASTER_CASES"):
+        pytest.skip("tests/scenario.py (the transaction core's scenario) is not there yet")
+    cases = shared.MASTER_CASES
+    awra, qbo, params = shared.build_scenario()
+    found = check_mappings(awra, qbo, params)
+
+    def has(category: str, awra_id: str) -> bool:
+        return bool(((found["category"] == category) & (found["awra_id"] == awra_id)).any())
+
+    assert has("mapping_missing", cases["customer_without_mapping"])
+    assert has("mapping_missing", cases["active_unused_item_without_mapping"])
+    assert has("mapping_broken", cases["mapping_to_inactive_qbo_customer"][0])
+    assert any(has("mapping_duplicate", a) for a in cases["two_awra_customers_one_qbo"][0])
+    assert has("mapping_mismatch", cases["tax_code_rate_differs"][0])
+    out = triage(awra, qbo, found, params, rules)
+    tri = out.triage.set_index("record_id")
+    looped = cases["failed_three_times_same_error"]
+    assert tri.loc[looped, "root_ref"] == f"customer:{cases['customer_without_mapping']}"
+    assert tri.loc[looped, "attempts"] >= 3
+    assert not tri.loc[looped, "retry_safe"]
+    assert cases["failed_mapping_now_exists"] in set(out.safe_to_retry["record_id"])
+
+
+def test_extra_finding_columns_are_kept(rules):
+    awra, qbo = build()
+    findings = core_findings().assign(severity="high")
+    out = triage(awra, qbo, findings, PARAMS, rules).findings
+    F.check_frame(out, F.FINDINGS)
+    assert "severity" in out.columns
+    assert (out.loc[out["category"] != "retry_loop", "severity"] == "high").all()

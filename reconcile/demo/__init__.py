@@ -33,8 +33,10 @@ is ``{"plant", "entity", "category", "awra_id", "awra_number", "qbo_id", "field"
   For ``duplicate_in_qbo`` ``qbo_id`` is the *extra* QBO record: the one not linked, which is
   always also the higher QBO Id (one row per extra). For ``duplicate_in_awra`` ``awra_id`` is the
   *extra* AWRA record: the higher AWRA id (one row per extra); its ``qbo_id`` is the QBO record
-  carrying that number. For ``sync_conflict`` on "succeeded but absent", ``qbo_id`` is the Id the
-  log claims (absent from QBO).
+  carrying that number. ``qbo_id`` is empty for ``data_quality`` rows and for ``sync_conflict``
+  "succeeded but absent" (the log's claimed Id is in ``why``: QBO has no such record).
+* For the one probable pair the QBO entry carries another number: besides ``txn_date`` it carries a
+  ``mismatch`` on ``number``, a field beyond CONTRACTS' list.
 * Mapping findings: ``entity`` is the master type, ``awra_id`` the master's id, ``awra_number``
   its code, ``qbo_id`` the QBO id it maps to; for a QBO-side name duplicate ``qbo_id`` is the
   extra QBO record (the higher QBO Id) and ``awra_id`` the AWRA master mapped to the group; for
@@ -129,11 +131,12 @@ def _context(seed: int, scale: float, anchor: date) -> Ctx:
     n_runs = int((end - t0) / RUN_EVERY)
     runs = [t0 + k * RUN_EVERY + timedelta(seconds=rng.randrange(1, 50)) for k in range(n_runs)]
     ctx = Ctx(rng, build_masters(), anchor, date_from, date_to, scale, t0, runs)
+    # three sync-provider outages on different days of the window, in working hours (08-12 UTC):
+    # every attempt in such a run fails and succeeds in the next run
     first = int((datetime.combine(date_from, time(0), UTC) - t0) / RUN_EVERY)
-    last = int((datetime.combine(date_to, time(0), UTC) - t0) / RUN_EVERY)
-    slots = sorted(rng.sample(range(first // 24, last // 24), 3))  # three days apart at least
-    for k, day in enumerate(slots):
-        ctx.outages[day * 24 + 3 + 2 * k] = OUTAGE_FAILURES[k]
+    days = sorted(rng.sample(range(1, (date_to - date_from).days - 1), 3))
+    for k, day in enumerate(days):
+        ctx.outages[first + 12 * day + 4 + k] = OUTAGE_FAILURES[k]
     return ctx
 
 
@@ -155,6 +158,9 @@ def generate_demo(seed: int = 7, scale: float = 1.0, anchor: date = DEFAULT_ANCH
 
 
 def _finding_row(e: Expect) -> dict[str, Any]:
+    awra_id: str | None
+    number: str | None
+    qbo_id: str | None
     if e.master is not None:
         awra_id, number = e.master.id, e.master.code
         qbo_id = e.qbo_id
@@ -207,8 +213,8 @@ def _manifest(
             "qbo_live": sum(1 for q in qs if not q.voided),
         }
     controls = [
-        {"entity": c["doc"].entity, "awra_id": c["doc"].id, "awra_number": c["doc"].number, "why": c["why"]}
-        for c in planter.controls
+        {"entity": doc.entity, "awra_id": doc.id, "awra_number": doc.number, "why": why}
+        for doc, why in planter.controls
     ]
     return {
         "generator": "reconcile.demo",
@@ -232,7 +238,9 @@ def _manifest(
             "status mismatch; its zero amounts are not further mismatches.",
             "duplicate_in_awra extras are reported only as duplicate_in_awra (not also missing_in_qbo); "
             "duplicate_in_qbo extras only as duplicate_in_qbo (not missing_in_awra).",
-            "void is not not_ready; no record is 'approved'.",
+            "void is not not_ready (void is final); no record is 'approved'. A data_quality row (e.g. status "
+            "'closed') is left out of everything else, not_ready included.",
+            "A probable pair (party + amount + date) whose numbers differ carries a mismatch on field 'number'.",
             "AWRA account types map to QBO AccountType: bank->Bank, receivable->Accounts Receivable, "
             "asset->Other Current Asset|Fixed Asset, payable->Accounts Payable, liability->Other Current "
             "Liability|Long Term Liability, equity->Equity, income->Income, expense->Expense|Cost of Goods Sold.",

@@ -379,12 +379,8 @@ def _payments(ctx: Ctx, invoices: list[Doc], count: int, start: date, end: date)
             open_cents[id(t)] = left - amount
             lines.append(Line(invoice=t, amount_cents=amount))
         assert inv.party is not None
-        if inv.currency == "USD":
-            method = by_method[2]
-            deposit = ctx.ms.account("1020")
-        else:
-            method = rng.choices(by_method, cum_weights=[15, 30, 60, 100])[0]
-            deposit = method.account
+        method = by_method[2] if inv.currency == "USD" else rng.choices(by_method, cum_weights=[15, 30, 60, 100])[0]
+        deposit = ctx.ms.account("1020") if inv.currency == "USD" else method.account
         doc = Doc(
             "payment",
             day,

@@ -49,7 +49,7 @@ class Planter:
     def __init__(self, ctx: Ctx) -> None:
         self.ctx = ctx
         self.n = 0
-        self.controls: list[dict[str, object]] = []
+        self.controls: list[tuple[Doc, str]] = []
 
     # ---------------------------------------------------------------- bookkeeping
     def plant(self) -> str:
@@ -75,7 +75,7 @@ class Planter:
 
     def control(self, doc: Doc, why: str) -> None:
         """A record whose findings are exactly those listed for it (or none): a trap for false positives."""
-        self.controls.append({"doc": doc, "why": why})
+        self.controls.append((doc, why))
 
     # ---------------------------------------------------------------- predicates
     def within(self, lo: int = 0, hi: int = 0) -> Callable[[Doc], bool]:
@@ -115,7 +115,7 @@ def _bad_date_text(date_from: date, date_to: date) -> tuple[str, int]:
     """An impossible ``YYYY-MM-DD`` that sorts inside the window as text, and its month."""
     d = date_from
     while d <= date_to:
-        for day in (31, 30, 29):
+        for day in (31, 30, 29, 0):
             text = f"{d.year:04d}-{d.month:02d}-{day:02d}"
             try:
                 date.fromisoformat(text)
@@ -151,8 +151,21 @@ def plant_invoices(p: Planter) -> None:
     p.expect(t, d, "missing_in_qbo", "customer has no QBO mapping (mapping_missing customer): sync needs attention")
 
     t = p.plant()
-    d = take("invoice", lambda x: _kes(x) and early(x))
-    d.party = ms.by_role("customer", "qbo_inactive")
+    d = take(
+        "invoice",
+        lambda x: _kes(x) and ctx.date_to - timedelta(days=25) <= x.txn_date <= ctx.date_to - timedelta(days=6),
+    )
+    pwani = ms.by_role("customer", "qbo_inactive")
+    assert pwani.qref is not None
+    since = d.txn_date - timedelta(days=2)
+    pwani.qref.extra["inactive_since"] = since
+    # made inactive in QBO two days before this invoice: its later invoices went to another customer
+    stand_in = ms.customers[0]
+    for other in ctx.docs["invoice"]:
+        if other.party is pwani and other.txn_date >= since and other.qdoc is not None:
+            other.party = stand_in
+            other.qdoc.party = stand_in.qref
+    d.party = pwani
     d.branch = d.party.branch
     ctx.unsync(d)
     p.attempts(d, [("failed", "610", MSG_610)] * 4)
@@ -174,7 +187,7 @@ def plant_invoices(p: Planter) -> None:
     d.qdoc.ghost = True  # created, then deleted in QBO by hand
     why = "sync_log: succeeded with QBO Id X, the record's qbo_id is X, but QBO has no X (deleted in QBO)"
     p.expect(t, d, "missing_in_qbo", why)
-    p.expect(t, d, "sync_conflict", why + "; qbo_id = the absent Id the log claims", qdoc=d.qdoc)
+    p.expect(t, d, "sync_conflict", why + " (the message names X; qbo_id left empty: QBO has no such record)")
 
     t = p.plant()
     d = take("invoice", lambda x: _kes(x) and early(x))
@@ -199,7 +212,7 @@ def plant_invoices(p: Planter) -> None:
         a.retry = k + 1
     d.log = [first, *log]
     why = "first attempt 503 but QBO saved it; then 4 failed attempts 6140 duplicate number naming the QBO TxnId"
-    p.expect(t, d, "retry_loop", why)
+    p.expect(t, d, "retry_loop", why, qdoc=q)
     p.expect(t, d, "sync_conflict", why + " (log failed, QBO has it: paired by number)", qdoc=q)
 
     for how in ("imported", "double_send"):
@@ -332,7 +345,9 @@ def plant_invoices(p: Planter) -> None:
     t = p.plant()
     d = take("invoice", _kes)
     delivery = next(i for i in ms.items if i.name == "Delivery Charge")
-    d.lines.append(Line(delivery.name, item=delivery, tax=delivery.tax, qty10=10, unit_cents=1500_00, amount_cents=1500_00))
+    d.lines.append(
+        Line(delivery.name, item=delivery, tax=delivery.tax, qty10=10, unit_cents=1500_00, amount_cents=1500_00)
+    )
     d.updated_at = ctx.runs[d.log[-1].run] + timedelta(hours=5)
     why = "a line was added in AWRA after the sync without recomputing the header: only the line total differs"
     p.expect(t, d, "mismatch", why, qdoc=d.qdoc, field="line_total")
@@ -352,21 +367,24 @@ def plant_invoices(p: Planter) -> None:
         "match (same customer and amount, dates 1 day apart)"
     )
     p.expect(t, d, "mismatch", why, qdoc=q, field="txn_date")
+    p.expect(
+        t, d, "mismatch", why + "; the numbers differ (field 'number', beyond CONTRACTS' list)", qdoc=q, field="number"
+    )
 
     t = p.plant()
     d = take("invoice", _kes)
     d.raw["total_amount"] = None
-    p.expect(t, d, "data_quality", "total_amount is NULL (QBO twin fine, paired by link)", qdoc=d.qdoc, column="total_amount")
+    p.expect(t, d, "data_quality", "total_amount is NULL (QBO twin fine, paired by link)", column="total_amount")
 
     t = p.plant()
     d = take("invoice", _kes)
     d.status = "closed"
-    p.expect(t, d, "data_quality", "status 'closed' is not an AWRA status", qdoc=d.qdoc, column="status")
+    p.expect(t, d, "data_quality", "status 'closed' is not an AWRA status", column="status")
 
     t = p.plant()
     d = take("invoice", _kes)
     d.party_id = "1999"
-    p.expect(t, d, "data_quality", "customer_id 1999 does not exist", qdoc=d.qdoc, column="customer_id")
+    p.expect(t, d, "data_quality", "customer_id 1999 does not exist", column="customer_id")
 
     for status in ("draft", "draft", "submitted"):
         t = p.plant()
@@ -436,7 +454,9 @@ def plant_payments(p: Planter) -> None:
     t = p.plant()
     d = take("payment", lambda x: _kes(x) and early(x))
     ctx.unsync(d)
-    log = p.attempts(d, [("failed", "3001", MSG_3001), ("failed", "503", MSG_503), ("failed", "3200", MSG_3200)], step=1)
+    log = p.attempts(
+        d, [("failed", "3001", MSG_3001), ("failed", "503", MSG_503), ("failed", "3200", MSG_3200)], step=1
+    )
     log[2].run = min(log[1].run + DAILY, len(ctx.runs) - 1)
     p.expect(t, d, "missing_in_qbo", "3 failed attempts with three different errors (throttle, 503, token)")
     p.control(d, "NOT a retry_loop: the errors differ")
@@ -510,7 +530,7 @@ def plant_payments(p: Planter) -> None:
     t = p.plant()
     d = take("payment", _kes)
     d.raw["amount"] = f"KES {d.amount_cents // 100:,}.{d.amount_cents % 100:02d}"
-    p.expect(t, d, "data_quality", "amount is text that is not a number", qdoc=d.qdoc, column="amount")
+    p.expect(t, d, "data_quality", "amount is text that is not a number", column="amount")
 
     t = p.plant()
     d = take("payment", _kes)
@@ -542,7 +562,14 @@ def plant_payments(p: Planter) -> None:
         if not _collides(ctx, q, "payment"):
             break
         q.dropped = True
-    p.expect(t, None, "missing_in_awra", "cash deposit keyed in QBO only, unapplied, no PaymentRefNum", qdoc=q, entity="payment")
+    p.expect(
+        t,
+        None,
+        "missing_in_awra",
+        "cash deposit keyed in QBO only, unapplied, no PaymentRefNum",
+        qdoc=q,
+        entity="payment",
+    )
 
 
 # ============================================================================ bills
@@ -578,7 +605,7 @@ def plant_bills(p: Planter) -> None:
     d.link = None
     why = "record's qbo_id empty; sync_log says succeeded with QBO Id X; QBO has no X (deleted)"
     p.expect(t, d, "missing_in_qbo", why)
-    p.expect(t, d, "sync_conflict", why + "; qbo_id = the absent Id the log claims", qdoc=d.qdoc)
+    p.expect(t, d, "sync_conflict", why + " (the message names X; qbo_id left empty: QBO has no such record)")
 
     t = p.plant()
     d = take("bill", early)
@@ -619,7 +646,9 @@ def plant_bills(p: Planter) -> None:
     q = d.qdoc
     assert q is not None
     q.txn_date = ctx.date_from - timedelta(days=4)
-    p.expect(t, d, "mismatch", "QBO date moved before the window (QBO side looked up by link)", qdoc=q, field="txn_date")
+    p.expect(
+        t, d, "mismatch", "QBO date moved before the window (QBO side looked up by link)", qdoc=q, field="txn_date"
+    )
 
     t = p.plant()
     d = take("bill")
@@ -645,7 +674,7 @@ def plant_bills(p: Planter) -> None:
     bad, month = _bad_date_text(ctx.date_from, ctx.date_to)
     d = take("bill", lambda x: x.txn_date.month == month)
     d.raw["txn_date"] = bad
-    p.expect(t, d, "data_quality", f"txn_date '{bad}' is not a date", qdoc=d.qdoc, column="txn_date")
+    p.expect(t, d, "data_quality", f"txn_date '{bad}' is not a date", column="txn_date")
 
     t = p.plant()
     d = take("bill")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
-from datetime import UTC, date, datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
@@ -23,7 +23,7 @@ ENTITY_ORDER = {"invoice": 0, "payment": 1, "bill": 2, "journal": 3}
 QBO_FIRST_TXN_ID = 150
 
 
-def Money(cents: int) -> str:  # noqa: N802 - reads like a type in the payload builders
+def Money(cents: int) -> str:
     """Integer cents as a JSON-number placeholder: ``dump_array`` writes it as ``1160.10``."""
     sign = "-" if cents < 0 else ""
     return f"@M:{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
@@ -106,7 +106,7 @@ def _master_rows(ms: list[Master], setup: datetime, *cols: str) -> list[dict[str
         row: dict[str, Any] = {"id": m.id, "code": m.code, "name": m.name, "active": m.active, "updated_at": setup}
         for c in cols:
             value = m.extra.get(c)
-            row[c] = Decimal(value) if c == "rate_percent" else value
+            row[c] = Decimal(str(value)) if c == "rate_percent" else value
         rows.append(row)
     return rows
 
@@ -308,12 +308,17 @@ def write_awra(ctx: Ctx, path: Path, attempts: list[Attempt]) -> dict[str, int]:
                     columns = [c.name for c in table.columns]
                     sql = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
                     conv = _SQL_VALUE.get
-                    data = [tuple(v if (f := conv(type(v))) is None else f(v) for v in map(r.get, columns)) for r in rows[name]]
+                    data = [
+                        tuple(v if (f := conv(type(v))) is None else f(v) for v in map(r.get, columns))
+                        for r in rows[name]
+                    ]
                     conn.exec_driver_sql(sql, data)
-            for entity, table in (("invoice", "invoices"), ("payment", "payments"), ("bill", "bills")):
+            for entity, table_name in (("invoice", "invoices"), ("payment", "payments"), ("bill", "bills")):
                 for doc in ctx.docs[entity]:
                     for column, value in doc.raw.items():
-                        conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE id = :id"), {"v": value, "id": doc.id})
+                        conn.execute(
+                            text(f"UPDATE {table_name} SET {column} = :v WHERE id = :id"), {"v": value, "id": doc.id}
+                        )
     finally:
         engine.dispose()
     return {name: len(rows.get(name, [])) for name in md.tables}
@@ -458,7 +463,12 @@ def _bill_json(q: QDoc, awra_rate: dict[str, int], ap: QRef | None) -> dict[str,
     lines = []
     for n, x in enumerate(q.lines, start=1):
         assert x.ref is not None and x.tax is not None
-        line: dict[str, Any] = {"Id": str(n), "LineNum": n, "Description": x.description, "Amount": Money(x.amount_cents)}
+        line: dict[str, Any] = {
+            "Id": str(n),
+            "LineNum": n,
+            "Description": x.description,
+            "Amount": Money(x.amount_cents),
+        }
         if x.kind == "item":
             line["DetailType"] = "ItemBasedExpenseLineDetail"
             line["ItemBasedExpenseLineDetail"] = {
@@ -505,9 +515,10 @@ def _journal_json(q: QDoc) -> dict[str, Any]:
     return out
 
 
-def _list_meta(ctx: Ctx, i: int, active: bool) -> dict[str, str]:
+def _list_meta(ctx: Ctx, i: int, q: QRef) -> dict[str, str]:
     created = ctx.t0 - timedelta(days=40) + timedelta(minutes=7 * i)
-    updated = created if active else datetime.combine(ctx.date_from, datetime.min.time(), NAIROBI) + timedelta(days=9)
+    since = q.extra.get("inactive_since", ctx.date_from + timedelta(days=9))
+    updated = created if q.active else datetime.combine(since, time(9, 30), NAIROBI)
     return {"CreateTime": _ts(created), "LastUpdatedTime": _ts(updated)}
 
 
@@ -517,7 +528,7 @@ def _list_head(ctx: Ctx, i: int, q: QRef) -> dict[str, Any]:
         "SyncToken": "0" if q.active else "1",
         "domain": "QBO",
         "sparse": False,
-        "MetaData": _list_meta(ctx, i, q.active),
+        "MetaData": _list_meta(ctx, i, q),
         "Active": q.active,
     }
 
@@ -589,25 +600,25 @@ def qbo_payloads(ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
         vendors.append(body)
     items = []
     for i, it in enumerate(refs["Item"]):
-        x = it.extra
+        xi = it.extra
         body = _list_head(ctx, 100 + i, it)
         body.update(
             {
                 "Name": it.name,
                 "FullyQualifiedName": it.name,
-                "Type": x["Type"],
-                "Taxable": x["tax"] is not None and x["tax"].extra["taxable"],
-                "UnitPrice": Money(x["price"]),
-                "IncomeAccountRef": _ref(x["income"]),
-                "ExpenseAccountRef": _ref(x["expense"]),
-                "PurchaseCost": Money(x["price"] * 65 // 100),
-                "TrackQtyOnHand": x["Type"] == "Inventory",
-                "SalesTaxCodeRef": {"value": x["tax"].id},
-                "PurchaseTaxCodeRef": {"value": x["tax"].id},
+                "Type": xi["Type"],
+                "Taxable": xi["tax"] is not None and xi["tax"].extra["taxable"],
+                "UnitPrice": Money(xi["price"]),
+                "IncomeAccountRef": _ref(xi["income"]),
+                "ExpenseAccountRef": _ref(xi["expense"]),
+                "PurchaseCost": Money(xi["price"] * 65 // 100),
+                "TrackQtyOnHand": xi["Type"] == "Inventory",
+                "SalesTaxCodeRef": {"value": xi["tax"].id},
+                "PurchaseTaxCodeRef": {"value": xi["tax"].id},
             }
         )
-        if x["asset"] is not None:
-            body["AssetAccountRef"] = _ref(x["asset"])
+        if xi["asset"] is not None:
+            body["AssetAccountRef"] = _ref(xi["asset"])
             body["QtyOnHand"] = 500
             body["InvStartDate"] = (ctx.t0 - timedelta(days=40)).date().isoformat()
         items.append(body)

@@ -9,7 +9,9 @@ Read-only
     ``open_awra`` is the only way in. SQLite is opened through a ``mode=ro`` URI (so a missing
     file is never created) with ``PRAGMA query_only=ON`` and one deferred transaction (one
     snapshot); PostgreSQL runs ``SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY``;
-    MariaDB/MySQL ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY``. Every query is a
+    MariaDB/MySQL ``START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY``; on both servers
+    the session is made read-only as well, so neither DDL (which commits implicitly on
+    MariaDB) nor a stray COMMIT can open a writable transaction. Every query is a
     SELECT built from ``sqlalchemy.table()/column()`` objects with bound parameters. The
     transaction is rolled back at the end.
 
@@ -29,7 +31,17 @@ Bad data
     exist, a master record without a name or with a bad active flag...) becomes one row of
     the ``DATA_QUALITY`` frame, and the transaction gets ``data_ok=False`` (it stays in the
     frame for pairing). Rows whose ``txn_date`` cannot be placed in any window (NULL or
-    unparseable) are read from the whole table, with ``txn_date`` NaT.
+    unparseable) are read from the whole table, with ``txn_date`` NaT. Deliberate leniencies:
+    a status differing only in case or surrounding blanks (``" Posted"``) is taken as that
+    status; a date stored with a time part keeps its date; one empty side of a journal line
+    (debit or credit) is normal, both empty is a finding; a NULL payment method or deposit
+    account is allowed (QBO has defaults), one that does not exist is a finding. Unparseable
+    timestamps (``updated_at``, ``attempted_at``) become NaT without a finding.
+
+Ids and order
+    Ids are text: an INTEGER id reads as ``"12"`` (a REAL ``12.0`` too); blank ids and
+    references are ``<NA>``. Frames are sorted (entity, id / txn_id, line_no) so the output
+    does not depend on the database's row order.
 
 Errors
     An unparseable URL, an unknown driver, a missing SQLite file or a database lacking the
@@ -43,7 +55,7 @@ from __future__ import annotations
 import math
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -287,7 +299,7 @@ def read_awra(settings: AwraSettings, params: RunParams) -> AwraData:
         known = _known_ids(masters)
         names = _party_names(masters)
         tx_parts, line_parts, sync_parts, dq_parts = [], [], [], [master_dq]
-        for entity in params.entities:
+        for entity in [e for e in F.ENTITIES if e in params.entities]:
             spec = _SPECS[entity]
             raw = _read_entity_raw(conn, tables, settings, spec, [_window_condition(conn, tables[spec.header], params)])
             built = _build_entity(raw, spec, tables, known, names, params, mode="window")
@@ -300,13 +312,13 @@ def read_awra(settings: AwraSettings, params: RunParams) -> AwraData:
         sync_log = _sorted_sync_log(F.concat_frames(sync_parts, F.SYNC_LOG))
         sync_runs = _read_sync_runs(conn, tables, sync_log["sync_run_id"])
     return AwraData(
-        transactions=_sorted_transactions(F.concat_frames(tx_parts, F.TRANSACTIONS)),
-        lines=_sorted_lines(F.concat_frames(line_parts, F.LINES)),
+        transactions=F.concat_frames(tx_parts, F.TRANSACTIONS),
+        lines=F.concat_frames(line_parts, F.LINES),
         masters=masters,
         mappings=mappings,
         sync_log=sync_log,
         sync_runs=sync_runs,
-        data_quality=F.concat_frames(dq_parts, F.DATA_QUALITY),
+        data_quality=_sorted_findings(F.concat_frames(dq_parts, F.DATA_QUALITY)),
     ).check()
 
 
@@ -353,13 +365,13 @@ def lookup_awra(settings: AwraSettings, params: RunParams, request: LookupReques
             dq_parts.append(built.data_quality)
     empty = AwraData.empty()
     return AwraData(
-        transactions=_sorted_transactions(F.concat_frames(tx_parts, F.TRANSACTIONS)),
-        lines=_sorted_lines(F.concat_frames(line_parts, F.LINES)),
+        transactions=F.concat_frames(tx_parts, F.TRANSACTIONS),
+        lines=F.concat_frames(line_parts, F.LINES),
         masters=empty.masters,
         mappings=empty.mappings,
         sync_log=_sorted_sync_log(F.concat_frames(sync_parts, F.SYNC_LOG)),
         sync_runs=empty.sync_runs,
-        data_quality=F.concat_frames(dq_parts, F.DATA_QUALITY),
+        data_quality=_sorted_findings(F.concat_frames(dq_parts, F.DATA_QUALITY)),
     ).check()
 
 
@@ -418,8 +430,13 @@ def _begin_read_only(conn: Connection) -> None:
         conn.exec_driver_sql("PRAGMA query_only = ON")
         conn.exec_driver_sql("BEGIN")  # one read snapshot for the whole read
     elif backend == "postgresql":
+        # the session too, so that even a COMMIT sent through this connection cannot open a
+        # writable transaction
+        conn.exec_driver_sql("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     elif backend in ("mysql", "mariadb"):
+        # the session too: DDL commits implicitly and would otherwise run in a new transaction
+        conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
         conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY")
 
 
@@ -512,14 +529,33 @@ def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable
 
 # --------------------------------------------------------------------------- fetching
 
+#: Raw rows of one query: column name -> object array of the driver's values (no inference).
+_Raw = dict[str, np.ndarray]
 
-def _fetch(conn: Connection, stmt: sa.Select[Any], names: Sequence[str]) -> pd.DataFrame:
-    """Run a SELECT and return its rows as object columns (raw driver values, no inference)."""
+
+def _fetch(conn: Connection, stmt: sa.Select[Any], names: Sequence[str]) -> _Raw:
+    """Run a SELECT and return its columns as object arrays of raw driver values."""
     rows = conn.execute(stmt).all()
-    if not rows:
-        return pd.DataFrame({name: pd.Series([], dtype=object) for name in names})
-    columns = list(zip(*rows, strict=True))
-    return pd.DataFrame({name: pd.Series(col, dtype=object) for name, col in zip(names, columns, strict=True)})
+    out: _Raw = {}
+    for i, name in enumerate(names):
+        column = np.empty(len(rows), dtype=object)
+        column[:] = [row[i] for row in rows]
+        out[name] = column
+    return out
+
+
+def _raw_len(raw: _Raw) -> int:
+    return len(next(iter(raw.values()))) if raw else 0
+
+
+def _raw_take(raw: _Raw, mask: np.ndarray) -> _Raw:
+    return {name: values[mask] for name, values in raw.items()}
+
+
+def _raw_concat(parts: Sequence[_Raw]) -> _Raw:
+    if len(parts) == 1:
+        return parts[0]
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
 def _select(*columns: ColumnElement[Any]) -> tuple[sa.Select[Any], list[str]]:
@@ -557,9 +593,9 @@ def _window_condition(conn: Connection, header: _Table, params: RunParams) -> Co
 
 @dataclass(frozen=True)
 class _RawEntity:
-    headers: pd.DataFrame
-    lines: pd.DataFrame
-    sync_log: pd.DataFrame
+    headers: _Raw
+    lines: _Raw
+    sync_log: _Raw
 
 
 def _read_entity_raw(
@@ -569,6 +605,7 @@ def _read_entity_raw(
     spec: _EntitySpec,
     conditions: Sequence[ColumnElement[bool]],
 ) -> _RawEntity:
+    """Headers, lines and sync-log rows of the records a condition on the header selects."""
     header, lines, sync = tables[spec.header], tables[spec.lines], tables["sync_log"]
     header_parts, line_parts, sync_parts = [], [], []
     for cond in conditions:
@@ -577,6 +614,7 @@ def _read_entity_raw(
         line_cols = lines.select_columns()
         joined = lines.clause.join(header.clause, lines.c(spec.line_fk) == header.c("id"))
         if spec.entity == "payment":
+            # does the applied invoice exist (anywhere, any date)?
             invoices = tables["invoices"].clause.alias("ref_invoice")
             ref_id = invoices.c[tables["invoices"].columns["id"]]
             joined = joined.outerjoin(invoices, ref_id == lines.c("invoice_id"))
@@ -588,13 +626,7 @@ def _read_entity_raw(
             sync.c("record_type") == spec.entity, sync.c("connector") == settings.connector, cond
         )
         sync_parts.append(_fetch(conn, stmt, names))
-    return _RawEntity(_concat_raw(header_parts), _concat_raw(line_parts), _concat_raw(sync_parts))
-
-
-def _concat_raw(parts: list[pd.DataFrame]) -> pd.DataFrame:
-    if len(parts) == 1:
-        return parts[0]
-    return pd.concat(parts, ignore_index=True)
+    return _RawEntity(_raw_concat(header_parts), _raw_concat(line_parts), _raw_concat(sync_parts))
 
 
 def _lookup_ids(
@@ -614,7 +646,7 @@ def _lookup_ids(
     for field, values in (("qbo_id", wanted_links), ("number", wanted_numbers)):
         for chunk in _chunks(values):
             stmt = sa.select(header.c("id").label("id")).where(header.c(field).in_(chunk))
-            ids.update(_id_text(v) for (v,) in conn.execute(stmt))
+            ids.update(_id_text(v) for (v,) in conn.execute(stmt) if v is not None)
     # the QBO Id of the record's latest succeeded sync
     link_set = set(wanted_links)
     base = sa.and_(
@@ -631,21 +663,20 @@ def _lookup_ids(
             sync.c("id").label("id"),
         )
         found = _fetch(conn, stmt.where(base, sync.c("record_id").in_(candidates)), names)
-        if found.empty:
+        if not _raw_len(found):
             continue
         frame = pd.DataFrame(
             {
-                "record_id": _text(found["record_id"]),
-                "qbo_id": _text(found["qbo_id"]),
+                "record_id": _texts(found["record_id"]),
+                "qbo_id": _texts(found["qbo_id"]),
                 "attempted_at": _timestamps(found["attempted_at"]),
-                "id": _text(found["id"]),
+                "id": _texts(found["id"]),
             }
         )
         latest = (
             frame.sort_values(["record_id", "attempted_at", "id"], na_position="first").groupby("record_id").tail(1)
         )
-        hits = latest[latest["qbo_id"].isin(link_set).fillna(False).astype(bool)]
-        ids.update(str(v) for v in hits["record_id"].dropna())
+        ids.update(str(r) for r, q in zip(latest["record_id"], latest["qbo_id"], strict=True) if q in link_set)
     ids.discard("")
     return ids
 
@@ -655,7 +686,7 @@ def _lookup_ids(
 _CTX = Context(prec=60, rounding=ROUND_HALF_UP)
 _CENT = Decimal("0.01")
 _INT64_MAX = 2**63 - 1
-_MISSING, _BAD = "missing", "bad"
+_MISSING, _BAD = "missing", "bad"  # sentinels (compared by identity)
 
 
 def _cents_slow(value: Decimal) -> int | str:
@@ -678,6 +709,7 @@ def _one_cents(value: Any) -> int | str:
             return _BAD
         scaled = value * 100.0
         whole = round(scaled)
+        # clearly a whole number of cents: the float's decimal text rounds to the same cents
         if -1e14 < scaled < 1e14 and -1e-6 < scaled - whole < 1e-6:
             return whole
         return _cents_slow(Decimal(repr(value)))
@@ -690,8 +722,10 @@ def _one_cents(value: Any) -> int | str:
         return _cents_slow(value)
     if kind is int:
         return value * 100 if -_INT64_MAX <= value * 100 <= _INT64_MAX else _BAD
-    if kind is bytes:
+    if isinstance(value, bytes):
         value = value.decode("utf-8", "replace")
+    elif isinstance(value, float | int) and not isinstance(value, bool):
+        return _one_cents(float(value) if isinstance(value, float) else int(value))  # numpy scalars
     elif not isinstance(value, str):
         return _BAD
     text = value.strip()
@@ -716,17 +750,17 @@ def _one_cents(value: Any) -> int | str:
 class _Parsed:
     """A parsed column: its typed values and which raw values were missing or bad."""
 
-    values: pd.Series
+    values: Any  # a pandas array / numpy array aligned with the raw column
     missing: np.ndarray
     bad: np.ndarray
 
 
-def _cents(raw: pd.Series) -> _Parsed:
-    results = [_one_cents(v) for v in raw.tolist()]
+def _cents(raw: np.ndarray) -> _Parsed:
+    results = [_one_cents(v) for v in raw]
     missing = np.fromiter((r is _MISSING for r in results), dtype=bool, count=len(results))
     bad = np.fromiter((r is _BAD for r in results), dtype=bool, count=len(results))
-    clean = [None if isinstance(r, str) else r for r in results]
-    return _Parsed(pd.Series(pd.array(clean, dtype="Int64"), index=raw.index), missing, bad)
+    clean: list[Any] = [None if isinstance(r, str) else r for r in results] if missing.any() or bad.any() else results
+    return _Parsed(pd.array(clean, dtype="Int64"), missing, bad)
 
 
 def _id_text(value: Any) -> str:
@@ -747,16 +781,38 @@ def _id_text(value: Any) -> str:
     return str(value)
 
 
-def _text(raw: pd.Series, *, blank_is_na: bool = False) -> pd.Series:
-    """Text of raw values; integer ids as ``"12"`` (never ``"12.0"``)."""
-    kind = pd.api.types.infer_dtype(raw, skipna=True)
-    if kind in ("string", "empty"):
-        out = raw.astype("string")
+def _texts(raw: np.ndarray, *, blank_is_na: bool = False, strip: bool = False) -> np.ndarray:
+    """Text of raw values as an object array (``None`` for NULL); integer ids as ``"12"``."""
+    values: Any
+    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
+        if not (strip or blank_is_na):
+            return raw
+        values = raw
     else:
-        out = pd.Series([None if v is None else _id_text(v) for v in raw.tolist()], index=raw.index, dtype="string")
+        values = [None if v is None else _id_text(v) for v in raw]
+    if strip:
+        values = [None if v is None else v.strip() for v in values]
     if blank_is_na:
-        out = out.mask(out.str.strip() == "")
+        values = [None if v is None or not v or v.isspace() else v for v in values]
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
     return out
+
+
+def _isin(values: np.ndarray, allowed: Set[Any]) -> np.ndarray:
+    """Element-wise ``value in allowed`` (``None`` is never in it)."""
+    return np.fromiter((v is not None and v in allowed for v in values), dtype=bool, count=len(values))
+
+
+def _obj(series: pd.Series) -> np.ndarray:
+    """A column as an object array with ``None`` for missing values."""
+    out = series.to_numpy(dtype=object)
+    out[pd.isna(out)] = None
+    return out
+
+
+def _notna(values: np.ndarray) -> np.ndarray:
+    return ~pd.isna(values)
 
 
 def _raw_text(value: Any) -> str | None:
@@ -768,40 +824,41 @@ def _raw_text(value: Any) -> str | None:
     return _id_text(value)
 
 
-_DATE_SHAPE = r"\d{4}-\d{2}-\d{2}(?:[ T].*)?"
+_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T].*)?\Z", re.DOTALL)
+_LOW_TS = pd.Timestamp("1678-01-01")
+_HIGH_TS = pd.Timestamp("2261-12-31")
 
 
-def _dates(raw: pd.Series) -> _Parsed:
-    """Dates (tz-naive midnight); a value with a time part keeps its date part."""
-    texts = pd.Series(
-        [None if v is None else (v.isoformat() if isinstance(v, date) else _id_text(v)).strip() for v in raw.tolist()],
-        index=raw.index,
-        dtype="string",
+def _date_head(value: Any) -> str | None:
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    text = _id_text(value).strip()
+    return text[:10] if _DATE_RE.match(text) else None
+
+
+def _dates(raw: np.ndarray) -> _Parsed:
+    """Dates (tz-naive midnight). A value with a time part keeps its date part."""
+    missing = np.fromiter(
+        (v is None or (isinstance(v, str) and (not v or v.isspace())) for v in raw), dtype=bool, count=len(raw)
     )
-    missing = (texts.isna() | (texts == "")).to_numpy(dtype=bool)
-    shaped = texts.str.fullmatch(_DATE_SHAPE).fillna(False).astype(bool)
-    head = texts.str.slice(0, 10).where(shaped)
-    year = pd.to_numeric(head.str.slice(0, 4), errors="coerce")
-    head = head.where((year >= 1678) & (year <= 2261))
-    parsed = pd.to_datetime(head, format="%Y-%m-%d", errors="coerce").astype("datetime64[ns]")
-    bad = ~missing & parsed.isna().to_numpy(dtype=bool)
-    return _Parsed(parsed, missing, bad)
+    parsed = pd.to_datetime(pd.Series(raw, dtype=object), format="%Y-%m-%d", errors="coerce")
+    retry = np.flatnonzero(parsed.isna().to_numpy() & ~missing)
+    if len(retry):  # date-time text, padded text...: take the date part where there is one
+        heads = raw.copy()
+        heads[retry] = [_date_head(v) for v in raw[retry]]
+        parsed = pd.to_datetime(pd.Series(heads, dtype=object), format="%Y-%m-%d", errors="coerce")
+    parsed = parsed.dt.normalize()
+    parsed = parsed.where((parsed >= _LOW_TS) & (parsed <= _HIGH_TS))
+    values = parsed.astype("datetime64[ns]").to_numpy()
+    bad = ~missing & np.isnat(values)
+    return _Parsed(values, missing, bad)
 
 
-def _timestamps(raw: pd.Series) -> pd.Series:
+def _timestamps(raw: np.ndarray) -> pd.Series:
     """UTC timestamps; naive values are taken as UTC (CONTRACTS §1); unusable ones are NaT."""
-    texts = pd.Series(
-        [
-            None if v is None else (v.isoformat(sep=" ") if isinstance(v, datetime) else _id_text(v)).strip()
-            for v in raw.tolist()
-        ],
-        index=raw.index,
-        dtype="string",
-    )
-    year = pd.to_numeric(texts.str.slice(0, 4), errors="coerce")
-    texts = texts.where((year >= 1678) & (year <= 2261))
-    parsed = pd.to_datetime(texts, format="ISO8601", utc=True, errors="coerce")
-    return parsed.astype("datetime64[ns, UTC]")
+    parsed = pd.to_datetime(pd.Series(raw, dtype=object), format="ISO8601", utc=True, errors="coerce")
+    low, high = _LOW_TS.tz_localize("UTC"), _HIGH_TS.tz_localize("UTC")
+    return parsed.where((parsed >= low) & (parsed <= high)).astype("datetime64[ns, UTC]").reset_index(drop=True)
 
 
 _TRUE = frozenset({"1", "true", "t", "yes", "y"})
@@ -829,29 +886,29 @@ def _one_flag(value: Any) -> bool | str:
     return _BAD
 
 
-def _flags(raw: pd.Series) -> _Parsed:
-    results = [_one_flag(v) for v in raw.tolist()]
+def _flags(raw: np.ndarray) -> _Parsed:
+    results = [_one_flag(v) for v in raw]
     missing = np.fromiter((r is _MISSING for r in results), dtype=bool, count=len(results))
     bad = np.fromiter((r is _BAD for r in results), dtype=bool, count=len(results))
     clean = [r if isinstance(r, bool) else None for r in results]
-    return _Parsed(pd.Series(pd.array(clean, dtype="boolean"), index=raw.index), missing, bad)
+    return _Parsed(pd.array(clean, dtype="boolean"), missing, bad)
 
 
 def _one_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None if value is None else int(value)
-    if isinstance(value, int):
-        return value
+    if value is None:
+        return None
+    if isinstance(value, int):  # bool included
+        return int(value)
     if isinstance(value, float | Decimal):
         return int(value) if math.isfinite(value) and value == int(value) else None
     text = _id_text(value).strip()
     return int(text) if re.fullmatch(r"-?\d{1,18}", text) else None
 
 
-def _ints(raw: pd.Series) -> pd.Series:
+def _ints(raw: np.ndarray) -> Any:
     if pd.api.types.infer_dtype(raw, skipna=True) in ("integer", "empty"):
-        return raw.astype("Int64")
-    return pd.Series(pd.array([_one_int(v) for v in raw.tolist()], dtype="Int64"), index=raw.index)
+        return pd.array(list(raw), dtype="Int64")
+    return pd.array([_one_int(v) for v in raw], dtype="Int64")
 
 
 def _decimal_text(value: Any) -> object:
@@ -893,29 +950,37 @@ class _Findings:
         *,
         table: str,
         entity: str,
-        ids: pd.Series,
-        numbers: pd.Series | None,
+        ids: np.ndarray,
+        numbers: np.ndarray | Mapping[Any, str | None] | None,
         field: str,
-        raw: pd.Series | None,
+        raw: np.ndarray | None,
         problem: Callable[[str | None], str],
-        prefix: pd.Series | None = None,
+        prefix: Callable[[np.ndarray], Sequence[str]] | None = None,
     ) -> None:
         """One row per True in ``mask``; ``problem`` turns the raw value text into plain words.
 
-        ``prefix`` (aligned with ``mask``) is put before each problem, e.g. ``"line 2: "``.
+        ``numbers`` is aligned with ``ids`` or maps an id to its number. ``prefix`` gives, for
+        the selected rows, what goes before each problem (e.g. ``"line 2: "``).
         """
         selector = np.asarray(mask, dtype=bool)
         if not selector.any():
             return
         count = int(selector.sum())
-        values = [_raw_text(v) for v in raw[selector].tolist()] if raw is not None else [None] * count
-        leads = [str(p) for p in prefix[selector].tolist()] if prefix is not None else [""] * count
+        chosen = list(ids[selector])
+        values = [_raw_text(v) for v in raw[selector]] if raw is not None else [None] * count
+        leads = list(prefix(selector)) if prefix is not None else [""] * count
+        if numbers is None:
+            chosen_numbers: list[str | None] = [None] * count
+        elif isinstance(numbers, np.ndarray):
+            chosen_numbers = list(numbers[selector])
+        else:
+            chosen_numbers = [numbers.get(i) for i in chosen]
         frame = pd.DataFrame(
             {
                 "table": [table] * count,
                 "entity": [entity] * count,
-                "awra_id": ids[selector].tolist(),
-                "awra_number": numbers[selector].tolist() if numbers is not None else [None] * count,
+                "awra_id": chosen,
+                "awra_number": chosen_numbers,
                 "field": [field] * count,
                 "value": values,
                 "problem": [lead + problem(v) for lead, v in zip(leads, values, strict=True)],
@@ -932,13 +997,13 @@ def _quoted(value: str | None) -> str:
     return "" if value is None else f" {value!r}"
 
 
+def _is_empty(words: str) -> Callable[[str | None], str]:
+    return lambda v: f"{words} is empty"
+
+
 def _not_one_of(column: str, allowed: Sequence[str]) -> Callable[[str | None], str]:
     words = column.replace("_", " ")
     return lambda v: f"{words}{_quoted(v)} is not one of {', '.join(allowed)}"
-
-
-def _is_empty(words: str) -> Callable[[str | None], str]:
-    return lambda v: f"{words} is empty"
 
 
 def _does_not_exist(words: str, table: str) -> Callable[[str | None], str]:
@@ -959,35 +1024,49 @@ def _add_money_findings(
     findings.add(parsed.bad, problem=lambda v: f"{words}{_quoted(v)} is not a number", **where)
 
 
+def _add_dangling(
+    findings: _Findings,
+    values: np.ndarray,
+    master_type: str,
+    known: Mapping[str, set[str]],
+    tables: Mapping[str, _Table],
+    **where: Any,
+) -> None:
+    """Rows for references to master records that do not exist."""
+    dangling = _notna(values) & ~_isin(values, known[master_type])
+    problem = _does_not_exist(_MASTER_WORDS[master_type], tables[MASTER_TABLES[master_type]].label)
+    findings.add(dangling, problem=problem, **where)
+
+
 # --------------------------------------------------------------------------- masters
 
 
 def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every master record (active or not) and the data-quality rows of the bad ones."""
     findings = _Findings()
     parts = []
     for master_type, canonical in MASTER_TABLES.items():
         table = tables[canonical]
         stmt, names = _select(*table.select_columns())
         raw = _fetch(conn, stmt, names)
-        ids = _text(raw["id"], blank_is_na=True)
-        codes = _text(raw["code"])
+        n = _raw_len(raw)
+        ids = _texts(raw["id"], blank_is_na=True)
+        codes = _texts(raw["code"])
+        names_ = _texts(raw["name"])
+        active = _flags(raw["active"])
         frame: dict[str, Any] = {
-            "master_type": pd.Series([master_type] * len(raw), dtype="string", index=raw.index),
+            "master_type": [master_type] * n,
             "id": ids,
             "code": codes,
-            "name": _text(raw["name"]),
+            "name": names_,
+            "active": active.values,
             "updated_at": _timestamps(raw["updated_at"]),
         }
-        active = _flags(raw["active"])
-        frame["active"] = active.values
         where: dict[str, Any] = {"table": table.label, "entity": master_type, "ids": ids, "numbers": codes}
-        blank_name = frame["name"].isna() | (frame["name"].str.strip() == "")
-        findings.add(
-            blank_name.to_numpy(dtype=bool), field="name", raw=raw["name"], problem=lambda v: "name is empty", **where
-        )
-        findings.add(
-            active.missing, field="active", raw=raw["active"], problem=lambda v: "active flag is empty", **where
-        )
+        blank_name = np.array([v is None or not v.strip() for v in names_], dtype=bool)
+        findings.add(~_notna(ids), field="id", raw=raw["id"], problem=_is_empty("id"), **where)
+        findings.add(blank_name, field="name", raw=raw["name"], problem=_is_empty("name"), **where)
+        findings.add(active.missing, field="active", raw=raw["active"], problem=_is_empty("active flag"), **where)
         findings.add(
             active.bad,
             field="active",
@@ -995,22 +1074,17 @@ def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.Da
             problem=lambda v: f"active flag{_quoted(v)} is not 0 or 1",
             **where,
         )
-        findings.add(
-            ids.isna().to_numpy(dtype=bool), field="id", raw=raw["id"], problem=lambda v: "id is empty", **where
-        )
         if master_type == "customer":
-            frame["email"] = _text(raw["email"], blank_is_na=True)
+            frame["email"] = _texts(raw["email"], blank_is_na=True)
         if master_type == "item":
-            frame["income_account_id"] = _text(raw["income_account_id"], blank_is_na=True)
-            frame["expense_account_id"] = _text(raw["expense_account_id"], blank_is_na=True)
+            frame["income_account_id"] = _texts(raw["income_account_id"], blank_is_na=True)
+            frame["expense_account_id"] = _texts(raw["expense_account_id"], blank_is_na=True)
         if master_type == "tax_code":
-            rates = [_decimal_text(v) for v in raw["rate_percent"].tolist()]
+            rates = [_decimal_text(v) for v in raw["rate_percent"]]
             bad = np.array([r is _BAD for r in rates], dtype=bool)
             empty = np.array([r is None for r in rates], dtype=bool)
-            frame["rate_percent"] = pd.Series([None if r is _BAD else r for r in rates], dtype="string")
-            findings.add(
-                empty, field="rate_percent", raw=raw["rate_percent"], problem=lambda v: "tax rate is empty", **where
-            )
+            frame["rate_percent"] = [None if r is _BAD else r for r in rates]
+            findings.add(empty, field="rate_percent", raw=raw["rate_percent"], problem=_is_empty("tax rate"), **where)
             findings.add(
                 bad,
                 field="rate_percent",
@@ -1020,25 +1094,27 @@ def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.Da
             )
         if master_type in MASTER_TYPE_VALUES:
             column, allowed = MASTER_TYPE_VALUES[master_type]
-            values = _text(raw[column], blank_is_na=True).str.strip()
+            values = _texts(raw[column], blank_is_na=True, strip=True)
             frame[column] = values
-            unknown = (values.notna() & ~values.isin(allowed)).to_numpy(dtype=bool)
+            unknown = _notna(values) & ~_isin(values, set(allowed))
             findings.add(unknown, field=column, raw=raw[column], problem=_not_one_of(column, allowed), **where)
-        parts.append(pd.DataFrame(frame, index=raw.index))
+        parts.append(F.conform(pd.DataFrame(frame), F.MASTERS))
     masters = F.concat_frames(parts, F.MASTERS)
     # items point at accounts
     accounts = set(masters.loc[masters["master_type"] == "account", "id"].dropna())
-    items = masters[masters["master_type"] == "item"].reset_index(drop=True)
+    items = masters[masters["master_type"] == "item"]
+    item_ids = _obj(items["id"])
+    item_codes = _obj(items["code"])
     for column in ("income_account_id", "expense_account_id"):
-        dangling = (items[column].notna() & ~items[column].isin(accounts)).to_numpy(dtype=bool)
+        refs = _obj(items[column])
         findings.add(
-            dangling,
+            _notna(refs) & ~_isin(refs, accounts),
             table=tables["items"].label,
             entity="item",
-            ids=items["id"],
-            numbers=items["code"],
+            ids=item_ids,
+            numbers=item_codes,
             field=column,
-            raw=items[column].astype(object),
+            raw=refs,
             problem=_does_not_exist(column.removesuffix("_id").replace("_", " "), tables["accounts"].label),
         )
     order = {t: i for i, t in enumerate(F.MASTER_TYPES)}
@@ -1050,11 +1126,12 @@ def _known_ids(masters: pd.DataFrame) -> dict[str, set[str]]:
     return {t: set(masters.loc[masters["master_type"] == t, "id"].dropna()) for t in F.MASTER_TYPES}
 
 
-def _party_names(masters: pd.DataFrame) -> dict[str, pd.Series]:
-    out = {}
+def _party_names(masters: pd.DataFrame) -> dict[str, dict[str, str | None]]:
+    out: dict[str, dict[str, str | None]] = {}
     for t in ("customer", "vendor"):
-        rows = masters[(masters["master_type"] == t) & masters["id"].notna()].drop_duplicates("id")
-        out[t] = pd.Series(rows["name"].to_numpy(), index=rows["id"].to_numpy(), dtype="string")
+        rows = masters[(masters["master_type"] == t) & masters["id"].notna()]
+        names = _obj(rows["name"])
+        out[t] = dict(zip(rows["id"].to_numpy(dtype=object), names, strict=True))
     return out
 
 
@@ -1064,12 +1141,12 @@ def _read_mappings(conn: Connection, tables: Mapping[str, _Table]) -> pd.DataFra
     raw = _fetch(conn, stmt, names)
     frame = pd.DataFrame(
         {
-            "mapping_type": _text(raw["mapping_type"], blank_is_na=True).str.strip(),
-            "awra_id": _text(raw["awra_id"], blank_is_na=True),
-            "qbo_id": _text(raw["qbo_id"], blank_is_na=True),
-            "qbo_name": _text(raw["qbo_name"]),
+            "mapping_type": _texts(raw["mapping_type"], blank_is_na=True, strip=True),
+            "awra_id": _texts(raw["awra_id"], blank_is_na=True),
+            "qbo_id": _texts(raw["qbo_id"], blank_is_na=True),
+            "qbo_name": _texts(raw["qbo_name"]),
             "updated_at": _timestamps(raw["updated_at"]),
-            "updated_by": _text(raw["updated_by"]),
+            "updated_by": _texts(raw["updated_by"]),
         }
     )
     frame = F.conform(frame, F.MAPPINGS)
@@ -1079,20 +1156,20 @@ def _read_mappings(conn: Connection, tables: Mapping[str, _Table]) -> pd.DataFra
 # --------------------------------------------------------------------------- sync log
 
 
-def _build_sync_log(raw: pd.DataFrame) -> pd.DataFrame:
+def _build_sync_log(raw: _Raw) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
-            "id": _text(raw["id"]),
-            "sync_run_id": _text(raw["sync_run_id"], blank_is_na=True),
-            "connector": _text(raw["connector"]),
-            "record_type": _text(raw["record_type"]),
-            "record_id": _text(raw["record_id"]),
-            "record_number": _text(raw["record_number"]),
-            "status": _text(raw["status"], blank_is_na=True).str.strip(),
-            "error_code": _text(raw["error_code"], blank_is_na=True),
-            "message": _text(raw["message"]),
+            "id": _texts(raw["id"]),
+            "sync_run_id": _texts(raw["sync_run_id"], blank_is_na=True),
+            "connector": _texts(raw["connector"]),
+            "record_type": _texts(raw["record_type"]),
+            "record_id": _texts(raw["record_id"]),
+            "record_number": _texts(raw["record_number"]),
+            "status": _texts(raw["status"], blank_is_na=True, strip=True),
+            "error_code": _texts(raw["error_code"], blank_is_na=True),
+            "message": _texts(raw["message"]),
             "retry_count": _ints(raw["retry_count"]),
-            "qbo_id": _text(raw["qbo_id"], blank_is_na=True),
+            "qbo_id": _texts(raw["qbo_id"], blank_is_na=True),
             "attempted_at": _timestamps(raw["attempted_at"]),
         }
     )
@@ -1107,29 +1184,31 @@ def _read_master_sync_log(conn: Connection, tables: Mapping[str, _Table], settin
 
 
 def _sorted_sync_log(frame: pd.DataFrame) -> pd.DataFrame:
-    frame = frame.drop_duplicates("id") if frame["id"].notna().all() else frame
     return frame.sort_values(["record_type", "record_id", "attempted_at", "id"], kind="stable").reset_index(drop=True)
+
+
+def _sorted_findings(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(["entity", "awra_id", "field"], kind="stable").reset_index(drop=True)
 
 
 def _read_sync_runs(conn: Connection, tables: Mapping[str, _Table], run_ids: pd.Series) -> pd.DataFrame:
     table = tables["sync_runs"]
-    wanted = sorted(set(run_ids.dropna()))
+    wanted = sorted(str(v) for v in run_ids.dropna().unique())
     parts = []
     for chunk in _chunks(wanted):
         stmt, names = _select(*table.select_columns())
         raw = _fetch(conn, stmt.where(table.c("id").in_(chunk)), names)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "id": _text(raw["id"]),
-                    "connector": _text(raw["connector"]),
-                    "started_at": _timestamps(raw["started_at"]),
-                    "finished_at": _timestamps(raw["finished_at"]),
-                    "status": _text(raw["status"]),
-                    "triggered_by": _text(raw["triggered_by"]),
-                }
-            )
+        frame = pd.DataFrame(
+            {
+                "id": _texts(raw["id"]),
+                "connector": _texts(raw["connector"]),
+                "started_at": _timestamps(raw["started_at"]),
+                "finished_at": _timestamps(raw["finished_at"]),
+                "status": _texts(raw["status"]),
+                "triggered_by": _texts(raw["triggered_by"]),
+            }
         )
+        parts.append(F.conform(frame, F.SYNC_RUNS))
     frame = F.concat_frames(parts, F.SYNC_RUNS)
     return frame.drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
 
@@ -1145,15 +1224,12 @@ class _Built:
     data_quality: pd.DataFrame
 
 
-def _strings(value: str | None, n: int) -> pd.Series:
-    return pd.Series(pd.array([value] * n, dtype="string"))
-
-
-def _rows_to_keep(ids: pd.Series, txn_date: _Parsed, spec: _EntitySpec, params: RunParams, mode: str) -> np.ndarray:
+def _rows_to_keep(ids: np.ndarray, txn_date: _Parsed, spec: _EntitySpec, params: RunParams, mode: str) -> np.ndarray:
     """Which raw header rows this read returns (see ``_build_entity``), one row per id."""
     dated = ~(txn_date.missing | txn_date.bad)
-    values = txn_date.values.to_numpy()
-    placed = dated & (values >= np.datetime64(params.date_from)) & (values <= np.datetime64(params.date_to))
+    values = txn_date.values
+    low, high = np.datetime64(params.date_from, "ns"), np.datetime64(params.date_to, "ns")
+    placed = dated & (values >= low) & (values <= high)
     read_by_window = placed | ~dated
     if mode == "window":
         keep = read_by_window
@@ -1162,7 +1238,13 @@ def _rows_to_keep(ids: pd.Series, txn_date: _Parsed, spec: _EntitySpec, params: 
     else:
         keep = np.ones(len(ids), dtype=bool)
     # the same record read through two conditions (or a table without a primary key): once
-    first = ~ids.duplicated().to_numpy(dtype=bool) | ids.isna().to_numpy(dtype=bool)
+    seen: set[str] = set()
+    first = np.ones(len(ids), dtype=bool)
+    for i, value in enumerate(ids):
+        if value is not None:
+            if value in seen:
+                first[i] = False
+            seen.add(value)
     return np.asarray(keep & first, dtype=bool)
 
 
@@ -1171,7 +1253,7 @@ def _build_entity(
     spec: _EntitySpec,
     tables: Mapping[str, _Table],
     known: Mapping[str, set[str]],
-    names: Mapping[str, pd.Series],
+    names: Mapping[str, Mapping[str, str | None]],
     params: RunParams,
     *,
     mode: str,
@@ -1181,33 +1263,31 @@ def _build_entity(
     ``mode="window"`` keeps rows dated in the window or without a usable date (``in_window``
     True); ``mode="lookup"`` keeps the others (``in_window`` False).
     """
-    all_ids = _text(raw.headers["id"], blank_is_na=True)
+    all_ids = _texts(raw.headers["id"], blank_is_na=True)
     all_dates = _dates(raw.headers["txn_date"])
     keep = _rows_to_keep(all_ids, all_dates, spec, params, mode)
-    h = raw.headers[keep].reset_index(drop=True)
-    ids = all_ids[keep].reset_index(drop=True)
-    txn_date = _Parsed(all_dates.values[keep].reset_index(drop=True), all_dates.missing[keep], all_dates.bad[keep])
-    n = len(h)
+    h = _raw_take(raw.headers, keep)
+    ids = all_ids[keep]
+    txn_date = _Parsed(all_dates.values[keep], all_dates.missing[keep], all_dates.bad[keep])
+    n = len(ids)
     findings = _Findings()
-    numbers = _text(h["number"], blank_is_na=True)
+    numbers = _texts(h["number"], blank_is_na=True)
     where: dict[str, Any] = {"table": tables[spec.header].label, "entity": spec.entity, "ids": ids, "numbers": numbers}
 
     frame: dict[str, Any] = {
-        "entity": _strings(spec.entity, n),
+        "entity": [spec.entity] * n,
         "id": ids,
         "number": numbers,
         "txn_date": txn_date.values,
-        "currency": _text(h["currency"], blank_is_na=True).str.strip(),
-        "branch": _text(h["branch"]),
-        "qbo_link": _text(h["qbo_id"], blank_is_na=True),
+        "currency": _texts(h["currency"], blank_is_na=True, strip=True),
+        "branch": _texts(h["branch"]),
+        "qbo_link": _texts(h["qbo_id"], blank_is_na=True),
         "updated_at": _timestamps(h["updated_at"]),
-        "updated_by": _text(h["updated_by"]),
-        "in_window": pd.Series(np.full(n, mode == "window"), dtype="boolean"),
+        "updated_by": _texts(h["updated_by"]),
+        "in_window": np.full(n, mode == "window"),
     }
-    findings.add(ids.isna().to_numpy(dtype=bool), field="id", raw=h["id"], problem=lambda v: "id is empty", **where)
-    findings.add(
-        txn_date.missing, field="txn_date", raw=h["txn_date"], problem=lambda v: "transaction date is empty", **where
-    )
+    findings.add(~_notna(ids), field="id", raw=h["id"], problem=_is_empty("id"), **where)
+    findings.add(txn_date.missing, field="txn_date", raw=h["txn_date"], problem=_is_empty("transaction date"), **where)
     findings.add(
         txn_date.bad,
         field="txn_date",
@@ -1215,7 +1295,7 @@ def _build_entity(
         problem=lambda v: f"transaction date{_quoted(v)} is not a valid date (expected YYYY-MM-DD)",
         **where,
     )
-    if "due_date" in h.columns:
+    if "due_date" in h:
         due = _dates(h["due_date"])
         frame["due_date"] = due.values
         findings.add(
@@ -1226,24 +1306,18 @@ def _build_entity(
             **where,
         )
     for optional in ("warehouse", "memo"):
-        if optional in h.columns:
-            frame[optional] = _text(h[optional])
+        if optional in h:
+            frame[optional] = _texts(h[optional])
 
     # status: case and surrounding blanks are ignored; anything else is reported
-    status_raw = _text(h["status"], blank_is_na=True).str.strip()
-    status = status_raw.str.lower()
-    known_status = status.isin(F.AWRA_STATUSES).fillna(False).to_numpy(dtype=bool)
-    frame["status"] = status.where(known_status, status_raw)
-    frame["is_void"] = pd.Series((status == "void").fillna(False).to_numpy(dtype=bool), dtype="boolean")
+    status_raw = _texts(h["status"], blank_is_na=True, strip=True)
+    status = np.array([None if v is None else v.lower() for v in status_raw], dtype=object)
+    known_status = _isin(status, set(F.AWRA_STATUSES))
+    frame["status"] = np.where(known_status, status, status_raw)
+    frame["is_void"] = np.fromiter((v == "void" for v in status), dtype=bool, count=n)
+    findings.add(~_notna(status), field="status", raw=h["status"], problem=_is_empty("status"), **where)
     findings.add(
-        status.isna().to_numpy(dtype=bool),
-        field="status",
-        raw=h["status"],
-        problem=lambda v: "status is empty",
-        **where,
-    )
-    findings.add(
-        status.notna().to_numpy(dtype=bool) & ~known_status,
+        _notna(status) & ~known_status,
         field="status",
         raw=h["status"],
         problem=lambda v: f"status{_quoted(v)} is not an AWRA status (one of {', '.join(F.AWRA_STATUSES)})",
@@ -1253,11 +1327,12 @@ def _build_entity(
     # party
     if spec.party_col is not None:
         party_type = F.PARTY_TYPE[spec.entity] or "customer"
-        party = _text(h[spec.party_col], blank_is_na=True)
+        party = _texts(h[spec.party_col], blank_is_na=True)
+        party_names = names[party_type]
         frame["party_id"] = party
-        frame["party_name"] = party.map(names[party_type]).astype("string")
+        frame["party_name"] = [None if p is None else party_names.get(p) for p in party]
         findings.add(
-            party.isna().to_numpy(dtype=bool),
+            ~_notna(party),
             field=spec.party_col,
             raw=h[spec.party_col],
             problem=_is_empty(_MASTER_WORDS[party_type]),
@@ -1279,100 +1354,78 @@ def _build_entity(
     # a payment's own masters (NULL is allowed: QBO has defaults)
     if spec.entity == "payment":
         for column, master_type in (("payment_method_id", "payment_method"), ("deposit_account_id", "account")):
-            values = _text(h[column], blank_is_na=True)
+            values = _texts(h[column], blank_is_na=True)
             _add_dangling(findings, values, master_type, known, tables, field=column, raw=h[column], **where)
 
-    lines, totals = _build_lines(raw.lines, spec, tables, known, ids, numbers, h, findings)
-    line_total = _per_transaction(ids, totals)
+    lines, line_total = _build_lines(raw.lines, spec, tables, known, ids, numbers, h, findings)
+    # each transaction's line total; 0 without lines; <NA> when a line's amount is unusable
     frame["line_total_cents"] = line_total
     if spec.entity == "journal":
         frame["amount_cents"] = line_total  # a journal's amount is the sum of its debits
 
     dq = findings.frame()
     flagged = set(dq["awra_id"].dropna())
-    frame["data_ok"] = pd.Series((ids.notna() & ~ids.isin(flagged)).to_numpy(dtype=bool), dtype="boolean")
+    frame["data_ok"] = _notna(ids) & ~_isin(ids, flagged)
     transactions = F.conform(pd.DataFrame(frame), F.TRANSACTIONS)
+    transactions = transactions.sort_values("id", kind="stable").reset_index(drop=True)
 
-    sync_log = _build_sync_log(raw.sync_log)
-    in_result = sync_log["record_id"].isin(set(ids.dropna())).fillna(False).to_numpy(dtype=bool)
-    return _Built(transactions, lines, sync_log[in_result].reset_index(drop=True), dq)
-
-
-def _per_transaction(ids: pd.Series, totals: pd.Series) -> pd.Series:
-    """Each id's total (``<NA>`` if unusable); 0 for a transaction without lines."""
-    mapped = pd.Series(pd.array(ids.map(totals).tolist(), dtype="Int64"))
-    has_lines = ids.isin(set(totals.index)).fillna(False).to_numpy(dtype=bool)
-    out = mapped.where(has_lines, 0)
-    return out.where(ids.notna().to_numpy(dtype=bool))
-
-
-def _add_dangling(
-    findings: _Findings,
-    values: pd.Series,
-    master_type: str,
-    known: Mapping[str, set[str]],
-    tables: Mapping[str, _Table],
-    **where: Any,
-) -> None:
-    """Rows for references to master records that do not exist."""
-    dangling = (values.notna() & ~values.isin(known[master_type])).to_numpy(dtype=bool)
-    problem = _does_not_exist(_MASTER_WORDS[master_type], tables[MASTER_TABLES[master_type]].label)
-    findings.add(dangling, problem=problem, **where)
+    kept = _isin(_texts(raw.sync_log["record_id"]), set(i for i in ids if i is not None))
+    sync_log = _build_sync_log(_raw_take(raw.sync_log, kept))
+    return _Built(transactions, lines, sync_log, dq)
 
 
 def _build_lines(
-    raw: pd.DataFrame,
+    raw: _Raw,
     spec: _EntitySpec,
     tables: Mapping[str, _Table],
     known: Mapping[str, set[str]],
-    header_ids: pd.Series,
-    header_numbers: pd.Series,
-    headers: pd.DataFrame,
+    header_ids: np.ndarray,
+    header_numbers: np.ndarray,
+    headers: _Raw,
     findings: _Findings,
-) -> tuple[pd.DataFrame, pd.Series]:
+) -> tuple[pd.DataFrame, Any]:
     """The LINES frame of the kept transactions, adding line findings to ``findings``.
 
-    Also returns the line total per transaction id (sum of amounts; journals: of debits;
-    payments: of applications), ``<NA>`` when one of its lines has an unusable amount.
+    Also returns each header's line total, aligned with ``header_ids`` (sum of amounts;
+    journals: of debits; payments: of applications; 0 without lines), ``<NA>`` when one of
+    its lines has an unusable amount.
     """
-    txn_ids = _text(raw[spec.line_fk], blank_is_na=True)
-    keep = txn_ids.isin(set(header_ids.dropna())).fillna(False).to_numpy(dtype=bool)
-    raw = raw[keep].reset_index(drop=True)
-    txn_ids = txn_ids[keep].reset_index(drop=True)
-    n = len(raw)
-    number_of = dict(zip(header_ids.tolist(), header_numbers.tolist(), strict=True))
-    numbers = pd.Series([number_of.get(t) for t in txn_ids.tolist()], dtype="string")
+    all_txn_ids = _texts(raw[spec.line_fk], blank_is_na=True)
+    keep = _isin(all_txn_ids, set(i for i in header_ids if i is not None))
+    raw = _raw_take(raw, keep)
+    txn_ids = all_txn_ids[keep]
+    n = len(txn_ids)
     where: dict[str, Any] = {
         "table": tables[spec.lines].label,
         "entity": spec.entity,
         "ids": txn_ids,
-        "numbers": numbers,
+        "numbers": dict(zip(header_ids, header_numbers, strict=True)),
     }
-    out: dict[str, Any] = {"entity": _strings(spec.entity, n), "txn_id": txn_ids}
+    out: dict[str, Any] = {"entity": [spec.entity] * n, "txn_id": txn_ids}
 
     if spec.entity == "payment":
-        ref = _text(raw["invoice_id"], blank_is_na=True)
-        prefix = pd.Series(
-            [f"application to invoice {r!r}: " if r else "application: " for r in ref.fillna("").tolist()]
-        )
+        ref = _texts(raw["invoice_id"], blank_is_na=True)
+
+        def prefix(selector: np.ndarray) -> list[str]:
+            return [f"application to invoice {r!r}: " if r else "application: " for r in ref[selector]]
+
         amount = _cents(raw["amount"])
         # applications get line_no 1.. in invoice order within their payment
         order = pd.DataFrame({"t": txn_ids, "r": ref}).sort_values(["t", "r"], kind="stable")
-        out["line_no"] = (order.groupby("t", dropna=False).cumcount() + 1).reindex(raw.index).astype("Int64")
+        out["line_no"] = (order.groupby("t", dropna=False).cumcount() + 1).sort_index().to_numpy()
         out["ref_id"] = ref
         out["amount_cents"] = amount.values
         _add_money_findings(findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where)
         findings.add(
-            ref.isna().to_numpy(dtype=bool),
+            ~_notna(ref),
             field="invoice_id",
             raw=raw["invoice_id"],
             problem=lambda v: "an application names no invoice",
             **where,
         )
-        found = np.array([v is not None for v in raw["_ref_found"].tolist()], dtype=bool)
         invoices = tables["invoices"].label
         findings.add(
-            ref.notna().to_numpy(dtype=bool) & ~found,
+            _notna(ref) & ~_notna(raw["_ref_found"]),
             field="invoice_id",
             raw=raw["invoice_id"],
             problem=lambda v: f"applied to invoice{_quoted(v)}, which does not exist in {invoices}",
@@ -1380,31 +1433,34 @@ def _build_lines(
         )
         line_value, line_bad = amount.values, amount.missing | amount.bad
         # the payment's own masters, on a line 0 without amount, so mapping checks see them
-        with_id = header_ids.notna().to_numpy(dtype=bool)
+        with_id = _notna(header_ids)
+        count = int(with_id.sum())
         header_line = pd.DataFrame(
             {
-                "entity": _strings(spec.entity, int(with_id.sum())),
-                "txn_id": header_ids[with_id].reset_index(drop=True),
-                "line_no": pd.Series(np.zeros(int(with_id.sum()), dtype=np.int64), dtype="Int64"),
-                "payment_method_id": _text(headers["payment_method_id"], blank_is_na=True)[with_id].reset_index(
-                    drop=True
-                ),
-                "account_id": _text(headers["deposit_account_id"], blank_is_na=True)[with_id].reset_index(drop=True),
+                "entity": [spec.entity] * count,
+                "txn_id": header_ids[with_id],
+                "line_no": np.zeros(count, dtype=np.int64),
+                "payment_method_id": _texts(headers["payment_method_id"], blank_is_na=True)[with_id],
+                "account_id": _texts(headers["deposit_account_id"], blank_is_na=True)[with_id],
             }
         )
         lines = F.concat_frames([header_line, pd.DataFrame(out)], F.LINES)
+        lines = lines.sort_values(["txn_id", "line_no"], kind="stable").reset_index(drop=True)
     else:
         line_no = _ints(raw["line_no"])
         out["line_no"] = line_no
-        out["description"] = _text(raw["description"])
-        prefix = pd.Series(["line ?: " if pd.isna(x) else f"line {x}: " for x in line_no.tolist()], dtype=object)
+        out["description"] = _texts(raw["description"])
+
+        def prefix(selector: np.ndarray) -> list[str]:
+            return ["line ?: " if x is pd.NA else f"line {x}: " for x in line_no[selector]]
+
         refs: list[tuple[str, str]] = []
         if spec.entity in ("invoice", "bill"):
             refs += [("item_id", "item"), ("tax_code_id", "tax_code")]
         if spec.entity in ("bill", "journal"):
             refs.append(("account_id", "account"))
         for column, master_type in refs:
-            values = _text(raw[column], blank_is_na=True)
+            values = _texts(raw[column], blank_is_na=True)
             out[column] = values
             _add_dangling(
                 findings, values, master_type, known, tables, field=column, raw=raw[column], prefix=prefix, **where
@@ -1433,7 +1489,7 @@ def _build_lines(
                 prefix=prefix,
                 **where,
             )
-            no_account = out["account_id"].isna().to_numpy(dtype=bool)
+            no_account = ~_notna(out["account_id"])
             findings.add(
                 no_account, field="account_id", raw=None, problem=lambda v: "names no account", prefix=prefix, **where
             )
@@ -1445,7 +1501,7 @@ def _build_lines(
                 findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where
             )
             if spec.entity == "bill":
-                neither = (out["item_id"].isna() & out["account_id"].isna()).to_numpy(dtype=bool)
+                neither = ~_notna(out["item_id"]) & ~_notna(out["account_id"])
                 findings.add(
                     neither,
                     field="item_id",
@@ -1456,23 +1512,15 @@ def _build_lines(
                 )
             line_value, line_bad = amount.values, amount.missing | amount.bad
         lines = F.conform(pd.DataFrame(out), F.LINES)
+        lines = lines.sort_values(["txn_id", "line_no"], kind="stable").reset_index(drop=True)
 
-    sums = pd.DataFrame({"t": txn_ids, "v": line_value.fillna(0), "bad": line_bad})
-    grouped = sums.groupby("t", dropna=True)
-    totals = grouped["v"].sum().astype("Int64")
-    return lines, totals.where(~grouped["bad"].any())
-
-
-# --------------------------------------------------------------------------- ordering
-
-
-def _sorted_transactions(frame: pd.DataFrame) -> pd.DataFrame:
-    order = {e: i for i, e in enumerate(F.ENTITIES)}
-    out = frame.assign(_o=frame["entity"].map(order)).sort_values(["_o", "id"], kind="stable")
-    return out.drop(columns="_o").reset_index(drop=True)
-
-
-def _sorted_lines(frame: pd.DataFrame) -> pd.DataFrame:
-    order = {e: i for i, e in enumerate(F.ENTITIES)}
-    out = frame.assign(_o=frame["entity"].map(order)).sort_values(["_o", "txn_id", "line_no"], kind="stable")
-    return out.drop(columns="_o").reset_index(drop=True)
+    sums = pd.DataFrame({"t": txn_ids, "v": pd.array(line_value, dtype="Int64").fillna(0), "bad": line_bad})
+    grouped = sums.groupby("t", dropna=True, sort=False)
+    totals = grouped["v"].sum()
+    positions = pd.Index(totals.index, dtype=object).get_indexer(header_ids)
+    # position -1 (no lines) picks the appended 0 / False
+    values = np.append(totals.to_numpy(dtype=np.int64), 0)[positions]
+    unusable = np.append(grouped["bad"].any().to_numpy(dtype=bool), False)[positions]
+    result = pd.array(values, dtype="Int64")
+    result[unusable | ~_notna(header_ids)] = pd.NA
+    return lines, result

@@ -99,6 +99,13 @@ class TokenStore:
             ) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("refresh_token"), str) or not doc["refresh_token"]:
             return None
+        stored_realm = doc.get("realm_id")
+        if self.realm_id and stored_realm and str(stored_realm) != self.realm_id:
+            raise QboAuthError(
+                f"the QBO token store {self.path} holds the tokens of realm {stored_realm}, not {self.realm_id}: "
+                "give each company its own [qbo] token_store",
+                code="token_store",
+            )
         return TokenState(
             refresh_token=Secret(doc["refresh_token"]),
             access_token=Secret(doc.get("access_token") or ""),

@@ -442,7 +442,11 @@ class QboClient:
         )
         payload = answer.get(entity)
         if not isinstance(payload, dict):
-            raise QboFault(f"the answer to a read of {entity} {entity_id} holds no {entity}", code="unexpected")
+            raise QboFault(
+                f"the answer to a read of {entity} {entity_id} holds no {entity}",
+                code="unexpected",
+                company=self.company,
+            )
         return payload
 
     def count(self, sql: str) -> int:
@@ -458,11 +462,13 @@ class QboClient:
         and they are fetched concurrently (within the company's in-flight limit); then pages
         continue one by one until a short page, in case rows were added meanwhile. A page whose
         rows were all returned before is a paging loop (``SourceError``); rows repeated by a
-        shifting page are kept once.
+        shifting page are kept once. Without an ORDER BY the query is ordered by Id.
         """
         base = sql.strip().rstrip(";")
-        if re.search(r"\b(STARTPOSITION|MAXRESULTS)\b", base, re.IGNORECASE):
+        if re.search(r"\b(STARTPOSITION|MAXRESULTS)\b", _outside_literals(base), re.IGNORECASE):
             raise ValueError("query_all pages by itself: give the query without STARTPOSITION/MAXRESULTS")
+        if not _ORDER.search(_outside_literals(base)):
+            base += " ORDERBY Id"  # a stable order, or concurrent pages could skip or repeat rows
         entity = entity_of(base)
         with _GC_PAUSE:
             pages = [self._page(base, entity, 1)]
@@ -655,6 +661,11 @@ def _short(sql: str, limit: int = 100) -> str:
 _FROM = re.compile(r"\bFROM\s+([A-Za-z][A-Za-z0-9]*)", re.IGNORECASE)
 _ORDER = re.compile(r"\s+(ORDERBY|ORDER\s+BY)\s+.*$", re.IGNORECASE | re.DOTALL)
 _SELECT = re.compile(r"^\s*SELECT\s+\*\s+", re.IGNORECASE)
+
+
+def _outside_literals(sql: str) -> str:
+    """The query with its string literals blanked (keywords inside quotes must not count)."""
+    return re.sub(r"'(?:\\.|[^'\\])*'", "''", sql)
 
 
 def entity_of(sql: str) -> str:

@@ -1,0 +1,322 @@
+"""The email-ready HTML report (``report.html``).
+
+Summary first (does it tie out, unexplained amount, open findings, money at stake; totals and
+the tie-out bridge per entity; the chart; with history, the counts against the last run and
+the trend), then the top findings of each category ("all N are in the workbook"), mapping
+gaps with the money they block, escalations.
+
+Email-safe by construction: table layout, inline styles written in the template (no
+``<style>`` block for a client to drop), no script, and a body kept under ``BODY_LIMIT``
+bytes whatever the number of findings: if the page would be larger, fewer rows per category
+are shown. Jinja2 runs with ``autoescape=True`` for every template (``select_autoescape()``
+would not cover ``*.j2``), so names such as ``<script>`` arrive as text.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+
+from reconcile.model import RunResult
+from reports._common import (
+    INFORMATIONAL_CATEGORIES,
+    MAPPING_CATEGORIES,
+    bridge_lines,
+    categories_in_order,
+    category_counts,
+    category_title,
+    cents_text,
+    has_finding_history,
+    headline,
+    history_aging,
+    history_counts,
+    history_trend,
+    int_or_none,
+    order_positions,
+    qbo_url,
+    shorten,
+    text_or_none,
+)
+from reports.chart import findings_chart_png
+from reports.excel import (
+    ESCALATIONS_SHEET,
+    MAPPING_GAPS_SHEET,
+    SAFE_TO_RETRY_SHEET,
+    TRIAGE_SHEET,
+)
+
+#: Gmail clips a message body past about 102 KB; stay under this.
+BODY_LIMIT = 100_000
+TEMPLATE = "report.html.j2"
+_TEXT_LIMIT = 140
+_NAME_LIMIT = 48
+_MAX_ESCALATION_NUMBERS = 10
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("reports", "templates"),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+
+def render_html(result: RunResult, *, chart_src: str, max_rows_per_category: int = 10) -> str:
+    """The report as one HTML document; ``chart_src`` is ``cid:findings-chart`` or a data URI.
+
+    Shows at most ``max_rows_per_category`` findings per category, fewer if the page would
+    otherwise exceed ``BODY_LIMIT`` bytes (not counting a data-URI chart).
+    """
+    base = _base_context(result)
+    rows = max(0, int(max_rows_per_category))
+    while True:
+        context = dict(base, **_row_context(result, rows))
+        html = _ENV.get_template(TEMPLATE).render(chart_src="cid:x", **context)
+        if len(html.encode("utf-8")) <= BODY_LIMIT or rows == 0:
+            break
+        rows = rows - 1 if rows <= 5 else rows // 2
+    return _ENV.get_template(TEMPLATE).render(chart_src=chart_src, **context)
+
+
+def chart_data_uri(result: RunResult) -> str:
+    """The findings chart as a ``data:image/png;base64,…`` URI (for the standalone file)."""
+    return "data:image/png;base64," + base64.b64encode(findings_chart_png(result)).decode("ascii")
+
+
+def write_html(result: RunResult, path: Path) -> None:
+    """Write the standalone report (chart embedded as a data URI) to ``path``."""
+    Path(path).write_text(render_html(result, chart_src=chart_data_uri(result)), encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class _Cell:
+    text: str
+    href: str | None = None
+    align: str | None = None
+    nowrap: bool = False
+
+
+def _base_context(result: RunResult) -> dict[str, Any]:
+    p = result.params
+    head = headline(result)
+    counts = category_counts(result)
+    with_history = has_finding_history(result.findings)
+    entity_rows = []
+    for t in result.totals:
+        entity_rows.append(
+            {
+                "entity": t.entity,
+                "awra_count": f"{t.awra_count:,}",
+                "qbo_count": f"{t.qbo_count:,}",
+                "awra_total": cents_text(t.awra_total_cents),
+                "qbo_total": cents_text(t.qbo_total_cents),
+                "difference": cents_text(int(t.awra_total_cents) - int(t.qbo_total_cents)),
+                "unexplained": cents_text(t.unexplained_cents),
+                "ties": t.unexplained_cents == 0,
+            }
+        )
+    bridges = [
+        {"entity": entity, "lines": [{"label": x.label, "amount": cents_text(x.cents), "kind": x.kind} for x in lines]}
+        for entity, lines in bridge_lines(result)
+    ]
+    category_rows = [
+        {
+            "title": cc.title,
+            "count": f"{cc.count:,}",
+            "amount": cents_text(cc.amount_cents),
+            "history": [f"{cc.history.get(s, 0):,}" for s in ("new", "persisting", "reopened")],
+        }
+        for cc in counts
+    ]
+    chart_alt = "Findings by category: " + (
+        "; ".join(f"{cc.title} {cc.count:,}" for cc in counts) if counts else "none"
+    )
+    trend = history_trend(result.history)
+    triage = result.triage if isinstance(result.triage, pd.DataFrame) else pd.DataFrame()
+    safe = result.safe_to_retry if isinstance(result.safe_to_retry, pd.DataFrame) else pd.DataFrame()
+    return {
+        "company_name": shorten(p.company_name, 120),
+        "company": shorten(p.company, 60),
+        "date_from": p.date_from.isoformat(),
+        "date_to": p.date_to.isoformat(),
+        "status": shorten(p.status, 40),
+        "entities": ", ".join(p.entities),
+        "run_id": shorten(p.run_id, 120),
+        "run_at": p.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "ties_out": head.ties_out,
+        "unexplained": cents_text(head.unexplained_cents),
+        "open_findings": f"{head.open_findings:,}",
+        "money_at_stake": cents_text(head.money_at_stake_cents),
+        "entity_rows": entity_rows,
+        "bridges": bridges,
+        "category_rows": category_rows,
+        "with_history": with_history,
+        "chart_alt": chart_alt,
+        "history": [(k.capitalize(), f"{n:,}") for k, n in history_counts(result.history)],
+        "aging": [(shorten(label, 40), f"{n:,}") for label, n in history_aging(result.history)],
+        "trend": [{"date": t.date, "run_id": shorten(t.run_id, 60), "open": f"{t.open:,}"} for t in trend[-12:]],
+        "triage_count": f"{len(triage):,}",
+        "safe_count": f"{len(safe):,}",
+        "sheets": {
+            "mapping": MAPPING_GAPS_SHEET,
+            "triage": TRIAGE_SHEET,
+            "safe": SAFE_TO_RETRY_SHEET,
+            "escalations": ESCALATIONS_SHEET,
+        },
+        "sources": [(shorten(str(k), 40), shorten(str(v), 200)) for k, v in sorted(result.sources.items())],
+    }
+
+
+def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
+    findings = result.findings
+    sections = []
+    mapping_section = None
+    if len(findings):
+        groups = findings.groupby(findings["category"].astype("string"), sort=False, dropna=True).indices
+        for category in categories_in_order(findings["category"]):
+            positions = groups[category]
+            subset = findings.iloc[positions]
+            top = subset.iloc[order_positions(subset, by_money=True)[:rows]]
+            mapping = category in MAPPING_CATEGORIES
+            sections.append(
+                {
+                    "title": category_title(category),
+                    "total": f"{len(subset):,}",
+                    "count": len(subset),
+                    "shown": len(top),
+                    "informational": category in INFORMATIONAL_CATEGORIES,
+                    "headers": _MAPPING_HEADERS if mapping else _TRANSACTION_HEADERS,
+                    "rows": [_mapping_cells(r) if mapping else _transaction_cells(r) for r in _records(top)],
+                }
+            )
+        is_mapping = findings["category"].isin(MAPPING_CATEGORIES).fillna(False).astype(bool)
+        gaps = findings[is_mapping]
+        if len(gaps):
+            top = gaps.iloc[order_positions(gaps, by_money=True)[:rows]]
+            blocked = pd.to_numeric(gaps["blocks_cents"], errors="coerce").fillna(0).astype("int64")
+            mapping_section = {
+                "total": f"{len(gaps):,}",
+                "shown": len(top),
+                "blocked": cents_text(int(blocked.sum())),
+                "rows": [_gap_cells(r) for r in _records(top)],
+            }
+    return {
+        "sections": sections,
+        "mapping_gaps": mapping_section,
+        "escalations": _escalations(result.escalations, rows),
+        "escalation_total": len(result.escalations),
+    }
+
+
+_TRANSACTION_HEADERS = ("Record", "QBO", "Party", "Date", "Amount", "What", "Action")
+_MAPPING_HEADERS = ("Type", "AWRA id", "Name", "QBO", "Blocks", "Blocked amount", "What", "Action")
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): v for k, v in row.items()} for row in frame.to_dict("records")] if len(frame) else []
+
+
+def _t(value: object, limit: int = _TEXT_LIMIT) -> str:
+    text = text_or_none(value)
+    return shorten(text, limit) if text is not None else ""
+
+
+def _qbo_cell(row: Mapping[str, Any]) -> _Cell:
+    qbo_id = text_or_none(row.get("qbo_id"))
+    if qbo_id is None:
+        return _Cell("")
+    entity = text_or_none(row.get("entity"))
+    return _Cell(shorten(qbo_id, 24), qbo_url(entity, qbo_id), nowrap=True)
+
+
+def _what(row: Mapping[str, Any]) -> str:
+    field = _t(row.get("field"), 30)
+    cause = _t(row.get("cause"))
+    if field and (text_or_none(row.get("awra_value")) or text_or_none(row.get("qbo_value"))):
+        detail = f"{field}: AWRA {_t(row.get('awra_value'), 40) or '—'} / QBO {_t(row.get('qbo_value'), 40) or '—'}"
+        diff = _t(row.get("difference"), 30)
+        detail += f" (difference {diff})" if diff else ""
+        return f"{detail}. {cause}" if cause else detail
+    message = _t(row.get("message"))
+    return cause or message
+
+
+def _transaction_cells(row: Mapping[str, Any]) -> list[_Cell]:
+    number = _t(row.get("awra_number"), 32) or _t(row.get("awra_id"), 32)
+    date = row.get("txn_date")
+    date_text = date.strftime("%Y-%m-%d") if isinstance(date, pd.Timestamp) and not pd.isna(date) else ""
+    amount = int_or_none(row.get("amount_cents"))
+    return [
+        _Cell(f"{_t(row.get('entity'), 16)} {number}".strip()),
+        _qbo_cell(row),
+        _Cell(_t(row.get("party"), _NAME_LIMIT)),
+        _Cell(date_text, nowrap=True),
+        _Cell(cents_text(amount), align="right", nowrap=True),
+        _Cell(_what(row)),
+        _Cell(_t(row.get("action"))),
+    ]
+
+
+def _mapping_cells(row: Mapping[str, Any]) -> list[_Cell]:
+    blocks = int_or_none(row.get("blocks_count"))
+    return [
+        _Cell(_t(row.get("entity"), 16)),
+        _Cell(_t(row.get("awra_id"), 32)),
+        _Cell(_t(row.get("party"), _NAME_LIMIT)),
+        _qbo_cell(row),
+        _Cell(f"{blocks:,}" if blocks is not None else "", align="right"),
+        _Cell(cents_text(int_or_none(row.get("blocks_cents"))), align="right", nowrap=True),
+        _Cell(_what(row)),
+        _Cell(_t(row.get("action"))),
+    ]
+
+
+def _gap_cells(row: Mapping[str, Any]) -> list[_Cell]:
+    return [_Cell(category_title(str(row.get("category", "")))), *_mapping_cells(row)]
+
+
+def _escalations(escalations: Sequence[Mapping[str, Any]], rows: int) -> list[dict[str, Any]]:
+    out = []
+    for packet in list(escalations)[: max(rows, 1) if escalations else 0]:
+        numbers = packet.get("record_numbers") or []
+        if isinstance(numbers, str):
+            numbers = [numbers]
+        numbers = [str(n) for n in numbers]
+        shown = ", ".join(shorten(n, 32) for n in numbers[:_MAX_ESCALATION_NUMBERS])
+        if len(numbers) > _MAX_ESCALATION_NUMBERS:
+            shown += f" and {len(numbers) - _MAX_ESCALATION_NUMBERS:,} more"
+        count = int_or_none(packet.get("count"))
+        details = []
+        for key, label in (
+            ("status", "Sync status"),
+            ("error_code", "Error"),
+            ("message", "Message"),
+            ("retry_count", "Retries"),
+            ("expected_qbo_result", "Expected in QBO"),
+            ("changed_recently", "Changed recently"),
+            ("module", "Module"),
+            ("branch", "Branch"),
+            ("warehouse", "Warehouse"),
+            ("user", "User"),
+        ):
+            value = packet.get(key)
+            if value is None or value == "" or isinstance(value, list | tuple | dict):
+                continue
+            details.append((label, _t(value)))
+        out.append(
+            {
+                "reason": _t(packet.get("reason")) or "Escalation",
+                "count": f"{count:,}" if count is not None else "",
+                "numbers": shown,
+                "details": details,
+            }
+        )
+    return out

@@ -1,0 +1,146 @@
+"""End to end through the command line on the embedded demo data set.
+
+The demo generator plants a known set of problems and writes a manifest of them; the job must
+find exactly those — no misses, no false alarms — and tie out to the cent.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from jobs.cli import main
+from reconcile import frames as F
+from reconcile.demo import ensure_demo
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> dict:
+    """Build the demo set and run `qbo-recon run` over it once for the module's tests."""
+    root = tmp_path_factory.mktemp("e2e")
+    demo = ensure_demo(root / "demo")
+    config = root / "config.toml"
+    config.write_text(f'[history]\nurl = "sqlite:///{root}/history.db"\n', encoding="utf-8")
+    out = root / "out"
+    code = main(
+        [
+            "run",
+            "--from",
+            demo.date_from.isoformat(),
+            "--to",
+            demo.date_to.isoformat(),
+            "--config",
+            str(config),
+            "--awra-url",
+            demo.awra_url,
+            "--qbo-snapshot",
+            str(demo.snapshot_dir),
+            "--out",
+            str(out),
+            "--no-email",
+        ]
+    )
+    assert code == 0
+    (folder,) = list(out.iterdir())
+    return {"demo": demo, "folder": folder, "config": config, "root": root}
+
+
+def finding_key(row: dict) -> tuple:
+    """What identifies a finding for the manifest comparison (field only where it is the point)."""
+    field = row.get("field") if row["category"] == "mismatch" else None
+    return (row["entity"], row["category"], row.get("awra_id") or None, row.get("qbo_id") or None, field or None)
+
+
+def test_run_folder_holds_the_contract_files(demo_run):
+    names = {p.name for p in demo_run["folder"].iterdir()}
+    assert {"reconciliation.xlsx", "report.html", "findings.csv", "summary.json"} <= names
+
+
+def test_findings_match_the_manifest_exactly(demo_run):
+    manifest = json.loads(demo_run["demo"].manifest_path.read_text(encoding="utf-8"))
+    expected = {finding_key(e) for e in manifest["expected_findings"]}
+    for e in manifest["expected_findings"]:
+        for also in e.get("also", []):
+            expected.add(finding_key({**e, "category": also, "field": None}))
+    with (demo_run["folder"] / "findings.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0].keys())[: len(F.CONTRACT_FINDING_COLUMNS)] == F.CONTRACT_FINDING_COLUMNS
+    found = {finding_key(r) for r in rows}
+    assert sorted(expected - found, key=str) == [], "planted problems the job missed"
+    assert sorted(found - expected, key=str) == [], "findings the manifest does not explain (false alarms)"
+
+
+def test_every_entity_ties_out_to_the_cent(demo_run):
+    summary = json.loads((demo_run["folder"] / "summary.json").read_text(encoding="utf-8"))
+    assert summary["unexplained"] == "0.00"
+    assert set(summary["entities"]) == set(F.ENTITIES)
+    for entity, block in summary["entities"].items():
+        assert block["unexplained"] == "0.00", entity
+        assert block["awra_count"] > 0 and block["qbo_count"] > 0
+
+
+def test_every_finding_has_a_cause_and_an_action(demo_run):
+    with (demo_run["folder"] / "findings.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    for row in rows:
+        assert row["cause"].strip(), row
+        assert row["action"].strip(), row
+        assert row["run_id"] == demo_run["folder"].name
+
+
+def test_a_second_run_compares_with_the_first(demo_run):
+    demo = demo_run["demo"]
+    out = demo_run["root"] / "out2"
+    args = ["run", "--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat()]
+    args += ["--config", str(demo_run["config"]), "--awra-url", demo.awra_url]
+    args += ["--qbo-snapshot", str(demo.snapshot_dir), "--out", str(out), "--no-email"]
+    assert main(args) == 0
+    (folder,) = list(out.iterdir())
+    history = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["history"]
+    first = json.loads((demo_run["folder"] / "summary.json").read_text(encoding="utf-8"))
+    assert history["new"] == 0 and history["resolved"] == 0
+    assert history["persisting"] == first["findings"]
+
+
+def test_saved_snapshot_reproduces_the_run(demo_run, tmp_path):
+    demo = demo_run["demo"]
+    saved = tmp_path / "snap"
+    base = ["--config", str(demo_run["config"]), "--awra-url", demo.awra_url, "--no-email"]
+    window = ["--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat()]
+    assert (
+        main(
+            [
+                "run",
+                *window,
+                *base,
+                "--qbo-snapshot",
+                str(demo.snapshot_dir),
+                "--save-qbo-snapshot",
+                str(saved),
+                "--out",
+                str(tmp_path / "a"),
+            ]
+        )
+        == 0
+    )
+    assert (saved / "Invoice.json").is_file()
+    assert main(["run", *window, *base, "--qbo-snapshot", str(saved), "--out", str(tmp_path / "b")]) == 0
+    (a,) = list((tmp_path / "a").iterdir())
+    (b,) = list((tmp_path / "b").iterdir())
+    rows_a = sorted(map(finding_key, csv.DictReader((a / "findings.csv").open(encoding="utf-8"))), key=str)
+    rows_b = sorted(map(finding_key, csv.DictReader((b / "findings.csv").open(encoding="utf-8"))), key=str)
+    assert rows_a == rows_b
+
+
+def test_demo_command_writes_a_report(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--out", str(tmp_path / "out")]) == 0
+    printed = capsys.readouterr().out
+    assert "report.html" in printed
+    (folder,) = list((tmp_path / "out").iterdir())
+    assert (folder / "reconciliation.xlsx").stat().st_size > 0
+    assert Path("data/demo/awra.db").exists()

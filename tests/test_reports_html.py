@@ -1,0 +1,149 @@
+"""The HTML report: escaping, email safety, size bound, content, determinism, golden text."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import struct
+from pathlib import Path
+
+import pytest
+from fixtures.reports.report_samples import bare_result, big_result, hostile_result, sample_result
+
+import reports.html as html_mod
+from reports.chart import CHART_CID, findings_chart_png
+from reports.html import BODY_LIMIT, chart_data_uri, render_html, write_html
+
+GOLDEN = Path(__file__).parent / "golden" / "reports"
+CID = f"cid:{CHART_CID}"
+
+
+def _render(result, **kw) -> str:
+    return render_html(result, chart_src=CID, **kw)
+
+
+def _section(html: str, title: str) -> str:
+    start = html.index(f">{title} (")
+    end = html.find("<h2", start)
+    return html[start:end]
+
+
+def test_templates_autoescape():
+    assert html_mod._ENV.autoescape is True
+
+
+def test_hostile_strings_are_escaped_and_no_script_survives():
+    html = _render(hostile_result())
+    assert "<script" not in html.lower()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "=HYPERLINK(&#34;http://x&#34;,&#34;y&#34;)" in html
+    assert "شركة النور للتجارة" in html and "北京贸易有限公司" in html and "🧾💸" in html
+    assert "\x00" not in html and "\x07" not in html
+    assert "L" * 200 not in html  # long text cut for the page
+    # the hostile QBO Id stays inside its (quoted, URL-encoded) href
+    assert 'href="https://app.qbo.intuit.com/app/invoice?txnId=9%22%29%3B%20alert%281%29%3B%20%28%22"' in html
+
+
+def test_email_safe_markup():
+    html = _render(sample_result())
+    assert "<style" not in html.lower() and "<script" not in html.lower()
+    assert "<link" not in html.lower()
+    assert f'<img src="{CID}"' in html
+    assert re.search(r'<img [^>]*alt="Findings by category: Missing in QBO 3; ', html)
+    assert "<div style" in html and "<table" in html  # inline styles, table layout
+    assert "class=" not in html
+
+
+def test_summary_comes_first_with_the_headline_figures():
+    html = _render(sample_result())
+    assert re.search(r'id="headline-ties-out"[^>]*>Yes<', html)
+    assert re.search(r'id="headline-unexplained"[^>]*>0.00<', html)
+    assert re.search(r'id="headline-open-findings"[^>]*>18<', html)
+    assert re.search(r'id="headline-money-at-stake"[^>]*>26,417.99<', html)
+    order = [html.index(marker) for marker in ("headline-ties-out", "Tie-out bridge", CID, "Missing in QBO (3)")]
+    assert order == sorted(order)
+    assert "Explained by Missing in QBO" in html and ">Unexplained<" in html
+
+
+def test_history_counts_and_trend_are_shown_when_history_exists():
+    html = _render(sample_result())
+    assert "Since the last run" in html and ">Resolved<" in html
+    assert "Open findings, recent runs" in html and ">2026-03-11<" in html
+    bare = _render(bare_result())
+    assert "Since the last run" not in bare and "recent runs" not in bare and ">Persisting<" not in bare
+
+
+def test_top_rows_per_category_and_the_pointer_to_the_workbook():
+    html = _render(sample_result(), max_rows_per_category=1)
+    section = _section(html, "Missing in QBO")
+    assert "The top 1 by amount; all 3 are in the workbook, sheet “Missing in QBO”." in section
+    assert section.count("<tr") == 2  # header + 1 row
+    assert "INV-101" in section  # the biggest amount first
+    full = _section(_render(sample_result()), "Missing in QBO")
+    assert "All of them; all 3 are in the workbook" in full and full.count("<tr") == 4
+
+
+def test_mapping_gaps_show_the_money_they_block_largest_first():
+    section = _section(_render(sample_result()), "Mapping gaps")
+    assert "They block transactions worth 25,710.99 in this window." in section
+    amounts = re.findall(r'<td align="right" nowrap>([\d,]+\.\d\d)</td>', section)
+    assert amounts == ["13,700.00", "8,800.00", "3,210.99", "0.00"]
+    assert 'href="https://app.qbo.intuit.com/app/vendordetail?nameId=58"' in section
+
+
+def test_escalations_are_listed():
+    section = _section(_render(sample_result()), "Escalations")
+    assert "Sync log says succeeded but QBO has no record" in section
+    assert "INV-101, INV-107" in section and "Invalid Reference Id: Customer" in section
+    assert "Nothing to escalate." in _section(_render(bare_result()), "Escalations")
+
+
+@pytest.mark.parametrize("n", [10_000, 200_000])
+def test_body_stays_under_the_email_limit_whatever_the_number_of_findings(n):
+    html = _render(big_result(n))
+    assert len(html.encode("utf-8")) < BODY_LIMIT
+    assert "Open findings" in html and re.search(rf'id="headline-open-findings"[^>]*>{n:,}<', html)
+    assert "are in the workbook" in html
+
+
+def test_rows_shrink_when_the_page_would_be_too_big(monkeypatch):
+    monkeypatch.setattr(html_mod, "BODY_LIMIT", 29_500)
+    html = _render(sample_result(), max_rows_per_category=50)
+    assert len(html.encode("utf-8")) <= 29_500
+    assert "The top 1 by amount; all 3 are in the workbook" in html
+
+
+def test_same_result_gives_the_same_html_and_chart():
+    assert _render(sample_result()) == _render(sample_result())
+    assert findings_chart_png(sample_result()) == findings_chart_png(sample_result())
+
+
+def test_chart_is_a_png_sized_for_the_categories_and_the_trend():
+    png = findings_chart_png(sample_result())
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    width, height = struct.unpack(">II", png[16:24])
+    bare_width, bare_height = struct.unpack(">II", findings_chart_png(bare_result())[16:24])
+    assert width == bare_width == 640
+    assert height > bare_height  # the trend panel only with history
+
+
+def test_standalone_file_embeds_the_chart_as_a_data_uri(tmp_path):
+    path = tmp_path / "report.html"
+    write_html(sample_result(), path)
+    text = path.read_text(encoding="utf-8")
+    uri = chart_data_uri(sample_result())
+    assert f'<img src="{uri}"' in text
+    assert base64.b64decode(uri.split(",", 1)[1]) == findings_chart_png(sample_result())
+    assert "cid:" not in text
+
+
+@pytest.mark.parametrize("name,factory", [("sample", sample_result), ("hostile", hostile_result)])
+def test_html_matches_the_golden_file(name, factory):
+    result = factory()
+    html = _render(result).replace(result.params.now.strftime("%Y-%m-%d %H:%M UTC"), "<RUN-AT>")
+    golden = GOLDEN / f"report_{name}.html"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        golden.write_text(html, encoding="utf-8")
+    assert golden.exists(), "run with UPDATE_GOLDEN=1 to create the golden file"
+    assert html == golden.read_text(encoding="utf-8")

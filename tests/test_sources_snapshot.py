@@ -1,0 +1,364 @@
+"""Snapshots (read/write), the snapshot source, the shared QBO queries and the source wiring."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from reconcile import frames as F
+from reconcile.config import AwraSettings, CompanySettings, EmailSettings, QboSettings, Secret
+from reconcile.errors import ConfigError, UsageError
+from reconcile.model import LookupRequest
+from reconcile.params import RunParams
+from reconcile.sources import snapshot as snapshot_module
+from reconcile.sources.qbo import (
+    NO_CREDENTIALS,
+    QboSource,
+    SnapshotSource,
+    has_credentials,
+    lookup_queries,
+    open_qbo_source,
+    reference_query,
+    window_query,
+)
+from reconcile.sources.snapshot import read_snapshot, write_snapshot
+
+WINDOW = (date(2026, 8, 1), date(2026, 10, 31))
+
+
+def params(entities: tuple[str, ...] = F.ENTITIES) -> RunParams:
+    return RunParams(
+        run_id="r1", company="default", company_name="Demo", date_from=WINDOW[0], date_to=WINDOW[1], entities=entities
+    )
+
+
+def invoice(ident: str, number: str, txn_date: str, total: str = "116.00", **extra: Any) -> dict[str, Any]:
+    return {
+        "Id": ident,
+        "DocNumber": number,
+        "TxnDate": txn_date,
+        "CustomerRef": {"value": "17", "name": "Mark Cho"},
+        "CurrencyRef": {"value": "KES"},
+        "Line": [
+            {
+                "Amount": Decimal("100.00"),
+                "DetailType": "SalesItemLineDetail",
+                "SalesItemLineDetail": {"ItemRef": {"value": "5"}, "TaxCodeRef": {"value": "2"}},
+            },
+            {"Amount": Decimal("100.00"), "DetailType": "SubTotalLineDetail", "SubTotalLineDetail": {}},
+        ],
+        "TxnTaxDetail": {"TotalTax": Decimal("16.00")},
+        "TotalAmt": Decimal(total),
+        "MetaData": {"LastUpdatedTime": f"{txn_date}T10:00:00-08:00"},
+        **extra,
+    }
+
+
+def company_payloads() -> dict[str, list[dict[str, Any]]]:
+    return {
+        "Invoice": [
+            invoice("1", "INV-1", "2026-08-01"),  # first day of the window
+            invoice("2", "INV-2", "2026-10-31"),  # last day
+            invoice("3", "INV-3", "2026-07-31"),  # the day before: out
+            invoice("4", "INV-4", "2026-11-01"),  # the day after: out
+            invoice("5", "INV-5", "2026-09-09", total="0", PrivateNote="Voided"),  # voided: still pulled
+        ],
+        "Payment": [
+            {
+                "Id": "20",
+                "PaymentRefNum": "MPESA-1",
+                "TxnDate": "2026-09-02",
+                "TotalAmt": Decimal("116.00"),
+                "CustomerRef": {"value": "17"},
+                "Line": [{"Amount": Decimal("116.00"), "LinkedTxn": [{"TxnId": "1", "TxnType": "Invoice"}]}],
+            },
+            {"Id": "21", "PaymentRefNum": "O'Brien-7", "TxnDate": "2025-12-30", "TotalAmt": 5},
+        ],
+        "Bill": [{"Id": "30", "DocNumber": "B-1", "TxnDate": "2026-08-20", "TotalAmt": Decimal("0.10")}],
+        "Customer": [
+            {"Id": "17", "DisplayName": "Mark Cho", "Active": True},
+            {"Id": "18", "DisplayName": "Gone Ltd", "Active": False},
+        ],
+        "TaxCode": [
+            {
+                "Id": "2",
+                "Name": "VAT",
+                "Active": True,
+                "SalesTaxRateList": {"TaxRateDetail": [{"TaxRateRef": {"value": "3"}}]},
+            }
+        ],
+        "TaxRate": [{"Id": "3", "Name": "VAT 16", "RateValue": Decimal("16"), "Active": True}],
+    }
+
+
+@pytest.fixture
+def snapshot_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "snap"
+    write_snapshot(folder, company_payloads())
+    return folder
+
+
+# --------------------------------------------------------------------------- read / write
+
+
+def test_round_trip_is_exact(tmp_path: Path) -> None:
+    payloads = {
+        "Invoice": [
+            {
+                "Id": "1",
+                "TotalAmt": Decimal("0.10"),
+                "Big": Decimal("1234567890123.456789"),
+                "Sci": Decimal("1E+2"),
+                "Count": 3,
+                "Flag": False,
+                "Nothing": None,
+                "Text": "O'Brien – “quoted” \\ \u00e9",
+                "Nested": {"Line": [{"Amount": Decimal("-7.125")}]},
+            }
+        ],
+        "Customer": [],
+    }
+    folder = tmp_path / "out"
+    write_snapshot(folder, payloads)
+    back = read_snapshot(folder)
+    assert back == payloads
+    amount = back["Invoice"][0]["TotalAmt"]
+    assert isinstance(amount, Decimal) and str(amount) == "0.10"  # digits kept, no float round trip
+    assert str(back["Invoice"][0]["Big"]) == "1234567890123.456789"
+    text = (folder / "Invoice.json").read_text(encoding="utf-8")
+    assert "0.10" in text and "1234567890123.456789" in text
+    assert isinstance(json.loads(text), list)  # plain JSON any reader can load
+    assert back["Customer"] == []
+
+
+def test_a_missing_file_means_none_of_that_entity(snapshot_dir: Path) -> None:
+    read = read_snapshot(snapshot_dir)
+    assert "JournalEntry" not in read and "Vendor" not in read
+    data = SnapshotSource(snapshot_dir).pull(params())
+    assert not (data.transactions["entity"] == "journal").any()
+    assert not (data.references["ref_type"] == "vendor").any()
+
+
+def test_write_replaces_a_previous_snapshot_whole(tmp_path: Path) -> None:
+    folder = tmp_path / "snap"
+    write_snapshot(folder, {"Invoice": [{"Id": "1"}], "Bill": [{"Id": "9"}]})
+    write_snapshot(folder, {"Invoice": [{"Id": "2"}]})
+    assert read_snapshot(folder) == {"Invoice": [{"Id": "2"}]}  # no stale Bill.json left behind
+    assert [p.name for p in tmp_path.iterdir()] == ["snap"]  # no temporary folders left
+
+
+def test_a_failed_write_leaves_the_previous_snapshot_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "snap"
+    write_snapshot(folder, {"Invoice": [{"Id": "1"}]})
+    real_dump = snapshot_module.simplejson.dump
+    calls = {"n": 0}
+
+    def failing_dump(obj: Any, fh: Any, **kwargs: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(28, "No space left on device")
+        real_dump(obj, fh, **kwargs)
+
+    monkeypatch.setattr(snapshot_module.simplejson, "dump", failing_dump)
+    with pytest.raises(UsageError, match="No space left"):
+        write_snapshot(folder, {"Invoice": [{"Id": "2"}], "Bill": [{"Id": "3"}]})
+    assert read_snapshot(folder) == {"Invoice": [{"Id": "1"}]}
+    assert [p.name for p in tmp_path.iterdir()] == ["snap"]
+
+    new_folder = tmp_path / "fresh"
+    calls["n"] = 0
+    with pytest.raises(UsageError):
+        write_snapshot(new_folder, {"Invoice": [{"Id": "2"}], "Bill": [{"Id": "3"}]})
+    assert not new_folder.exists()  # all or nothing
+
+
+def test_write_refuses_to_replace_a_folder_holding_other_files(tmp_path: Path) -> None:
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "thesis.docx").write_text("precious")
+    with pytest.raises(UsageError, match="holds other files"):
+        write_snapshot(folder, {"Invoice": []})
+    assert (folder / "thesis.docx").read_text() == "precious"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("Invoice.json", '{"Id": "1"}', "not a JSON array"),
+        ("Invoice.json", '[{"Id": "1"}, 5]', "element 1 is not a JSON object"),
+        ("Invoice.json", '[{"Id": "1"},', "not valid JSON"),
+        ("Invoice.json", '[{"TotalAmt": NaN}]', "not valid JSON"),
+        ("Invoice.json", b"[\xff]", "not UTF-8"),
+    ],
+)
+def test_malformed_snapshot_files_give_one_line_usage_errors(
+    tmp_path: Path, name: str, content: Any, reason: str
+) -> None:
+    path = tmp_path / name
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(content)
+    with pytest.raises(UsageError) as caught:
+        read_snapshot(tmp_path)
+    message = str(caught.value)
+    assert reason in message and str(path) in message
+    assert "\n" not in message and caught.value.exit_code == 2
+
+
+def test_a_missing_snapshot_folder_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no such folder"):
+        read_snapshot(tmp_path / "nope")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="not a folder"):
+        read_snapshot(tmp_path / "file")
+    with pytest.raises(UsageError, match="no such folder"):
+        open_qbo_source(company(tmp_path), snapshot_dir=tmp_path / "nope")
+
+
+# --------------------------------------------------------------------------- snapshot source
+
+
+def test_pull_keeps_the_window_voided_included_and_every_reference(snapshot_dir: Path) -> None:
+    source = SnapshotSource(snapshot_dir)
+    assert isinstance(source, QboSource)
+    assert source.description == f"snapshot {snapshot_dir}"
+    data = source.pull(params())
+    tx = data.transactions
+    assert sorted(zip(tx["entity"], tx["id"], strict=True)) == [
+        ("bill", "30"),
+        ("invoice", "1"),
+        ("invoice", "2"),
+        ("invoice", "5"),
+        ("payment", "20"),
+    ]
+    assert bool(tx["in_window"].all())
+    assert tx.loc[tx["id"] == "5", "status"].item() == "void"
+    # one sales line per invoice (subtotals left out) and the payment's application; the bill has none
+    assert sorted(zip(data.lines["entity"], data.lines["txn_id"], strict=True)) == [
+        ("invoice", "1"),
+        ("invoice", "2"),
+        ("invoice", "5"),
+        ("payment", "20"),
+    ]
+    refs = data.references
+    assert sorted(refs.loc[refs["ref_type"] == "customer", "id"]) == ["17", "18"]  # inactive included
+    assert refs.loc[refs["ref_type"] == "tax_code", "rate_percent"].item() == "16"
+    assert set(data.raw["Invoice"]) == {"1", "2", "5"}
+    assert tx.loc[tx["id"] == "30", "amount_cents"].item() == 10
+
+
+def test_pull_only_the_run_entities(snapshot_dir: Path) -> None:
+    data = SnapshotSource(snapshot_dir).pull(params(entities=("payment",)))
+    assert list(data.transactions["id"]) == ["20"]
+    assert list(data.lines["ref_id"]) == ["1"]
+
+
+def test_lookup_finds_records_by_id_or_number_whatever_their_date(snapshot_dir: Path) -> None:
+    source = SnapshotSource(snapshot_dir)
+    request = LookupRequest(
+        qbo_ids={"invoice": frozenset({"3", "404"})},
+        qbo_numbers={"invoice": frozenset({"INV-4"}), "payment": frozenset({"O'Brien-7"})},
+    )
+    data = source.lookup(params(), request)
+    tx = data.transactions
+    assert sorted(zip(tx["entity"], tx["id"], strict=True)) == [("invoice", "3"), ("invoice", "4"), ("payment", "21")]
+    assert not tx["in_window"].any()
+    assert tx.loc[tx["id"] == "3", "txn_date"].item() == pd.Timestamp("2026-07-31")
+    assert data.references.empty
+    assert sorted(data.lines["txn_id"]) == ["3", "4"]
+    assert source.lookup(params(), LookupRequest()).transactions.empty
+
+
+def test_served_payloads_make_a_snapshot_that_pulls_the_same(snapshot_dir: Path, tmp_path: Path) -> None:
+    source = SnapshotSource(snapshot_dir)
+    first = source.pull(params())
+    source.lookup(params(), LookupRequest(qbo_ids={"invoice": frozenset({"3"})}))
+    saved = source.payloads()
+    assert sorted(p["Id"] for p in saved["Invoice"]) == ["1", "2", "3", "5"]
+    assert saved["JournalEntry"] == []  # pulled, none found
+    assert len(saved["Customer"]) == 2
+    copy_dir = tmp_path / "saved"
+    write_snapshot(copy_dir, saved)
+    again = SnapshotSource(copy_dir).pull(params())
+    pd.testing.assert_frame_equal(again.transactions, first.transactions)
+    pd.testing.assert_frame_equal(again.lines, first.lines)
+    pd.testing.assert_frame_equal(again.references, first.references)
+
+
+# --------------------------------------------------------------------------- queries
+
+
+def test_window_and_reference_queries() -> None:
+    assert (
+        window_query("invoice", date(2026, 8, 1), date(2026, 10, 31))
+        == "SELECT * FROM Invoice WHERE TxnDate >= '2026-08-01' AND TxnDate <= '2026-10-31'"
+    )
+    assert window_query("JournalEntry", "2026-01-01", "2026-01-31").startswith("SELECT * FROM JournalEntry WHERE")
+    assert reference_query("customer") == "SELECT * FROM Customer WHERE Active IN (true, false)"
+    assert reference_query("TaxRate") == "SELECT * FROM TaxRate WHERE Active IN (true, false)"
+    with pytest.raises(ValueError):
+        window_query("customer", "2026-01-01", "2026-01-31")
+    with pytest.raises(ValueError):
+        window_query("invoice", "2026-1-1", "2026-01-31")
+    with pytest.raises(ValueError):
+        reference_query("invoice")
+
+
+def test_lookup_queries_chunk_escape_and_use_the_number_field() -> None:
+    ids = [str(i) for i in range(250)]
+    queries = lookup_queries("invoice", ids, ["O'Brien", "A-1", "A-1", " "])
+    assert len(queries) == 4
+    assert all(q.startswith("SELECT * FROM Invoice WHERE Id IN ('") for q in queries[:3])
+    assert sum(q.count("'") // 2 for q in queries[:3]) == 250
+    assert queries[3] == "SELECT * FROM Invoice WHERE DocNumber IN ('A-1', 'O\\'Brien')"
+    assert lookup_queries("payment", [], ["P1"]) == ["SELECT * FROM Payment WHERE PaymentRefNum IN ('P1')"]
+    assert lookup_queries("bill", [], []) == []
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+def company(tmp_path: Path, **secrets: str) -> CompanySettings:
+    return CompanySettings(
+        key="default",
+        name="Demo",
+        awra=AwraSettings(url="sqlite://"),
+        qbo=QboSettings(
+            realm_id="9130350000000000",
+            token_store=tmp_path / "tokens.json",
+            client_id=Secret(secrets.get("client_id", "")),
+            client_secret=Secret(secrets.get("client_secret", "")),
+            refresh_token=Secret(secrets.get("refresh_token", "")),
+        ),
+        email=EmailSettings(),
+    )
+
+
+def test_a_snapshot_needs_no_credentials(snapshot_dir: Path, tmp_path: Path) -> None:
+    source = open_qbo_source(company(tmp_path), snapshot_dir=snapshot_dir)
+    assert isinstance(source, SnapshotSource)
+
+
+def test_no_snapshot_and_no_credentials_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        open_qbo_source(company(tmp_path, client_id="id", client_secret="secret"), snapshot_dir=None)
+    assert caught.value.problems == (NO_CREDENTIALS,)
+    assert caught.value.exit_code == 2
+    assert "QBO_REFRESH_TOKEN" in caught.value.one_line() and "--qbo-snapshot DIR" in caught.value.one_line()
+    with pytest.raises(ConfigError):
+        open_qbo_source(company(tmp_path, refresh_token="rt"), snapshot_dir=None)
+
+
+def test_credentials_are_client_id_secret_and_a_refresh_token_or_token_store(tmp_path: Path) -> None:
+    assert has_credentials(company(tmp_path, client_id="i", client_secret="s", refresh_token="r"))
+    assert not has_credentials(company(tmp_path, client_id="i", client_secret="s"))
+    (tmp_path / "tokens.json").write_text("{}")
+    assert has_credentials(company(tmp_path, client_id="i", client_secret="s"))
+    assert not has_credentials(company(tmp_path, client_id="i"))
