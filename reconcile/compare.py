@@ -29,7 +29,6 @@ from reconcile.match import (
     in_filter_awra,
     int_values,
     label_codes,
-    party_codes,
     ready_awra,
     void_flags,
 )
@@ -184,9 +183,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     dboth = ~adn & ~qdn
     date_differs = (dboth & (np.abs(ad - qd) > tol.date_days)) | oow
     # party through the mapping
-    a_party, q_party = party_codes(awra, qbo)
-    pa, pq = a_party[ar], q_party[qr]
-    party_differs = (pa >= 0) & (pq >= 0) & (pa != pq)
+    party_differs = ~pairs["party_agrees"].fillna(True).to_numpy(dtype=bool)[rows]
     # currency
     cur_a, cur_q = _codes_pair(a["currency"], q["currency"])
     ca, cq = cur_a[ar], cur_q[qr]

@@ -47,6 +47,8 @@ from reconcile.params import RunParams
 #:   ``qbo.transactions``) that carries the same number. A reference, not owned by the row.
 #: * ``sync_row``: position in ``awra.sync_log`` of the AWRA record's latest attempt for
 #:   ``params.connector`` (``<NA>`` if none).
+#: * ``party_agrees``: for pairs, whether the AWRA party's QBO mapping is the QBO party
+#:   (``<NA>`` when either is unknown, e.g. no mapping).
 MATCHES = F.Schema(
     "matches",
     {
@@ -59,6 +61,7 @@ MATCHES = F.Schema(
         "awra_id": F.Kind.STRING,
         "qbo_id": F.Kind.STRING,
         "sync_row": F.Kind.INT,
+        "party_agrees": F.Kind.BOOL,
     },
 )
 
@@ -208,19 +211,12 @@ def bool_values(series: pd.Series, default: bool) -> np.ndarray:
     return series.fillna(default).to_numpy(dtype=bool)
 
 
-_PARTY_CACHE: list[tuple[tuple[object, ...], tuple[np.ndarray, np.ndarray]]] = []
-
-
 def party_codes(awra: AwraData, qbo: QboData) -> tuple[np.ndarray, np.ndarray]:
     """The AWRA party's QBO mapping and the QBO party, as codes in one space (-1 if unknown).
 
     The AWRA side goes through ``awra.mappings`` (customer for invoices/payments, vendor for
-    bills); journals have no party. The last result is kept (frames are never modified), as
-    pairing and comparison both need it.
+    bills); journals have no party.
     """
-    key = (awra.transactions, awra.mappings, qbo.transactions)
-    if _PARTY_CACHE and all(x is y for x, y in zip(_PARTY_CACHE[0][0], key, strict=True)):
-        return _PARTY_CACHE[0][1]
     a, q, maps = awra.transactions, qbo.transactions, awra.mappings
     types = ("customer", "vendor")
     party_type = np.array([types.index(t) if t in types else -1 for t in (F.PARTY_TYPE[e] for e in F.ENTITIES)] + [-1])
@@ -235,9 +231,7 @@ def party_codes(awra: AwraData, qbo: QboData) -> tuple[np.ndarray, np.ndarray]:
     ok = m_key >= 0
     lookup[m_key[ok]] = mq_codes[ok]
     a_mapped = gather(lookup, a_key, -1).astype(np.int64) if size else np.full(len(a_key), -1, dtype=np.int64)
-    result = (a_mapped, q_codes)
-    _PARTY_CACHE[:] = [(key, result)]
-    return result
+    return a_mapped, q_codes
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,7 +287,7 @@ def _dedupe(key: np.ndarray, ent: np.ndarray, inwin: np.ndarray) -> np.ndarray:
 
 def latest_sync_rows(
     awra: AwraData, params: RunParams, a_ent: np.ndarray, a_idcodes: np.ndarray, s_idcodes: np.ndarray
-):
+) -> tuple[np.ndarray, np.ndarray]:
     """Per AWRA row: position of its latest sync_log attempt, and of its latest succeeded one.
 
     Latest by ``attempted_at`` (missing sorts first); equal times are broken by the sync_log id.
@@ -309,9 +303,7 @@ def latest_sync_rows(
     s_key = np.where(use, keyed(s_idcodes, s_ent), -1)
     a_key = keyed(a_idcodes, a_ent)
     size = int(max(a_key.max(initial=-1), s_key.max(initial=-1))) + 1
-    pos = np.full(size, -1, dtype=np.int64)
-    ak = a_key >= 0
-    pos[a_key[ak]] = np.flatnonzero(ak)  # repeated AWRA rows share the record's sync state
+    ak = a_key >= 0  # repeated AWRA rows share the record's sync state
     att = sl["attempted_at"]
     att_na = att.isna().to_numpy(dtype=bool)
     att_v = np.where(att_na, np.iinfo(np.int64).min, att.to_numpy(dtype="datetime64[ns]").astype(np.int64))
@@ -336,8 +328,6 @@ def latest_sync_rows(
     last = np.ones(len(order), dtype=bool)
     last[:-1] = ks[:-1] != ks[1:]
     lrows = order[last]
-    owner = pos[s_key[lrows]]
-    m = owner >= 0
     latest_by_key = np.full(size, -1, dtype=np.int64)
     latest_by_key[s_key[lrows]] = lrows
     ok_status = (sl["status"] == "succeeded").fillna(False).to_numpy(dtype=bool)
@@ -348,7 +338,6 @@ def latest_sync_rows(
         lst = np.ones(len(okorder), dtype=bool)
         lst[:-1] = kk[:-1] != kk[1:]
         latest_ok_by_key[kk[lst]] = okorder[lst]
-    del m, owner
     latest[ak] = latest_by_key[a_key[ak]]
     latest_ok[ak] = latest_ok_by_key[a_key[ak]]
     return latest, latest_ok
@@ -778,6 +767,9 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
         sort_keys=[("e", "ascending", "at_start"), ("a", "ascending", "at_start"), ("q", "ascending", "at_start")],
     ).to_numpy()
     sync = gather(p.sync_row, awra_row, -1).astype(np.int64)
+    pa_code = gather(p.a.party, awra_row, -1).astype(np.int64)
+    pq_code = gather(p.q.party, qbo_row, -1).astype(np.int64)
+    agrees = pd.arrays.BooleanArray(pa_code == pq_code, (pa_code < 0) | (pq_code < 0))
     return pd.DataFrame(
         {
             "entity": strings_from_codes(ent_code[order], F.ENTITIES),
@@ -789,6 +781,7 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
             "awra_id": string_series(awra_id.take(order)),
             "qbo_id": string_series(qbo_id.take(order)),
             "sync_row": _int_na(sync[order]),
+            "party_agrees": agrees[order],
         }
     )
 

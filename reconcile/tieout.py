@@ -52,7 +52,7 @@ CARRIER_RANK: Mapping[str, int] = {
     "not_ready": 2,  # missing / duplicate / not ready (unpaired records) share this rank
     "txn_date_out_of_window": 3,
     "amount": 4,
-    "other_field": 5,
+    "other_field": -1,  # tax, line_total, in-window date, party, currency, number: never carry money
 }
 
 #: Internal columns findings carry between stages (dropped by ``frames.conform``).

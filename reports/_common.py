@@ -332,7 +332,7 @@ def history_trend(history: Mapping[str, object] | None) -> list[TrendPoint]:
         for item in trend:
             if not isinstance(item, Mapping):
                 continue
-            raw_date = item.get("date", "")
+            raw_date = item.get("date") or item.get("started_at") or item.get("to") or ""
             date_text = raw_date.isoformat()[:10] if hasattr(raw_date, "isoformat") else str(raw_date or "")[:10]
             points.append(
                 TrendPoint(run_id=str(item.get("run_id", "")), date=date_text, open=int_or_none(item.get("open")) or 0)

@@ -146,7 +146,13 @@ KNOWN_HEADERS: Mapping[str, tuple[str, str, float]] = {
     "cause": ("Cause", "text", 40),
     "action": ("Action", "text", 40),
     "retry_can_succeed": ("Retry can succeed", "bool", 10),
-    "retry_safe": ("Retry can succeed", "bool", 10),
+    "retry_safe": ("Retry safe", "bool", 10),
+    "record_id": ("AWRA id", "text", 12),
+    "qbo_match_id": ("QBO Id", "link", 10),
+    "in_qbo": ("In QBO", "bool", 8),
+    "attempted_at": ("Attempted at (UTC)", "timestamp", 18),
+    "first_failed_at": ("First failed at (UTC)", "timestamp", 18),
+    "updated_at": ("Updated at (UTC)", "timestamp", 18),
     "retry_count": ("Retries", "int", 8),
     "root_ref": ("Root cause", "text", 22),
     "reason": ("Reason", "text", 40),
@@ -406,7 +412,7 @@ class _WorkbookWriter:
             aging = history_aging(hist)
             if aging:
                 rows.skip()
-                rows.put([("text", h, fmt.header) for h in ("Age of open findings", "Findings")])
+                rows.put([("text", h, fmt.header) for h in ("Age in days", "Persisting findings")])
                 for label, n in aging:
                     rows.put([("text", label, None), ("int", n, fmt.int)])
             trend = history_trend(hist)
@@ -578,7 +584,7 @@ def _links(
     ws: Worksheet, fmt: _Formats, frame: pd.DataFrame, series: pd.Series, links: _LinkBudget
 ) -> tuple[list[Any], _Writer]:
     ids = clean_series(series, 255)
-    entities = frame["entity"].astype("string").tolist() if "entity" in frame.columns else [None] * len(frame)
+    entities = _entities(frame)
     values: list[Any] = []
     for entity, qbo_id in zip(entities, ids, strict=True):
         if qbo_id is None:
@@ -597,6 +603,14 @@ def _links(
         return ws.write_formula(row, col, formula, fmt.link, text)
 
     return values, write
+
+
+def _entities(frame: pd.DataFrame) -> list[Any]:
+    """The record type of each row (``entity``, else a triage frame's ``record_type``)."""
+    for name in ("entity", "record_type"):
+        if name in frame.columns:
+            return frame[name].astype("string").tolist()
+    return [None] * len(frame)
 
 
 def _differences(ws: Worksheet, fmt: _Formats, frame: pd.DataFrame, series: pd.Series) -> tuple[list[Any], _Writer]:
@@ -646,8 +660,11 @@ def _generic_columns(frame: pd.DataFrame) -> tuple[Col, ...]:
         name = str(name)
         if name in KNOWN_HEADERS:
             header, kind, width = KNOWN_HEADERS[name]
+            actual = _kind_of(frame[name])
+            if kind in ("timestamp", "date", "bool", "int"):
+                kind = actual  # trust the column's dtype: never coerce a producer's values away
         else:
-            header, kind, width = name.replace("_", " ").strip().capitalize() or name, _kind_of(frame[name]), 16
+            header, kind, width = _header_of(name), _kind_of(frame[name]), 16
             if kind == "money":
                 header = header.removesuffix(" cents")
         cols.append(Col(clean_text(header)[:255], name, kind, width))
@@ -660,6 +677,17 @@ def _generic_columns(frame: pd.DataFrame) -> tuple[Col, ...]:
             col if seen[col.header] == 1 else dataclasses.replace(col, header=f"{col.header} ({seen[col.header]})")
         )
     return tuple(out)
+
+
+def _header_of(name: str) -> str:
+    """``qbo_match_id`` -> ``QBO match id``: words spaced, first capitalised, QBO/AWRA in capitals."""
+    words = [w for w in name.split("_") if w]
+    if not words:
+        return name
+    words = [{"qbo": "QBO", "awra": "AWRA"}.get(w.lower(), w) for w in words]
+    first = words[0]
+    words[0] = first if first.isupper() else first.capitalize()
+    return " ".join(words)
 
 
 def _kind_of(series: pd.Series) -> str:
@@ -701,6 +729,8 @@ def _plain(value: Any) -> Any:
         return value
     if isinstance(value, list | tuple | set | frozenset):
         items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        if any(isinstance(v, Mapping) for v in items):
+            return "; ".join(json.dumps(v, sort_keys=True, default=str, ensure_ascii=False) for v in items)
         return ", ".join(str(v) for v in items)
     if isinstance(value, Mapping):
         return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
@@ -859,7 +889,7 @@ def _fast_links(
     from xlsxwriter.url import Url
 
     ids = clean_series(series, 255)
-    entities = frame["entity"].astype("string").tolist() if "entity" in frame.columns else [None] * len(frame)
+    entities = _entities(frame)
     urls = [
         None if i is None else qbo_url(e if isinstance(e, str) else None, i) for e, i in zip(entities, ids, strict=True)
     ]

@@ -188,7 +188,7 @@ def test_triage_and_escalations_sheets_carry_the_producers_columns(tmp_path):
     triage = wb["Sync triage"]
     assert header(triage)[:4] == ["Entity", "AWRA id", "AWRA number", "Sync status"]
     assert [c.value for c in column(triage, "Retry can succeed")] == [False, False, True]
-    attempted = column(triage, "Attempted at")[0]
+    attempted = column(triage, "Attempted at (UTC)")[0]
     assert attempted.value == datetime(2026, 3, 14, 22, 0) and attempted.is_date
     safe = wb["Safe to retry"]
     assert [c.value for c in column(safe, "Amount")] == [480]
@@ -286,3 +286,33 @@ def test_an_unknown_category_gets_a_safe_sheet_name_and_a_working_link(tmp_path)
     assert wb.sheetnames[wb.sheetnames.index("Data quality") + 1] == "O'brien x"
     link = next(row[1] for row in wb["Summary"].iter_rows() if row[0].value == "O'brien [x]")
     assert link.hyperlink.location == "'O''brien x'!A1"
+
+
+def test_a_triage_frame_keyed_by_record_type_links_its_qbo_ids(tmp_path):
+    import dataclasses
+
+    triage = pd.DataFrame(
+        {
+            "record_type": pd.array(["bill", "invoice"], dtype="string"),
+            "record_id": pd.array(["B-7", "101"], dtype="string"),
+            "qbo_match_id": pd.array(["77", None], dtype="string"),
+            "retry_can_succeed": pd.array([True, False], dtype="boolean"),
+            "retry_safe": pd.array([True, None], dtype="boolean"),
+            "in_qbo": pd.array(["yes", "no"], dtype="string"),
+            "updated_at": pd.array(["not a date", "2026-03-01"], dtype="string"),
+        }
+    )
+    wb = openpyxl.load_workbook(_write(dataclasses.replace(sample_result(), triage=triage), tmp_path))
+    ws = wb["Sync triage"]
+    assert header(ws) == [
+        "Record type",
+        "AWRA id",
+        "QBO Id",
+        "Retry can succeed",
+        "Retry safe",
+        "In QBO",
+        "Updated at (UTC)",
+    ]
+    assert column(ws, "QBO Id")[0].hyperlink.target == "https://app.qbo.intuit.com/app/bill?txnId=77"
+    assert [c.value for c in column(ws, "In QBO")] == ["yes", "no"]  # kept as given, not coerced
+    assert [c.value for c in column(ws, "Updated at (UTC)")] == ["not a date", "2026-03-01"]

@@ -147,3 +147,12 @@ def test_html_matches_the_golden_file(name, factory):
         golden.write_text(html, encoding="utf-8")
     assert golden.exists(), "run with UPDATE_GOLDEN=1 to create the golden file"
     assert html == golden.read_text(encoding="utf-8")
+
+
+def test_trend_points_dated_by_their_start_time_show_that_date():
+    import dataclasses
+
+    result = sample_result()
+    trend = [{"run_id": "r1", "started_at": "2026-03-14T05:30:00+00:00", "from": "2026-03-01", "open": 7}]
+    html = _render(dataclasses.replace(result, history=dict(result.history, trend=trend)))
+    assert ">2026-03-14<" in html

@@ -523,7 +523,6 @@ def test_reference_names_types_and_activity() -> None:
     )
 
 
-
 def test_parsing_restores_the_garbage_collector_state() -> None:
     import gc
 

@@ -295,7 +295,23 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
     for ln in lines:
         position += 1
         kind = ln.get("DetailType")
-        if kind == "SubTotalLineDetail":
+        if kind == "SalesItemLineDetail":  # the usual line: the short way
+            detail = ln.get("SalesItemLineDetail")
+            if detail:
+                number = ln.get("LineNum")
+                ref = detail.get("ItemRef")
+                ref2 = detail.get("TaxCodeRef")
+                a_index(index)
+                a_no(number if type(number) is int else position)
+                a_item(ref.get("value") if ref else None)
+                a_account(None)
+                a_tax(ref2.get("value") if ref2 else None)
+                a_ref(None)
+                a_desc(ln.get("Description"))
+                a_amount(ln.get("Amount", 0))
+                a_kind(_ADD)
+                continue
+        elif kind == "SubTotalLineDetail":
             continue
         detail = ln.get(kind) if type(kind) is str else None
         number = ln.get("LineNum")
@@ -319,19 +335,6 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
                 a_desc(sub.get("Description"))
                 a_amount(sub.get("Amount", 0))
                 a_kind(_ADD)
-            continue
-        if kind == "SalesItemLineDetail" and detail:  # the usual line: the short way
-            ref = detail.get("ItemRef")
-            ref2 = detail.get("TaxCodeRef")
-            a_index(index)
-            a_no(line_no)
-            a_item(ref.get("value") if ref else None)
-            a_account(None)
-            a_tax(ref2.get("value") if ref2 else None)
-            a_ref(None)
-            a_desc(ln.get("Description"))
-            a_amount(ln.get("Amount", 0))
-            a_kind(_ADD)
             continue
         item = account = tax = None
         if detail:
@@ -445,36 +448,31 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> _Columns:
             currency = get("CurrencyRef")
             tax_detail = get("TxnTaxDetail")
             meta = get("MetaData")
-            row = (
-                get("Id"),
-                get(number_key) or None,
-                get("TxnDate"),
-                get("DueDate"),
-                party.get("value") if party else None,
-                party.get("name") if party else None,
-                currency.get("value") if currency else None,
-                get("TotalAmt", _NAN),
-                tax_detail.get("TotalTax", tax_default) if tax_detail else tax_default,
-                get("PrivateNote"),
-                meta.get("LastUpdatedTime") if meta else None,
-            )
+            party_id = party.get("value") if party else None
+            party_name = party.get("name") if party else None
+            currency_id = currency.get("value") if currency else None
+            tax = tax_detail.get("TotalTax", tax_default) if tax_detail else tax_default
+            updated = meta.get("LastUpdatedTime") if meta else None
             read_lines(index, get("Line") or (), appenders)
         except (AttributeError, TypeError):
             # A payload whose shape is not QBO's: keep its Id (if any), flag the row, drop its lines.
             c.drop_lines_from(start)
-            ident = payload.get("Id") if isinstance(payload, Mapping) else None
-            row = (ident, None, None, None, None, None, None, _NAN, _NAN, None, None)
-        ident, number, txn_date, due_date, party_id, party_name, currency_id, total, tax, note, updated = row
-        a_id(ident)
-        a_number(number)
-        a_date(txn_date)
-        a_due(due_date)
+            a_id(payload.get("Id") if isinstance(payload, Mapping) else None)
+            for append in (a_number, a_date, a_due, a_pid, a_pname, a_cur, a_note, a_upd):
+                append(None)
+            a_total(_NAN)
+            a_tax(_NAN)
+            continue
+        a_id(get("Id"))
+        a_number(get(number_key) or None)
+        a_date(get("TxnDate"))
+        a_due(get("DueDate"))
         a_pid(party_id)
         a_pname(party_name)
         a_cur(currency_id)
-        a_total(total)
+        a_total(get("TotalAmt", _NAN))
         a_tax(tax)
-        a_note(note)
+        a_note(get("PrivateNote"))
         a_upd(updated)
     return c
 
@@ -490,7 +488,7 @@ def _strings(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
             return pd.arrays.ArrowStringArray(pa.array(values, type=pa.large_string()))
         except (pa.ArrowTypeError, pa.ArrowInvalid):
             pass  # non-str values: pandas turns them into text
-    return pd.array(values, dtype=_STRING)  # type: ignore[call-overload]
+    return pd.array(values, dtype=_STRING)
 
 
 def _only_text(values: Sequence[Any]) -> list[str | None]:
@@ -503,7 +501,8 @@ def _dates(values: Sequence[Any]) -> pd.DatetimeIndex:
         codes, uniques = pd.factorize(np.fromiter(values, dtype=object, count=len(values)))
     except TypeError:  # an unhashable value (a list or object where a date belongs)
         codes, uniques = pd.factorize(np.fromiter(_only_text(values), dtype=object, count=len(values)))
-    parsed = pd.to_datetime(pd.Index(_only_text(uniques), dtype=object), format="%Y-%m-%d", errors="coerce")
+    distinct: Any = pd.Index(_only_text(list(uniques)), dtype=object)
+    parsed = pd.to_datetime(distinct, format="%Y-%m-%d", errors="coerce")
     parsed = parsed.where((parsed >= _MIN_TS) & (parsed <= _MAX_TS)).as_unit("ns")
     if not len(parsed):
         return pd.DatetimeIndex(np.full(len(codes), np.datetime64("NaT", "ns")))
@@ -572,9 +571,16 @@ def _timestamps(values: Sequence[Any]) -> pd.DatetimeIndex:
 
 
 def _voided(notes: Sequence[Any]) -> np.ndarray:
-    return np.fromiter(
-        (type(n) is str and n.lstrip()[:6].lower() == "voided" for n in notes), dtype=bool, count=len(notes)
-    )
+    out = np.zeros(len(notes), dtype=bool)
+    noted = [i for i, note in enumerate(notes) if note is not None]  # most documents carry no note
+    out[noted] = [type(notes[i]) is str and notes[i].lstrip()[:6].lower() == "voided" for i in noted]
+    return out
+
+
+def _constant_strings(value: str, count: int) -> pd.api.extensions.ExtensionArray:
+    if _ARROW_STRINGS:
+        return pd.arrays.ArrowStringArray(pa.repeat(pa.scalar(value, type=pa.large_string()), count))
+    return _strings([value] * count)
 
 
 def parse_transactions(
@@ -627,7 +633,7 @@ def _parse_transactions(
 
     transactions = pd.DataFrame(
         {
-            "entity": _strings([entity] * n),
+            "entity": _constant_strings(entity, n),
             "id": ids,
             "number": _strings(c.numbers),
             "txn_date": txn_date,
@@ -660,7 +666,7 @@ def _parse_transactions(
     line_no = np.array(c.l_no, dtype=np.int64)  # the collectors keep ints only (LineNum or position)
     line_frame = pd.DataFrame(
         {
-            "entity": _strings([entity] * m),
+            "entity": _constant_strings(entity, m),
             "txn_id": ids.take(index),
             "line_no": pd.arrays.IntegerArray(line_no, np.zeros(m, dtype=bool)),
             "item_id": _strings(c.l_item),
