@@ -36,7 +36,7 @@ class AmbiguousReference(UsageError):
 
     def __init__(self, ref: str, candidates: Sequence[Reference]):
         self.candidates = tuple(candidates)
-        super().__init__(f"{ref!r} matches {len(candidates)} things; ask for one of them by number or id")
+        super().__init__(f"{ref!r} matches {len(candidates)} things; ask again with one of these REFs:")
 
 
 def explain(
@@ -237,7 +237,7 @@ def _explain_sync_run(settings: Settings, company: CompanySettings, target: Refe
     return out
 
 
-def _history_seen(settings: Settings, company: CompanySettings, findings: Any) -> dict[str, Mapping[str, Any]] | None:
+def _history_seen(settings: Settings, company: CompanySettings, findings: Any) -> Mapping[str, Mapping[str, Any]] | None:
     """First/last time each finding was seen in completed runs, if a run history exists."""
     if not _history_exists(settings.history.url):
         return None
@@ -286,7 +286,7 @@ class _Style:
         return self._wrap("32", text)
 
 
-def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> list[str]:
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> list[str]:
     """A plain aligned text table."""
     cells = [[("" if v is None else str(v)) for v in row] for row in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(headers)]
@@ -379,7 +379,7 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
         lines.append(s.bad("  not in QBO (looked up by link, number and probable match, whatever the date)"))
     for comparison in e.get("comparison", []):
         lines += ["", s.head(f"Field by field (QBO Id {comparison['qbo_id']})")]
-        rows = [
+        rows: list[tuple[object, ...]] = [
             (f["field"], f["awra"], f["qbo"], s.bad("DIFFERS") if f["differs"] else s.good("same"))
             for f in comparison["fields"]
         ]

@@ -121,6 +121,11 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     parts: list[Raw] = []
     words = _ForcedWords(awra, qbo, params)
 
+    av_void, qv_void = void_flags(a)[ar], void_flags(q)[qr]
+    void_differs = av_void != qv_void
+    # voided on one side: only the status is reported (the zero amounts follow from the void)
+    fields_compared = compared & ~void_differs
+
     def emit(field: str, mask: np.ndarray, rank: object, awra_value: _Lazy, qbo_value: _Lazy, diff: _Lazy) -> None:
         sel = np.flatnonzero(mask)
         if len(sel) == 0:
@@ -166,7 +171,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
         differs = both & (np.abs(av - qv) > limit)
         if field == "amount":
             differs |= an != qn  # a known amount against an unknown one cannot tie out
-        mask = compared & differs
+        mask = fields_compared & differs
         emit(
             field,
             mask,
@@ -189,8 +194,6 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     ca, cq = cur_a[ar], cur_q[qr]
     currency_differs = (ca >= 0) & (cq >= 0) & (ca != cq)
     # status: void on one side only
-    av_void, qv_void = void_flags(a)[ar], void_flags(q)[qr]
-    void_differs = av_void != qv_void
     number_differs = method == "probable"
 
     # not compared, but moving the totals: one explaining finding
@@ -204,7 +207,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
 
     emit(
         "txn_date",
-        (compared & date_differs) | forced_date,
+        (fields_compared & date_differs) | forced_date,
         np.where(oow, CARRIER_RANK["txn_date_out_of_window"], CARRIER_RANK["other_field"]),
         _Lazy(lambda s: date_text(lazy(a["txn_date"], ar[s]))),
         _Lazy(lambda s: date_text(lazy(q["txn_date"], qr[s]))),
@@ -212,7 +215,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     )
     emit(
         "party",
-        compared & party_differs,
+        fields_compared & party_differs,
         CARRIER_RANK["other_field"],
         _Lazy(lambda s: _party_awra(awra, ar[s])),
         _Lazy(lambda s: _party_qbo(qbo, qr[s])),
@@ -220,7 +223,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     )
     emit(
         "currency",
-        compared & currency_differs,
+        fields_compared & currency_differs,
         CARRIER_RANK["other_field"],
         _Lazy(lambda s: lazy(a["currency"], ar[s])),
         _Lazy(lambda s: lazy(q["currency"], qr[s])),
@@ -237,7 +240,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     )
     emit(
         "number",
-        compared & number_differs,
+        fields_compared & number_differs,
         CARRIER_RANK["other_field"],
         _Lazy(lambda s: lazy(a["number"], ar[s])),
         _Lazy(lambda s: lazy(q["number"], qr[s])),

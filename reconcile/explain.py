@@ -103,6 +103,9 @@ def explain_record(
         # a duplicate_in_qbo row points back at this record through ref_row
         dup = ent[(ent["outcome"] == "duplicate_in_qbo") & ent["ref_row"].isin(awra_rows)]
         qbo_rows += [int(r) for r in dup["qbo_row"].dropna().unique() if int(r) not in qbo_rows]
+        # a duplicate_in_awra record points at the QBO record carrying its number
+        twin = mine[mine["outcome"] == "duplicate_in_awra"]
+        qbo_rows += [int(r) for r in twin["ref_row"].dropna().unique() if int(r) not in qbo_rows]
     record = awra_tx.iloc[awra_rows[0]] if awra_rows else None
     counterparts = [qbo_tx.iloc[r] for r in qbo_rows]
     outcome_by_qbo = {
@@ -352,7 +355,7 @@ def _finding(row: pd.Series, seen: Mapping[str, Mapping[str, Any]] | None) -> di
         ],
     )
     fingerprint = out.get("fingerprint")
-    if seen is not None and fingerprint in seen:
+    if seen is not None and fingerprint is not None and fingerprint in seen:
         out["first_seen"] = _text(seen[fingerprint].get("first_seen"))
         out["last_seen"] = _text(seen[fingerprint].get("last_seen"))
     return out
@@ -441,8 +444,13 @@ def explain_party(*, party_type: str, party_id: str, awra: AwraData, qbo: QboDat
     mine = tx[(tx["party_id"] == party_id) & tx["entity"].map(lambda e: F.PARTY_TYPE.get(str(e)) == party_type)]
     ids = set(zip(mine["entity"], mine["id"], strict=True))
     findings = result.findings
+    of_its_records = pd.Series(
+        [(e, a) in ids for e, a in zip(findings["entity"], findings["awra_id"], strict=True)],
+        index=findings.index,
+        dtype=bool,
+    )
     involved = findings[
-        [(e, a) in ids for e, a in zip(findings["entity"], findings["awra_id"], strict=True)]
+        of_its_records
         | ((findings["entity"] == party_type) & (findings["awra_id"] == party_id))
         | (findings["party"].fillna("") == (state.get("name") or "\0"))
     ]

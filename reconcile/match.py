@@ -47,6 +47,9 @@ from reconcile.params import RunParams
 #:   ``qbo.transactions``) that carries the same number. A reference, not owned by the row.
 #: * ``sync_row``: position in ``awra.sync_log`` of the AWRA record's latest attempt for
 #:   ``params.connector`` (``<NA>`` if none).
+#: * ``awra_duplicate``: for pairs, True when the AWRA record carries the number of another
+#:   AWRA record that comes first (lowest id): it is reported ``duplicate_in_awra`` although
+#:   it has its own QBO twin.
 #: * ``party_agrees``: for pairs, whether the AWRA party's QBO mapping is the QBO party
 #:   (``<NA>`` when either is unknown, e.g. no mapping).
 MATCHES = F.Schema(
@@ -62,13 +65,15 @@ MATCHES = F.Schema(
         "qbo_id": F.Kind.STRING,
         "sync_row": F.Kind.INT,
         "party_agrees": F.Kind.BOOL,
+        "awra_duplicate": F.Kind.BOOL,
     },
 )
 
 #: Outcomes of a ``MATCHES`` row. ``repeated_row`` marks a second row with the same
 #: (entity, id) on one side (the in-window copy is kept); ``outside_filter`` a record in the
-#: window that is left alone by the status filter (AWRA: ready but another status; QBO: not on
-#: the filter's QBO side, e.g. voided when reconciling posted records).
+#: window that is left alone by the status filter (AWRA: ready but another status, or void;
+#: QBO: not on the filter's QBO side, e.g. voided when reconciling posted records);
+#: ``bad_data`` an unpaired row with ``data_ok`` False (its data_quality finding stands alone).
 OUTCOMES: tuple[str, ...] = (
     "matched",
     "probable",
@@ -81,6 +86,7 @@ OUTCOMES: tuple[str, ...] = (
     "not_ready",
     "outside_filter",
     "repeated_row",
+    "bad_data",
 )
 PAIR_OUTCOMES: tuple[str, ...] = ("matched", "probable", "out_of_window", "outside_window")
 
@@ -253,6 +259,7 @@ class _Side:
     day_na: np.ndarray
     party: np.ndarray  # party code (AWRA: mapped to QBO), -1 unknown
     ids: pd.Series
+    ok: np.ndarray  # data_ok
 
 
 @dataclass
@@ -266,6 +273,7 @@ class _Prep:
     link: pd.Series  # AWRA link used (qbo_link, else latest succeeded sync QBO Id)
     a_scope: np.ndarray  # AWRA: passes status filter and ready (a missing twin is reported)
     a_status_ok: np.ndarray  # AWRA: ready to sync
+    a_void: np.ndarray  # AWRA: voided (final: never "not ready")
     q_scope: np.ndarray  # QBO: on the filter's QBO side
 
 
@@ -410,6 +418,7 @@ def _prepare(awra: AwraData, qbo: QboData, params: RunParams, window_only: bool 
         nkey=np.where(a_keep, keyed(a_numc, a_ent), -1),
         amount=a_amt,
         amount_na=a_amt_na,
+        ok=bool_values(a["data_ok"], True),
         day=a_day,
         day_na=a_day_na,
         party=a_party,
@@ -423,6 +432,7 @@ def _prepare(awra: AwraData, qbo: QboData, params: RunParams, window_only: bool 
         nkey=np.where(q_keep, keyed(q_numc, q_ent), -1),
         amount=q_amt,
         amount_na=q_amt_na,
+        ok=bool_values(q["data_ok"], True),
         day=q_day,
         day_na=q_day_na,
         party=q_party,
@@ -437,8 +447,9 @@ def _prepare(awra: AwraData, qbo: QboData, params: RunParams, window_only: bool 
         q_ikey=np.where(q_keep, q_ikey, -1),
         sync_row=sync_row,
         link=link,
-        a_scope=in_filter_awra(a, params) & ready,
+        a_scope=in_filter_awra(a, params) & (ready | void_flags(a)),
         a_status_ok=ready,
+        a_void=void_flags(a),
         q_scope=qbo_side(q, params),
     )
 
@@ -566,13 +577,24 @@ def _pair_stages(p: _Prep) -> _Pairing:
     return st
 
 
-def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Which unpaired rows are extra copies of a number, and the record each duplicates.
+def _natural(ids: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sort keys (length, text) of the ids at ``rows``: integer ids sort as numbers."""
+    text = ids.take(rows).fillna("").to_numpy(dtype=object)
+    return np.array([len(t) for t in text], dtype=np.int64), text
+
+
+def _duplicates(
+    p: _Prep, st: _Pairing
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Which rows are extra copies of a number, and the record each duplicates.
 
     An unpaired row is a duplicate when another row (either side) carries its number and
     either some row with that number is paired or a row on the other side carries it; when all
     rows with the number are unpaired and on one side, one of them (in scope first, then in
-    window, then lowest id) is the record and the others are its duplicates.
+    window, then lowest id) is the record and the others are its duplicates. Two or more AWRA
+    records with one number are duplicates even when each has its own QBO twin (AWRA numbers
+    must be unique): the lowest id (paired first) is the record, the others are extras
+    (returned as ``a_extra_paired`` for the paired ones).
     """
     a, q = p.a, p.q
     size = int(max(a.nkey.max(initial=-1), q.nkey.max(initial=-1))) + 1
@@ -580,8 +602,9 @@ def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndar
     q_dup = np.zeros(q.n, dtype=bool)
     a_ref = np.full(a.n, -1, dtype=np.int64)
     q_ref = np.full(q.n, -1, dtype=np.int64)
+    a_extra_paired = np.zeros(a.n, dtype=bool)
     if size == 0:
-        return a_dup, q_dup, a_ref, q_ref
+        return a_dup, q_dup, a_ref, q_ref, a_extra_paired
     ak, qk = a.nkey >= 0, q.nkey >= 0
     na = np.bincount(a.nkey[ak], minlength=size)
     nq = np.bincount(q.nkey[qk], minlength=size)
@@ -599,17 +622,28 @@ def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndar
         dup[un[certain]] = True
         lone = un[shared & ~certain]  # all unpaired, all on this side
         if len(lone):
+            length, text = _natural(side.ids, lone)
             frame = pd.DataFrame(
-                {
-                    "k": side.nkey[lone],
-                    "out": ~scope[lone],
-                    "oow": ~side.inwin[lone],
-                    "id": side.ids.iloc[lone].fillna("").to_numpy(dtype=object),
-                    "r": lone,
-                }
-            ).sort_values(["k", "out", "oow", "id", "r"], kind="mergesort")
+                {"k": side.nkey[lone], "out": ~scope[lone], "oow": ~side.inwin[lone], "n": length, "id": text, "r": lone}
+            ).sort_values(["k", "out", "oow", "n", "id", "r"], kind="mergesort")
             extra = frame["k"].duplicated().to_numpy()
             dup[frame["r"].to_numpy()[extra]] = True
+    # paired AWRA records sharing a number with another AWRA record
+    shared_a = np.flatnonzero(ak & (na[np.maximum(a.nkey, 0)] >= 2))
+    if len(shared_a) and (st.a_partner[shared_a] >= 0).any():
+        length, text = _natural(a.ids, shared_a)
+        frame = pd.DataFrame(
+            {
+                "k": a.nkey[shared_a],
+                "unpaired": st.a_partner[shared_a] < 0,
+                "out": ~p.a_scope[shared_a],
+                "n": length,
+                "id": text,
+                "r": shared_a,
+            }
+        ).sort_values(["k", "unpaired", "out", "n", "id", "r"], kind="mergesort")
+        extra_rows = frame["r"].to_numpy()[frame["k"].duplicated().to_numpy()]
+        a_extra_paired[extra_rows[st.a_partner[extra_rows] >= 0]] = True
     # references: the other side's record carrying the number (paired first, then lowest id)
     for side, other, other_partner, dup, ref in (
         (a, q, st.q_partner, a_dup, a_ref),
@@ -622,14 +656,10 @@ def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndar
         orows = np.flatnonzero(np.isin(other.nkey, keys))
         if len(orows) == 0:
             continue
+        length, text = _natural(other.ids, orows)
         frame = pd.DataFrame(
-            {
-                "k": other.nkey[orows],
-                "unpaired": other_partner[orows] < 0,
-                "id": other.ids.iloc[orows].fillna("").to_numpy(dtype=object),
-                "r": orows,
-            }
-        ).sort_values(["k", "unpaired", "id", "r"], kind="mergesort")
+            {"k": other.nkey[orows], "unpaired": other_partner[orows] < 0, "n": length, "id": text, "r": orows}
+        ).sort_values(["k", "unpaired", "n", "id", "r"], kind="mergesort")
         first = frame.drop_duplicates("k")
         lookup = pd.Series(first["r"].to_numpy(), index=first["k"].to_numpy())
         ref[rows] = lookup.reindex(side.nkey[rows]).fillna(-1).to_numpy(dtype=np.int64)
@@ -647,7 +677,7 @@ def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndar
         first = frame.sort_values(["k", "id"], kind="mergesort").drop_duplicates("k")
         lookup = pd.Series(first["o"].to_numpy(), index=first["k"].to_numpy())
         ref[miss] = lookup.reindex(side.nkey[miss]).fillna(-1).to_numpy(dtype=np.int64)
-    return a_dup, q_dup, a_ref, q_ref
+    return a_dup, q_dup, a_ref, q_ref, a_extra_paired
 
 
 def _pair_probable(p: _Prep, st: _Pairing, a_cand: np.ndarray, q_cand: np.ndarray, days: int) -> None:
@@ -708,11 +738,11 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
     """
     p = _prepare(awra, qbo, params)
     st = _pair_stages(p)
-    a_dup, q_dup, a_ref, q_ref = _duplicates(p, st)
+    a_dup, q_dup, a_ref, q_ref, a_extra = _duplicates(p, st)
     a_un = (st.a_partner < 0) & p.a.keep
     q_un = (st.q_partner < 0) & p.q.keep
-    a_missing = a_un & p.a.inwin & p.a_scope & ~a_dup
-    q_missing = q_un & p.q.inwin & p.q_scope & ~q_dup
+    a_missing = a_un & p.a.inwin & p.a_scope & ~a_dup & p.a.ok
+    q_missing = q_un & p.q.inwin & p.q_scope & ~q_dup & p.q.ok
     _pair_probable(p, st, a_missing, q_missing, params.probable_match_days)
     a_un = (st.a_partner < 0) & p.a.keep
     q_un = (st.q_partner < 0) & p.q.keep
@@ -733,14 +763,28 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
     # unpaired AWRA / QBO
     ua = np.flatnonzero(a_un)
     a_out = np.select(
-        [~p.a.inwin[ua], ~p.a_status_ok[ua], ~p.a_scope[ua], a_dup[ua]],
-        [oc["outside_window"], oc["not_ready"], oc["outside_filter"], oc["duplicate_in_awra"]],
+        [
+            ~p.a.inwin[ua],
+            ~p.a.ok[ua],
+            p.a_void[ua] & ~p.a_scope[ua],
+            ~p.a_status_ok[ua] & ~p.a_void[ua],
+            ~p.a_scope[ua],
+            a_dup[ua],
+        ],
+        [
+            oc["outside_window"],
+            oc["bad_data"],
+            oc["outside_filter"],
+            oc["not_ready"],
+            oc["outside_filter"],
+            oc["duplicate_in_awra"],
+        ],
         oc["missing_in_qbo"],
     )
     uq = np.flatnonzero(q_un)
     q_out = np.select(
-        [~p.q.inwin[uq], ~p.q_scope[uq], q_dup[uq]],
-        [oc["outside_window"], oc["outside_filter"], oc["duplicate_in_qbo"]],
+        [~p.q.inwin[uq], ~p.q.ok[uq], ~p.q_scope[uq], q_dup[uq]],
+        [oc["outside_window"], oc["bad_data"], oc["outside_filter"], oc["duplicate_in_qbo"]],
         oc["missing_in_awra"],
     )
     ra = np.flatnonzero(~p.a.keep & (p.a.ent >= 0))
@@ -782,6 +826,10 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
             "qbo_id": string_series(qbo_id.take(order)),
             "sync_row": _int_na(sync[order]),
             "party_agrees": agrees[order],
+            "awra_duplicate": pd.arrays.BooleanArray(
+                (gather(a_extra, awra_row, False).astype(bool) & (qbo_row >= 0))[order],
+                np.zeros(len(order), dtype=bool),
+            ),
         }
     )
 

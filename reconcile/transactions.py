@@ -33,6 +33,7 @@ from reconcile.match import (
     string_series,
     strings_from_codes,
     texts_at,
+    void_flags,
 )
 from reconcile.match import OUTCOMES as OUTCOME_NAMES
 from reconcile.model import AwraData, EntityTotals, QboData
@@ -212,6 +213,21 @@ def unpaired_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, param
                 carrier_rank=np.full(len(sel), CARRIER_RANK["not_ready"]),
             )
         )
+    paired_extra = np.flatnonzero(matches["awra_duplicate"].fillna(False).to_numpy(dtype=bool))
+    if len(paired_extra):
+        parts.append(
+            new_findings(
+                len(paired_extra),
+                entity=matches["entity"].iloc[paired_extra],
+                category="duplicate_in_awra",
+                cause="another AWRA record carries the same number, and both are in QBO",
+                action="give this record its own number in AWRA and in QBO (or void the copy on both sides)",
+                effect_cents=0,
+                awra_row=ar[paired_extra],
+                qbo_row=qr[paired_extra],
+                match_row=paired_extra,
+            )
+        )
     sel = np.flatnonzero(code == OUTCOME_NAMES.index("duplicate_in_awra"))
     if len(sel):
         parts.append(
@@ -260,7 +276,8 @@ def not_ready_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, para
     qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
     inwin = bool_values(a["in_window"], True)
     ready = ready_awra(a, params)
-    sel = np.flatnonzero(gather(inwin & ~ready, ar, False).astype(bool))
+    usable = bool_values(a["data_ok"], True) & ~void_flags(a)
+    sel = np.flatnonzero(gather(inwin & ~ready & usable, ar, False).astype(bool))
     if len(sel) == 0:
         return []
     status = texts_at(a["status"], ar[sel])
@@ -307,7 +324,7 @@ def sync_conflict_findings(matches: pd.DataFrame, awra: AwraData, qbo: QboData, 
     is_pair = np.isin(label_codes(matches["outcome"], OUTCOME_NAMES), _PAIR_CODES)
     inwin = bool_values(a["in_window"], True)
     cand = np.flatnonzero((ar >= 0) & (sr >= 0))
-    cand = cand[inwin[ar[cand]]]
+    cand = cand[inwin[ar[cand]] & bool_values(a["data_ok"], True)[ar[cand]]]
     if len(cand) == 0:
         return []
     labels = F.SYNC_STATUSES
@@ -451,6 +468,7 @@ def record_outcomes(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params:
     method = label_codes(matches["match_method"], MATCH_METHODS)
     is_pair = np.isin(outcome, [OUTCOME_NAMES.index(o) for o in PAIR_OUTCOMES])
     not_ready = bool_values(a["in_window"], True) & ~ready_awra(a, params)
+    not_ready &= bool_values(a["data_ok"], True) & ~void_flags(a)
     n_q = len(qbo.transactions)
 
     def part(side: str, own: np.ndarray, other: np.ndarray, n: int, ids: pd.Series, entity: pd.Series, other_ids):

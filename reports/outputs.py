@@ -60,8 +60,8 @@ def build_summary(result: RunResult) -> dict[str, Any]:
     by_category = findings["category"].value_counts()
     mapping_counts = findings[findings["entity"].isin(F.MASTER_TYPES)].groupby(["entity", "category"]).size()
     masters: dict[str, dict[str, int]] = {}
-    for (entity, category), count in mapping_counts.items():
-        masters.setdefault(str(entity), {})[str(category)] = int(count)
+    for row in mapping_counts.reset_index(name="n").itertuples(index=False):
+        masters.setdefault(str(row.entity), {})[str(row.category)] = int(str(row.n))
     summary: dict[str, Any] = {
         "run_id": params.run_id,
         "company": params.company,

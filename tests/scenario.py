@@ -149,10 +149,14 @@ AWRA_TXNS = [
     _txn("invoice", "a-1025", "INV-1025", "2026-03-25", "c-delta", 2500, link="125"),
     # a-1026: customer Echo (one of two AWRA customers mapped to QBO 62) -> no finding
     _txn("invoice", "a-1026", "INV-1026", "2026-03-26", "c-echo", 2600, link="126"),
-    # a-1027: voided in AWRA, still live in QBO 127 -> not_ready + mismatch status (-27.00 on status)
+    # a-1027: voided in AWRA, still live in QBO 127 -> mismatch status (-27.00); void is final, not "not ready"
     _txn("invoice", "a-1027", "INV-1027", "2026-03-27", "c-acme", 2700, status="void", link="127"),
     # a-1028: approved (ready, but the run compares posted) and live in QBO 128 -> mismatch status (-28.00)
     _txn("invoice", "a-1028", "INV-1028", "2026-03-28", "c-acme", 2800, status="approved", link="128"),
+    # a-1029 and a-1029b: two different invoices carry one number and both were synced (QBO 129, 131)
+    #         -> duplicate_in_awra (a-1029b, the higher id, with its own QBO twin 131); effect 0
+    _txn("invoice", "a-1029", "INV-1029", "2026-03-29", "c-acme", 2900, link="129"),
+    _txn("invoice", "a-1029b", "INV-1029", "2026-03-29", "c-acme", 3100, link="131"),
     # payment p-2001: matched by PaymentRefNum, applied to a-1001 -> no finding
     _txn("payment", "p-2001", "P-2001", "2026-03-05", "c-acme", 10000, tax=None, link="2001"),
     # bill b-3001: matched -> no finding
@@ -193,6 +197,8 @@ QBO_TXNS = [
     _txn("invoice", "126", "INV-1026", "2026-03-26", "62", 2600),
     _txn("invoice", "127", "INV-1027", "2026-03-27", "58", 2700),
     _txn("invoice", "128", "INV-1028", "2026-03-28", "58", 2800),
+    _txn("invoice", "129", "INV-1029", "2026-03-29", "58", 2900),
+    _txn("invoice", "131", "INV-1029", "2026-03-29", "58", 3100),
     # 130: voided in QBO, no AWRA record: outside the posted filter -> no finding
     _txn("invoice", "130", "QB-VOID-1", "2026-03-29", "58", 1300, status="void"),
     _txn("payment", "2001", "P-2001", "2026-03-05", "58", 10000, tax=None),
@@ -228,9 +234,9 @@ EXPECTED: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("invoice", "mismatch", "a-1021", "121", "txn_date"),
     ("invoice", "mismatch", "a-1022", "122", "txn_date"),
     ("invoice", "mismatch", "a-1023", "123", "number"),
-    ("invoice", "not_ready", "a-1027", "127", None),
     ("invoice", "mismatch", "a-1027", "127", "status"),
     ("invoice", "mismatch", "a-1028", "128", "status"),
+    ("invoice", "duplicate_in_awra", "a-1029b", "131", None),
     ("bill", "missing_in_qbo", "b-3002", None, None),
     ("journal", "mismatch", "j-4002", "402", "amount"),
     ("journal", "mismatch", "j-4002", "402", "line_total"),

@@ -53,10 +53,13 @@ def test_each_effect_is_carried_once():
     awra, qbo, params = build_scenario()
     result = reconcile_transactions(awra, qbo, params)
     f = result.findings
-    # a-1027 is void in AWRA and live in QBO: not_ready and status mismatch, only one carries
-    rows = f[f["awra_id"] == "a-1027"]
-    assert sorted(rows["effect_cents"].tolist()) == [-2700, 0]
-    assert rows.loc[rows["effect_cents"] != 0, "field"].iat[0] == "status"
+    # a-1002 differs in amount and line_total: only the amount carries the money
+    rows = f[f["awra_id"] == "a-1002"]
+    assert sorted(rows["effect_cents"].tolist()) == [0, 1000]
+    assert rows.loc[rows["effect_cents"] != 0, "field"].iat[0] == "amount"
+    # a-1014 is missing and its sync log contradicts QBO: the missing finding carries it
+    rows = f[f["awra_id"] == "a-1014"].set_index("category")
+    assert (rows.loc["missing_in_qbo", "effect_cents"], rows.loc["sync_conflict", "effect_cents"]) == (1500, 0)
 
 
 def test_totals_can_be_recomputed_with_extra_zero_effect_findings():

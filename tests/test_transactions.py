@@ -55,11 +55,11 @@ def test_scenario_totals_and_bridge(scenario):
     *_, result = scenario
     totals = {t.entity: t for t in result.totals}
     assert [t.entity for t in result.totals] == list(F.ENTITIES)
-    assert (totals["invoice"].awra_total_cents, totals["invoice"].qbo_total_cents) == (124600, 126000)
+    assert (totals["invoice"].awra_total_cents, totals["invoice"].qbo_total_cents) == (130600, 132000)
     assert (totals["bill"].awra_total_cents, totals["bill"].qbo_total_cents) == (17500, 12000)
     assert (totals["journal"].awra_total_cents, totals["journal"].qbo_total_cents) == (110000, 115000)
     assert (totals["payment"].awra_total_cents, totals["payment"].qbo_total_cents) == (10000, 10000)
-    assert totals["invoice"].awra_count == 21
+    assert totals["invoice"].awra_count == 23
     assert totals["invoice"].category_counts["mismatch"] == 13
     assert totals["invoice"].bridge["missing_in_qbo"] == 4000 + 3000 + 1500 + 900
     for t in result.totals:

@@ -11,6 +11,9 @@ REF forms, tried together (a REF can match several; the caller lists them):
 * a record number (``INV-1003``) or an AWRA id, in invoices, payments, bills and journals;
 * a customer or vendor by id, code or name (case-insensitive; exact first, else contains);
 * a sync run id.
+
+``kind:REF`` (``invoice:``, ``payment:``, ``bill:``, ``journal:``, ``customer:``, ``vendor:``,
+``run:``) narrows REF to one kind when it names several things.
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ _TXN_TABLES: dict[str, tuple[str, str | None]] = {
     "journal": ("journals", None),
 }
 _PARTY_TABLES: dict[str, str] = {"customer": "customers", "vendor": "vendors"}
+#: ``kind:REF`` prefixes that narrow an ambiguous REF to one kind (``qbo:`` is handled apart).
+_PREFIXES: dict[str, str] = {
+    **{e: e for e in ENTITIES},
+    "customer": "customer",
+    "vendor": "vendor",
+    "run": "sync_run",
+    "sync_run": "sync_run",
+}
 
 
 @dataclass(frozen=True)
@@ -56,9 +67,15 @@ class Reference:
     status: str = ""  # a transaction's AWRA status
     qbo_id: str = ""  # a transaction's recorded QBO Id
 
+    @property
+    def ref(self) -> str:
+        """The REF that names exactly this candidate."""
+        prefix = {"sync_run": "run", "qbo": "qbo"}.get(self.kind, self.kind)
+        return f"{prefix}:{self.key}"
+
     def describe(self) -> str:
         """One line naming the candidate, for "did you mean" lists."""
-        text = f"{self.kind} {self.label}"
+        text = f"{self.ref}  {self.kind} {self.label}"
         if self.key and self.key != self.label:
             text += f" (id {self.key})"
         if self.detail:
@@ -71,6 +88,10 @@ def find_references(settings: AwraSettings, ref: str) -> list[Reference]:
     text = ref.strip()
     if not text:
         return []
+    kind, sep, rest = text.partition(":")
+    wanted = _PREFIXES.get(kind.lower()) if sep else None
+    if wanted is not None:
+        return [r for r in find_references(settings, rest) if r.kind == wanted]
     with open_awra(settings) as conn:
         if text.lower().startswith("qbo:"):
             qbo_id = text[4:].strip()

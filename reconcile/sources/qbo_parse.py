@@ -491,6 +491,25 @@ def _strings(values: Sequence[Any]) -> pd.api.extensions.ExtensionArray:
     return pd.array(values, dtype=_STRING)
 
 
+def _all_missing(kind: F.Kind, count: int) -> Any:
+    """An all-NA column of a kind, built directly (``conform`` would go element by element)."""
+    if kind is F.Kind.STRING and _ARROW_STRINGS:
+        return pd.arrays.ArrowStringArray(pa.nulls(count, type=pa.large_string()))
+    if kind in (F.Kind.CENTS, F.Kind.INT):
+        return pd.arrays.IntegerArray(np.zeros(count, dtype=np.int64), np.ones(count, dtype=bool))
+    if kind is F.Kind.BOOL:
+        return pd.arrays.BooleanArray(np.zeros(count, dtype=bool), np.ones(count, dtype=bool))
+    return pd.array([None] * count, dtype=F.dtype_of(kind))
+
+
+def _frame(columns: dict[str, Any], schema: F.Schema, count: int) -> pd.DataFrame:
+    """A frame of ``schema`` from the columns built, the others all-NA, checked by ``conform``."""
+    for name, kind in schema.columns.items():
+        if name not in columns:
+            columns[name] = _all_missing(kind, count)
+    return F.conform(pd.DataFrame(columns), schema)
+
+
 def _only_text(values: Sequence[Any]) -> list[str | None]:
     return [v if type(v) is str else None for v in values]
 
@@ -631,7 +650,7 @@ def _parse_transactions(
     no_mask = np.zeros(n, dtype=bool)
     status = np.array(["posted", "void"], dtype=object)[is_void.astype(np.intp)]
 
-    transactions = pd.DataFrame(
+    transactions = _frame(
         {
             "entity": _constant_strings(entity, n),
             "id": ids,
@@ -650,7 +669,9 @@ def _parse_transactions(
             "data_ok": pd.arrays.BooleanArray(data_ok, no_mask.copy()),
             "memo": _strings(c.notes),
             "updated_at": _timestamps(c.updated),
-        }
+        },
+        F.TRANSACTIONS,
+        n,
     )
 
     if entity == "journal":
@@ -664,7 +685,7 @@ def _parse_transactions(
         signed = np.where(line_na, 0, line_cents * kind)
         amounts = {"amount_cents": pd.arrays.IntegerArray(signed, line_na.copy())}
     line_no = np.array(c.l_no, dtype=np.int64)  # the collectors keep ints only (LineNum or position)
-    line_frame = pd.DataFrame(
+    line_frame = _frame(
         {
             "entity": _constant_strings(entity, m),
             "txn_id": ids.take(index),
@@ -675,9 +696,11 @@ def _parse_transactions(
             "ref_id": _strings(c.l_ref),
             "description": _strings(c.l_desc),
             **amounts,
-        }
+        },
+        F.LINES,
+        m,
     )
-    return F.conform(transactions, F.TRANSACTIONS), F.conform(line_frame, F.LINES)
+    return transactions, line_frame
 
 
 # --------------------------------------------------------------------------- references
