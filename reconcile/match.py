@@ -583,9 +583,7 @@ def _natural(ids: pd.Series, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.array([len(t) for t in text], dtype=np.int64), text
 
 
-def _duplicates(
-    p: _Prep, st: _Pairing
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Which rows are extra copies of a number, and the record each duplicates.
 
     An unpaired row is a duplicate when another row (either side) carries its number and
@@ -624,7 +622,14 @@ def _duplicates(
         if len(lone):
             length, text = _natural(side.ids, lone)
             frame = pd.DataFrame(
-                {"k": side.nkey[lone], "out": ~scope[lone], "oow": ~side.inwin[lone], "n": length, "id": text, "r": lone}
+                {
+                    "k": side.nkey[lone],
+                    "out": ~scope[lone],
+                    "oow": ~side.inwin[lone],
+                    "n": length,
+                    "id": text,
+                    "r": lone,
+                }
             ).sort_values(["k", "out", "oow", "n", "id", "r"], kind="mergesort")
             extra = frame["k"].duplicated().to_numpy()
             dup[frame["r"].to_numpy()[extra]] = True

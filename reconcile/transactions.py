@@ -5,6 +5,12 @@ finding builders below into one ``TransactionResult``: the transaction findings 
 ``duplicate_*``, ``mismatch``, ``sync_conflict``, ``not_ready``, ``data_quality``), each with a
 plain-words default ``cause`` and ``action`` and its money ``effect_cents``, the per-entity
 totals and bridge, and one outcome per record. Pure: no I/O, inputs never modified.
+
+Rules beyond the field comparison: a void record is final, never ``not_ready``; a row with
+``data_ok`` False carries only its ``data_quality`` finding (no missing, not_ready or
+sync_conflict); a pair voided on one side reports only ``status``; extras of an AWRA number are
+``duplicate_in_awra`` even when each has its own QBO twin; a missing record is not also a
+duplicate. One finding per pair/record carries its money (``tieout.CARRIER_RANK``).
 """
 
 from __future__ import annotations

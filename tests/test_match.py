@@ -202,3 +202,23 @@ def test_plan_lookups_uses_the_sync_log_link():
     assert plan.qbo_ids == {"invoice": frozenset({"q7"})}
     assert plan.qbo_numbers == {"invoice": frozenset({"N1"})}
     assert plan.awra_links == {} and plan.awra_numbers == {}
+
+
+def test_two_synced_awra_records_with_one_number():
+    # both have their own QBO twin: the higher id is still an extra AWRA copy of the number
+    awra, qbo = data(
+        [txn("10", "N", link="q1"), txn("9", "N", link="q2")],
+        [txn("q1", "N"), txn("q2", "N")],
+    )
+    m = match_records(awra, qbo, PARAMS).set_index("awra_id")
+    assert m.loc["10", "awra_duplicate"] and not m.loc["9", "awra_duplicate"]  # 10 > 9 as numbers
+    assert (m["outcome"] == "matched").all()
+
+
+def test_unpaired_bad_rows_and_voids_are_not_missing_or_not_ready():
+    awra, qbo = data(
+        [txn("a1", "N1", data_ok=False), txn("a2", "N2", status="void", is_void=True)],
+        [txn("q1", "N3", data_ok=False)],
+    )
+    m = match_records(awra, qbo, PARAMS)
+    assert sorted(m["outcome"]) == ["bad_data", "bad_data", "outside_filter"]

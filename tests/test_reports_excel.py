@@ -221,6 +221,7 @@ def test_hostile_text_is_stored_as_text_never_as_a_formula(tmp_path):
 
 def test_the_fast_path_and_the_cell_by_cell_path_write_the_same_workbook(tmp_path, monkeypatch):
     for name, result in (("sample", sample_result()), ("hostile", hostile_result())):
+        monkeypatch.setattr(excel, "FAST_PATH_MIN_ROWS", 0)  # small samples: force the fast path
         fast = _write(result, tmp_path, f"{name}-fast.xlsx")
         monkeypatch.setattr(excel, "_fast_path_available", lambda ws: False)
         slow = _write(result, tmp_path, f"{name}-slow.xlsx")

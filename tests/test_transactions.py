@@ -387,3 +387,28 @@ def test_swapping_the_sides_swaps_the_findings(case):
     assert view(base.findings, False) == view(other.findings, True)
     for t, u in zip(base.totals, other.totals, strict=True):
         assert (t.awra_total_cents, t.qbo_total_cents) == (u.qbo_total_cents, u.awra_total_cents)
+
+
+def test_demo_rules_void_and_bad_rows():
+    from tests.test_match import data, txn
+
+    awra, qbo = data(
+        [
+            txn("a1", "N1", status="void", is_void=True),  # void on both sides: no finding
+            txn("a2", "N2", status="void", is_void=True),  # voided in AWRA only: status, not not_ready
+            txn("a3", "N3", amount=500),  # voided in QBO only: status only, no amount mismatch
+            txn("a4", "N4", status="draft", data_ok=False),  # bad row: data_quality only
+        ],
+        [
+            txn("q1", "N1", is_void=True, status="void"),
+            txn("q2", "N2"),
+            txn("q3", "N3", amount=0, is_void=True, status="void"),
+        ],
+    )
+    result = reconcile_transactions(awra, qbo, PARAMS)
+    assert _keys(result.findings) == [
+        ("invoice", "mismatch", "a2", "q2", "status"),
+        ("invoice", "mismatch", "a3", "q3", "status"),
+        ("invoice", "data_quality", "a4", None, None),
+    ]
+    _balanced(result)
