@@ -237,7 +237,9 @@ def _explain_sync_run(settings: Settings, company: CompanySettings, target: Refe
     return out
 
 
-def _history_seen(settings: Settings, company: CompanySettings, findings: Any) -> Mapping[str, Mapping[str, Any]] | None:
+def _history_seen(
+    settings: Settings, company: CompanySettings, findings: Any
+) -> Mapping[str, Mapping[str, Any]] | None:
     """First/last time each finding was seen in completed runs, if a run history exists."""
     if not _history_exists(settings.history.url):
         return None
