@@ -32,7 +32,7 @@ def small_result() -> RunResult:
                 "category": ["missing_in_qbo", "mapping_missing"],
                 "awra_id": ["17", "C9"],
                 "awra_number": ["INV-17", "CUST-9"],
-                "party": ["=HYPERLINK(\"http://x\",\"y\")", "Zoë & Co"],
+                "party": ['=HYPERLINK("http://x","y")', "Zoë & Co"],
                 "cause": ["not synced", "no mapping"],
                 "action": ["sync it", "map it"],
                 "txn_date": [pd.Timestamp("2026-08-03"), pd.NaT],
