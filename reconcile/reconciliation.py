@@ -17,6 +17,7 @@ from reconcile.escalation import build_escalations
 from reconcile.mappings import check_mappings
 from reconcile.model import AwraData, QboData, RunResult
 from reconcile.params import RunParams
+from reconcile.tieout import entity_totals
 from reconcile.transactions import reconcile_transactions
 from reconcile.triage import TriageRules, triage
 
@@ -35,10 +36,12 @@ def reconcile(
     combined = F.concat_frames([core.findings, mapping_findings], F.FINDINGS)
     triaged = triage(awra, qbo, combined, params, rules)
     findings = sort_findings(triaged.findings)
+    # counted again over every finding: triage adds retry loops (with no money effect)
+    totals = entity_totals(findings, awra, qbo, params, core.tolerance_cents)
     return RunResult(
         params=params,
         findings=F.check_frame(findings, F.FINDINGS),
-        totals=core.totals,
+        totals=totals,
         triage=triaged.triage,
         safe_to_retry=triaged.safe_to_retry,
         escalations=build_escalations(awra, triaged, params),

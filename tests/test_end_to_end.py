@@ -78,9 +78,18 @@ def test_every_entity_ties_out_to_the_cent(demo_run):
     summary = json.loads((demo_run["folder"] / "summary.json").read_text(encoding="utf-8"))
     assert summary["unexplained"] == "0.00"
     assert set(summary["entities"]) == set(F.ENTITIES)
+    with (demo_run["folder"] / "findings.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
     for entity, block in summary["entities"].items():
         assert block["unexplained"] == "0.00", entity
         assert block["awra_count"] > 0 and block["qbo_count"] > 0
+        # every finding of the entity is counted, retry loops added by triage included
+        mine = [r for r in rows if r["entity"] == entity]
+        assert sum(block["categories"].values()) == len(mine), entity
+        assert block["categories"]["retry_loop"] == sum(r["category"] == "retry_loop" for r in mine)
+        bridged = sum(int(v.replace(".", "")) for v in block["bridge"].values())
+        difference = int(block["awra_total"].replace(".", "")) - int(block["qbo_total"].replace(".", ""))
+        assert bridged == difference, entity
 
 
 def test_every_finding_has_a_cause_and_an_action(demo_run):
