@@ -16,7 +16,7 @@ import requests
 from qbo_emulator import Emulator, QueryError, parse_query
 from qbo_emulator.query import select
 
-SAMPLES = Path("/work/shared/reference/qbo-samples")
+SAMPLES = Path(__file__).parent / "fixtures" / "qbo-samples"
 ROOT = Path(__file__).resolve().parent.parent
 REALM = "4620816365"
 

@@ -31,7 +31,7 @@ from reconcile.sources.qbo_client import (
     entity_of,
 )
 
-SAMPLES = Path("/work/shared/reference/qbo-samples")
+SAMPLES = Path(__file__).parent / "fixtures" / "qbo-samples"
 REALM = "9130350000000042"
 CLIENT_SECRET = "client-secret-Wv55"
 WINDOW = "SELECT * FROM Invoice WHERE TxnDate >= '2026-01-01' AND TxnDate <= '2026-12-31' ORDERBY Id"

@@ -23,7 +23,7 @@ from reconcile.sources.qbo_live import LiveSource
 from reconcile.sources.qbo_parse import qbo_data_from_payloads
 from reconcile.sources.snapshot import write_snapshot
 
-SAMPLES = Path("/work/shared/reference/qbo-samples")
+SAMPLES = Path(__file__).parent / "fixtures" / "qbo-samples"
 REALM = "4620816365281237"
 STREAMS = {
     "invoices": "Invoice",

@@ -21,11 +21,12 @@ from reconcile.params import RunParams
 from reconcile.triage import DEFAULT_RULES_PATH, TRIAGE, TriageRules, load_rules, triage
 
 #: Real QBO fault bodies, copied verbatim from the shared reference samples (see SOURCES.txt there).
-SAMPLES = Path(__file__).parent / "fixtures" / "triage"
+SAMPLES = Path(__file__).parent / "fixtures" / "qbo-samples"
+FIXTURES = Path(__file__).parent / "fixtures" / "triage"
 
 
 def _load_scenario() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("scenario_triage", SAMPLES / "scenario_triage.py")
+    spec = importlib.util.spec_from_file_location("scenario_triage", FIXTURES / "scenario_triage.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
