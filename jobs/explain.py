@@ -101,45 +101,27 @@ def _explain_transaction(
     progress: Progress,
 ) -> dict[str, Any]:
     entity = target.kind
-    around = target.txn_date or now.date()
-    # the record's own status decides the filter, so it is compared whatever it is
-    status = _record_status(target)
-    params = _params(
-        settings,
-        company,
-        entity=entity,
-        around=around,
-        days=settings.reconcile.probable_match_days,
-        status=status,
-        now=now,
-    )
     also = LookupRequest(
         qbo_ids={entity: frozenset(x for x in (target.qbo_id,) if x)},
         qbo_numbers={entity: frozenset({target.label})},
     )
-    awra, qbo = read_sources(company, params, qbo_source, progress, also=also)
-    result = reconcile(awra, qbo, params, load_rules(settings.reconcile.triage_rules))
-    matches = match_records(awra, qbo, params)
-    seen = _history_seen(settings, company, result.findings)
-    findings = result.findings.assign(fingerprint=fingerprint_findings(result.findings, company.key))
-    result = dataclasses.replace(result, findings=findings)
-    out = explain_record(
-        entity=entity,
+    # the record's own status decides the filter, so it is compared whatever it is
+    status = target.status if target.status in F.AWRA_STATUSES else None
+    out = _explain_around(
+        settings,
+        company,
+        qbo_source,
+        progress,
+        entity,
+        target.txn_date or now.date(),
+        status,
+        now,
+        also,
         awra_id=target.key,
         qbo_id=None,
-        awra=awra,
-        qbo=qbo,
-        matches=matches,
-        result=result,
-        seen=seen,
     )
     out["reference"] = target.describe()
     return out
-
-
-def _record_status(target: Reference) -> str | None:
-    status = target.status
-    return status if status in F.AWRA_STATUSES else None
 
 
 def _explain_qbo_only(
@@ -165,33 +147,60 @@ def _explain_qbo_only(
     row = tx.iloc[0]
     entity = str(row["entity"])
     around = row["txn_date"].date() if not _isna(row["txn_date"]) else now.date()
+    also = LookupRequest(awra_links={entity: frozenset({target.key})})
+    out = _explain_around(
+        settings, company, qbo_source, progress, entity, around, None, now, also, awra_id=None, qbo_id=target.key
+    )
+    out["reference"] = f"QBO {F.QBO_ENTITY[entity]} Id {target.key}"
+    return out
+
+
+def _explain_around(
+    settings: Settings,
+    company: CompanySettings,
+    qbo_source: QboSource,
+    progress: Progress,
+    entity: str,
+    around: date,
+    status: str | None,
+    now: datetime,
+    also: LookupRequest,
+    *,
+    awra_id: str | None,
+    qbo_id: str | None,
+) -> dict[str, Any]:
+    """Reconcile the days around one record (its twin looked up whatever its date) and explain it.
+
+    The window spans ``probable_match_days`` either side, so a hand-keyed QBO copy is found too.
+    Only AWRA's side is known for ``awra_id``; for a record QBO holds alone, ``qbo_id``.
+    """
     params = _params(
         settings,
         company,
         entity=entity,
         around=around,
         days=settings.reconcile.probable_match_days,
-        status=None,
+        status=status,
         now=now,
     )
-    also = LookupRequest(awra_links={entity: frozenset({target.key})})
     awra, qbo = read_sources(company, params, qbo_source, progress, also=also)
     result = reconcile(awra, qbo, params, load_rules(settings.reconcile.triage_rules))
+    findings = result.findings.assign(fingerprint=fingerprint_findings(result.findings, company.key))
     matches = match_records(awra, qbo, params)
-    mine = matches[(matches["entity"] == entity) & (matches["qbo_id"] == target.key)]
-    awra_ids = [a for a in mine["awra_id"].dropna().unique()]
-    out = explain_record(
+    if awra_id is None:
+        mine = matches[(matches["entity"] == entity) & (matches["qbo_id"] == qbo_id)]
+        paired = [str(a) for a in mine["awra_id"].dropna().unique()]
+        awra_id = paired[0] if paired else None
+    return explain_record(
         entity=entity,
-        awra_id=str(awra_ids[0]) if awra_ids else None,
-        qbo_id=target.key,
+        awra_id=awra_id,
+        qbo_id=qbo_id,
         awra=awra,
         qbo=qbo,
         matches=matches,
-        result=result,
-        seen=_history_seen(settings, company, result.findings),
+        result=dataclasses.replace(result, findings=findings),
+        seen=_history_seen(settings, company, findings),
     )
-    out["reference"] = f"QBO {F.QBO_ENTITY[entity]} Id {target.key}"
-    return out
 
 
 def _explain_party(
