@@ -154,3 +154,33 @@ def test_demo_command_writes_a_report(tmp_path, monkeypatch, capsys):
     (folder,) = list((tmp_path / "out").iterdir())
     assert (folder / "reconciliation.xlsx").stat().st_size > 0
     assert Path("data/demo/awra.db").exists()
+
+
+def test_a_live_run_against_the_emulator_matches_the_snapshot_run(demo_run, tmp_path, monkeypatch):
+    from qbo_emulator import Emulator
+
+    demo = demo_run["demo"]
+    with Emulator(demo.snapshot_dir, realm_id="4620816365", client_secret="app-secret-9") as emu:
+        config = tmp_path / "live.toml"
+        config.write_text(
+            f'[history]\nurl = "sqlite:///{tmp_path}/h.db"\n'
+            f'[qbo]\nrealm_id = "4620816365"\nbase_url = "{emu.base_url}"\ntoken_url = "{emu.token_url}"\n'
+            f'token_store = "{tmp_path}/tokens.json"\n',
+            encoding="utf-8",
+        )
+        monkeypatch.setenv("QBO_CLIENT_ID", "app")
+        monkeypatch.setenv("QBO_CLIENT_SECRET", "app-secret-9")
+        monkeypatch.setenv("QBO_REFRESH_TOKEN", emu.refresh_token)
+        window = ["--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat()]
+        args = ["run", *window, "--config", str(config), "--awra-url", demo.awra_url, "--no-email"]
+        assert main([*args, "--out", str(tmp_path / "live")]) == 0
+        kinds = {r.kind for r in emu.requests}
+        assert kinds <= {"query", "read", "token"} and not emu.writes
+    (live,) = list((tmp_path / "live").iterdir())
+    key_rows = lambda folder: sorted(  # noqa: E731
+        map(finding_key, csv.DictReader((folder / "findings.csv").open(encoding="utf-8"))), key=str
+    )
+    assert key_rows(live) == key_rows(demo_run["folder"])
+    assert (tmp_path / "tokens.json").stat().st_mode & 0o777 == 0o600
+    text = (live / "summary.json").read_text(encoding="utf-8") + (live / "report.html").read_text(encoding="utf-8")
+    assert "app-secret-9" not in text and emu.refresh_token not in text
