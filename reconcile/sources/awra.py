@@ -841,6 +841,8 @@ def _dates(raw: np.ndarray) -> _Parsed:
     missing = np.fromiter(
         (v is None or (isinstance(v, str) and (not v or v.isspace())) for v in raw), dtype=bool, count=len(raw)
     )
+    # a number in a date column is bad data, not an epoch: parse it as text (so it fails)
+    raw = np.array([str(v) if isinstance(v, int | float) else v for v in raw], dtype=object)
     parsed = pd.to_datetime(pd.Series(raw, dtype=object), format="%Y-%m-%d", errors="coerce")
     retry = np.flatnonzero(parsed.isna().to_numpy() & ~missing)
     if len(retry):  # date-time text, padded text...: take the date part where there is one
