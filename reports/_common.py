@@ -177,6 +177,8 @@ def text_or_none(value: object) -> str | None:
 class Headline:
     """The figures an accountant reads first."""
 
+    agrees: bool  # no finding beyond informational ones, and equal totals
+    action_findings: int  # findings that need someone to act (informational ones left out)
     ties_out: bool
     unexplained_cents: int  # sum over entities of |unexplained|
     open_findings: int
@@ -192,6 +194,9 @@ def headline(result: RunResult) -> Headline:
     AWRA id, else QBO Id) that carry at least one finding other than an informational one.
     """
     findings = result.findings
+    needs_action = int((~findings["category"].isin(INFORMATIONAL_CATEGORIES)).sum()) if len(findings) else 0
+    awra_total = sum(int(t.awra_total_cents) for t in result.totals)
+    qbo_total = sum(int(t.qbo_total_cents) for t in result.totals)
     stake = 0
     if len(findings):
         mask = findings["entity"].isin(F.ENTITIES) & ~findings["category"].isin(INFORMATIONAL_CATEGORIES)
@@ -201,12 +206,14 @@ def headline(result: RunResult) -> Headline:
             amounts = rows["amount_cents"].astype("Int64").abs().fillna(0)
             stake = int(amounts.groupby(key.to_numpy()).max().sum())
     return Headline(
+        agrees=needs_action == 0 and all(t.awra_total_cents == t.qbo_total_cents for t in result.totals),
+        action_findings=needs_action,
         ties_out=all(t.unexplained_cents == 0 for t in result.totals),
         unexplained_cents=sum(abs(int(t.unexplained_cents)) for t in result.totals),
         open_findings=len(findings),
         money_at_stake_cents=stake,
-        awra_total_cents=sum(int(t.awra_total_cents) for t in result.totals),
-        qbo_total_cents=sum(int(t.qbo_total_cents) for t in result.totals),
+        awra_total_cents=awra_total,
+        qbo_total_cents=qbo_total,
     )
 
 

@@ -28,6 +28,7 @@ from reconcile.model import RunResult
 from reports._common import (
     INFORMATIONAL_CATEGORIES,
     MAPPING_CATEGORIES,
+    Headline,
     bridge_lines,
     categories_in_order,
     category_counts,
@@ -151,6 +152,8 @@ def _base_context(result: RunResult) -> dict[str, Any]:
         "entities": ", ".join(p.entities),
         "run_id": shorten(p.run_id, 120),
         "run_at": p.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "agrees": head.agrees,
+        "verdict": _verdict(head),
         "ties_out": head.ties_out,
         "unexplained": cents_text(head.unexplained_cents),
         "open_findings": f"{head.open_findings:,}",
@@ -320,3 +323,19 @@ def _escalations(escalations: Sequence[Mapping[str, Any]], rows: int) -> list[di
             }
         )
     return out
+
+
+def _verdict(head: Headline) -> str:
+    """The one sentence an accountant reads first: do the books agree, and is every cent explained."""
+    if head.agrees:
+        return "AWRA and QBO agree for this window."
+    difference = cents_text(head.awra_total_cents - head.qbo_total_cents)
+    explained = (
+        "every cent of the difference is explained below"
+        if head.ties_out
+        else f"{cents_text(head.unexplained_cents)} of it is NOT explained"
+    )
+    return (
+        f"AWRA and QBO do not agree: {head.action_findings:,} findings need action; "
+        f"AWRA − QBO = {difference}, and {explained}."
+    )

@@ -58,6 +58,9 @@ def test_email_safe_markup():
 def test_summary_comes_first_with_the_headline_figures():
     html = _render(sample_result())
     assert re.search(r'id="headline-ties-out"[^>]*>Yes<', html)
+    verdict = re.search(r'id="headline-verdict"[^>]*>([^<]*)<', html)
+    assert verdict and verdict.group(1).startswith("AWRA and QBO do not agree:")
+    assert "every cent of the difference is explained below" in verdict.group(1)
     assert re.search(r'id="headline-unexplained"[^>]*>0.00<', html)
     assert re.search(r'id="headline-open-findings"[^>]*>18<', html)
     assert re.search(r'id="headline-money-at-stake"[^>]*>26,417.99<', html)
