@@ -26,6 +26,7 @@ import email.utils
 import gc
 import json
 import logging
+import operator
 import random
 import re
 import threading
@@ -471,16 +472,19 @@ class QboClient:
             base += " ORDERBY Id"  # a stable order, or concurrent pages could skip or repeat rows
         entity = entity_of(base)
         with _GC_PAUSE:
-            pages = [self._page(base, entity, 1)]
-            if len(pages[0]) == PAGE_SIZE:
+            merged = _PageMerger(self, base)
+            merged.add([self._page(base, entity, 1)])
+            if merged.last_size == PAGE_SIZE:
                 total = self.count(base)
                 starts = [1 + k * PAGE_SIZE for k in range(1, total // PAGE_SIZE + 1)]
-                pages.extend(self._pages_concurrently(base, entity, starts))
-                self._check_loop(pages, base)
-                while len(pages[-1]) == PAGE_SIZE:
-                    pages.append(self._page(base, entity, 1 + len(pages) * PAGE_SIZE))
-                    self._check_loop(pages, base)
-            return _merge_pages(pages, entity, self.company)
+                merged.add(self._pages_concurrently(base, entity, starts))
+                while merged.last_size == PAGE_SIZE:
+                    merged.add([self._page(base, entity, 1 + merged.pages * PAGE_SIZE)])
+            if merged.repeated:
+                log.warning(
+                    "QBO %s: %d %s rows came back on two pages (kept once)", self.company, merged.repeated, entity
+                )
+            return merged.rows
 
     # -- internals
 
@@ -512,19 +516,6 @@ class QboClient:
                 for future in futures:
                     future.cancel()
                 raise
-
-    def _check_loop(self, pages: list[list[dict[str, Any]]], base: str) -> None:
-        seen: set[str] = set()
-        for index, page in enumerate(pages):
-            ids = {str(row.get("Id")) for row in page if isinstance(row, dict) and row.get("Id") is not None}
-            if index and len(page) == PAGE_SIZE and ids and ids <= seen:
-                start = 1 + index * PAGE_SIZE
-                raise SourceError(
-                    f"paging loop in {_short(base)}: the page at STARTPOSITION {start} repeats rows already returned",
-                    source="QBO",
-                    company=self.company,
-                )
-            seen |= ids
 
     def _send(self, method: str, url: str, headers: dict[str, str], params: Any, data: Any) -> requests.Response:
         token = self._auth.access_token()
@@ -612,22 +603,69 @@ class QboClient:
         return delay
 
 
-def _merge_pages(pages: list[list[dict[str, Any]]], entity: str, company: str) -> list[dict[str, Any]]:
-    seen: set[str] = set()
-    rows: list[dict[str, Any]] = []
-    repeated = 0
-    for page in pages:
+_ROW_ID = operator.itemgetter("Id")
+
+
+class _PageMerger:
+    """Pages of one ``query_all`` in order: loop detection and rows kept once, one pass per page.
+
+    A full page (after the first) whose rows were all returned before is a paging loop
+    (``SourceError``); a row whose ``Id`` was seen before is dropped and counted in
+    ``repeated``; rows without an ``Id`` are kept. The usual page (every row a dict with a
+    distinct text ``Id``, none seen before) is taken whole.
+    """
+
+    def __init__(self, client: QboClient, base: str) -> None:
+        self._client = client
+        self._base = base
+        self._seen: set[str] = set()
+        self.rows: list[dict[str, Any]] = []
+        self.pages = 0
+        self.last_size = 0
+        self.repeated = 0
+
+    def add(self, pages: list[list[dict[str, Any]]]) -> None:
+        """Check, then merge, the next pages in order."""
+        for page in pages:
+            ids = _page_ids(page)
+            seen = self._seen
+            if self.pages and len(page) == PAGE_SIZE and ids and ids <= seen:
+                start = 1 + self.pages * PAGE_SIZE
+                raise SourceError(
+                    f"paging loop in {_short(self._base)}: the page at STARTPOSITION {start}"
+                    " repeats rows already returned",
+                    source="QBO",
+                    company=self._client.company,
+                )
+            if len(ids) == len(page) and all(type(row) is dict for row in page) and seen.isdisjoint(ids):
+                self.rows.extend(page)  # the usual page: distinct ids, all new
+                seen |= ids
+            else:
+                self._merge_slowly(page)
+            self.pages += 1
+            self.last_size = len(page)
+
+    def _merge_slowly(self, page: list[dict[str, Any]]) -> None:
+        seen, rows = self._seen, self.rows
         for row in page:
             key = row.get("Id") if isinstance(row, dict) else None
             if key is not None:
                 if str(key) in seen:
-                    repeated += 1
+                    self.repeated += 1
                     continue
                 seen.add(str(key))
             rows.append(row)
-    if repeated:
-        log.warning("QBO %s: %d %s rows came back on two pages (kept once)", company, repeated, entity)
-    return rows
+
+
+def _page_ids(page: list[dict[str, Any]]) -> set[str]:
+    """The ``Id`` texts of a page's rows (rows without one left out)."""
+    try:
+        ids = set(map(_ROW_ID, page))
+    except (KeyError, TypeError, AttributeError):
+        ids = None
+    if ids is not None and all(type(key) is str for key in ids):
+        return ids
+    return {str(row.get("Id")) for row in page if isinstance(row, dict) and row.get("Id") is not None}
 
 
 def _describe(fault: QboFault) -> str:
