@@ -104,6 +104,16 @@ _BIG = np.int64(2**62)
 
 def label_codes(values: pd.Series, labels: Sequence[str]) -> np.ndarray:
     """Index of each value in ``labels`` (-1 for missing or unknown); fast on low-cardinality text."""
+    data = getattr(values.array, "_pa_array", None)
+    labels = tuple(labels)
+    if (
+        isinstance(data, pa.ChunkedArray)
+        and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type))
+        and len(set(labels)) == len(labels)
+    ):
+        # no module-level cache: a long-lived scheduler process would keep big columns alive
+        found = pc.index_in(data, value_set=pa.array(labels, type=data.type))
+        return pc.fill_null(found, -1).to_numpy().astype(np.int64) if len(data) else np.zeros(0, dtype=np.int64)
     codes, uniques = pd.factorize(values)
     index = {label: i for i, label in enumerate(labels)}
     table = np.array([*(index.get(str(u), -1) for u in uniques), -1], dtype=np.int64)
@@ -142,9 +152,10 @@ def string_series(values: pa.Array | pa.ChunkedArray) -> pd.Series:
 
 def strings_from_codes(codes: np.ndarray, labels: Sequence[str]) -> pd.Series:
     """A ``string`` Series from integer codes into ``labels`` (-1 → ``<NA>``), built in Arrow."""
-    indices = pa.array(codes.astype(np.int32), mask=codes < 0)
-    decoded = pa.DictionaryArray.from_arrays(indices, pa.array(list(labels), type=pa.string())).dictionary_decode()
-    return string_series(decoded)
+    # taken straight into large_string (pandas' storage): no decode, no cast afterwards;
+    # the extra last label is the null that code -1 reads
+    indices = np.where(codes < 0, len(labels), codes).astype(np.int32)
+    return string_series(pc.take(pa.array([*labels, None], type=pa.large_string()), indices))
 
 
 def _all_int_text(values: pa.ChunkedArray) -> bool:
@@ -162,6 +173,81 @@ def _all_int_text(values: pa.ChunkedArray) -> bool:
     return not pc.any(leading_zero).as_py()
 
 
+_PACK_MAX_BYTES = 32
+_PACK_SAMPLE = 65_536
+
+
+def _packed_text_codes(arrays: Sequence[pa.ChunkedArray]) -> np.ndarray | None:
+    """``pandas.factorize`` codes of short texts (null → -1), hashing 8-byte words, not strings.
+
+    Each text (at most ``_PACK_MAX_BYTES`` UTF-8 bytes) is laid out zero-padded in a row of
+    uint64 words (plus its length when a text holds a zero byte); rows are factorized word by
+    word, which is exact (no hash of the text) and keeps ``factorize``'s first-seen numbering.
+    ``None`` when the texts are too long for it.
+    """
+    chunks = [c.cast(pa.large_string()) for a in arrays for c in a.chunks]
+    if not chunks:
+        return None
+    arr = pa.concat_arrays(chunks) if len(chunks) > 1 else chunks[0]
+    n = len(arr)
+    if n == 0:
+        return None
+    sample = arr.slice(0, _PACK_SAMPLE)
+    if pc.count_distinct(sample).as_py() * 2 < len(sample):
+        return None  # few distinct texts: Arrow's hash table is faster on them
+    _valid, offs_buf, data_buf = arr.buffers()
+    offs = np.frombuffer(offs_buf, dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    lens = np.diff(offs)
+    width = int(lens.max())
+    if width > _PACK_MAX_BYTES:
+        return None
+    null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(n, dtype=bool)
+    nwords = max(1, (width + 7) // 8)
+    mat = np.zeros((n, nwords * 8), dtype=np.uint8)
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and width else np.zeros(0, np.uint8)
+    data = data[offs[0] : offs[-1]]
+    start = offs[:-1] - offs[0]
+    if width and ((lens == width) | (null & (lens == 0))).all():
+        full = lens == width
+        mat[full, :width] = data.reshape(-1, width)
+    else:
+        for j in range(width):
+            has = lens > j
+            mat[has, j] = data[start[has] + j]
+    words = mat.view(np.uint64)
+    columns = [words[:, k] for k in range(nwords)]
+    if width and (data == 0).any():
+        columns.append(lens.astype(np.uint64))
+    codes = pd.factorize(columns[0])[0].astype(np.int64)
+    for col in columns[1:]:
+        nxt = pd.factorize(col)[0].astype(np.int64)
+        if int(codes.max()) == 0:  # one value so far: the next word's codes are the codes
+            codes = nxt
+            continue
+        size = (int(codes.max()) + 1) * (int(nxt.max()) + 1)
+        combined = codes * (int(nxt.max()) + 1) + nxt
+        codes = _dense_codes(combined, size) if size <= 4 * n else pd.factorize(combined)[0].astype(np.int64)
+    if not null.any():
+        return codes
+    out = np.full(n, -1, dtype=np.int64)
+    out[~null] = _dense_codes(codes[~null], int(codes.max()) + 1)
+    return out
+
+
+def _dense_codes(values: np.ndarray, size: int) -> np.ndarray:
+    """``pandas.factorize`` codes (first seen → 0) of non-negative integers below ``size``."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    positions = np.arange(n, dtype=np.int64)
+    first = np.empty(size, dtype=np.int64)
+    first[values[::-1]] = positions[::-1]  # the last write wins: each value's first position
+    is_first = first[values] == positions
+    rank = np.empty(size, dtype=np.int64)
+    rank[values[is_first]] = np.arange(int(is_first.sum()), dtype=np.int64)
+    return rank[values]
+
+
 def factorize_together(*series: pd.Series) -> list[np.ndarray]:
     """Integer codes of several string columns in one code space (``<NA>`` → -1).
 
@@ -174,11 +260,20 @@ def factorize_together(*series: pd.Series) -> list[np.ndarray]:
         parts = [pc.cast(a, pa.int64()).fill_null(0).to_numpy() for a in arrays]
         masks = [a.is_null().to_numpy() for a in arrays]
         joined = np.concatenate([*parts, np.zeros(0, dtype=np.int64)]).astype(np.int64)
-        codes = pd.factorize(joined)[0].astype(np.int64)
+        low = int(joined.min()) if len(joined) else 0
+        span = int(joined.max()) - low + 1 if len(joined) else 0
+        if 0 < span <= 4 * len(joined):  # dense ids (the usual serial keys): no hash table
+            codes = _dense_codes(joined - low, span)
+        else:
+            codes = pd.factorize(joined)[0].astype(np.int64)
         codes[np.concatenate([*masks, np.zeros(0, dtype=bool)])] = -1
     else:
-        joined_s = pd.concat([s.reset_index(drop=True) for s in series], ignore_index=True)
-        codes = pd.factorize(joined_s)[0].astype(np.int64)
+        packed = _packed_text_codes(arrays)
+        if packed is not None:
+            codes = packed
+        else:
+            joined_s = pd.concat([s.reset_index(drop=True) for s in series], ignore_index=True)
+            codes = pd.factorize(joined_s)[0].astype(np.int64)
     out, start = [], 0
     for s in series:
         out.append(codes[start : start + len(s)])

@@ -227,11 +227,13 @@ def new_findings(n: int, **columns: object) -> Raw:
             out[key] = np.broadcast_to(np.asarray(-1 if value is None else value, dtype=np.int64), (n,)).copy()
         elif key in _STRING_COLUMNS:
             if isinstance(value, pd.Series):
-                out[key] = arrow_strings(value).combine_chunks().cast(pa.string())
+                out[key] = arrow_strings(value).combine_chunks().cast(pa.large_string())
             elif isinstance(value, np.ndarray):
-                out[key] = pa.array(value.astype(object), type=pa.string(), from_pandas=True)
+                out[key] = pa.array(value.astype(object), type=pa.large_string(), from_pandas=True)
+            elif value is None:
+                out[key] = pa.nulls(n, pa.large_string())
             else:
-                out[key] = pa.nulls(n, pa.string()) if value is None else pa.repeat(pa.scalar(str(value)), n)
+                out[key] = pa.repeat(pa.scalar(str(value), pa.large_string()), n)
         elif isinstance(value, pd.Series):
             out[key] = np.array([None if v is pd.NA else v for v in value.astype(object)], dtype=object)
         elif isinstance(value, np.ndarray):
@@ -239,6 +241,11 @@ def new_findings(n: int, **columns: object) -> Raw:
         else:
             out[key] = np.full(n, value, dtype=object)
     return out
+
+
+def _large(values: pa.Array) -> pa.Array:
+    """A text array as ``large_string`` (a no-op for those ``new_findings`` builds)."""
+    return values if values.type == pa.large_string() else values.cast(pa.large_string())
 
 
 def finish(parts: list[Raw], matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
@@ -249,8 +256,9 @@ def finish(parts: list[Raw], matches: pd.DataFrame, awra: AwraData, qbo: QboData
     columns: dict[str, object] = {}
     for name in names:
         if name in _STRING_COLUMNS:
-            chunks = [p[name] if name in p else pa.nulls(p["_n"], pa.string()) for p in parts]
-            columns[name] = string_series(pa.chunked_array(chunks, type=pa.string()))
+            # large_string throughout: pandas' own storage, so no cast of every column at the end
+            chunks = [_large(p[name]) if name in p else pa.nulls(p["_n"], pa.large_string()) for p in parts]
+            columns[name] = string_series(pa.chunked_array(chunks, type=pa.large_string()))
         elif name not in ROW_COLUMNS:
             columns[name] = np.concatenate([p.get(name, np.full(p["_n"], None, dtype=object)) for p in parts])
     frame = pd.DataFrame(columns, index=pd.RangeIndex(n))
@@ -313,10 +321,11 @@ def decorate(
     fill("sync_status", take(sl, "status", srow))
     fill("retry_count", take(sl, "retry_count", srow))
     fill("message", take(sl, "message", srow))
-    out["run_id"] = string_series(pa.repeat(pa.scalar(params.run_id), len(out))).set_axis(out.index)
+    run_id = pa.repeat(pa.scalar(params.run_id, pa.large_string()), len(out))
+    out["run_id"] = string_series(run_id).set_axis(out.index)
     return out
 
 
 def pair_rows(matches: pd.DataFrame, outcomes: tuple[str, ...] = PAIR_OUTCOMES) -> np.ndarray:
     """Positions of ``MATCHES`` rows whose outcome is one of ``outcomes``."""
-    return np.flatnonzero(matches["outcome"].isin(list(outcomes)).to_numpy(dtype=bool))
+    return np.flatnonzero(label_codes(matches["outcome"], tuple(dict.fromkeys(outcomes))) >= 0)
