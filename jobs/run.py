@@ -36,7 +36,7 @@ from reconcile.reconciliation import reconcile
 from reconcile.sources.awra import lookup_awra, read_awra
 from reconcile.sources.qbo import QboSource, open_qbo_source
 from reconcile.sources.snapshot import write_snapshot
-from reconcile.triage import load_rules
+from reconcile.triage import TriageRules, load_rules
 from reports.chart import findings_chart_png
 from reports.html import render_html
 from reports.outputs import build_summary, write_run_folder
@@ -129,6 +129,22 @@ def execute_run(
     qbo_source = open_qbo_source(company, snapshot_dir=request.qbo_snapshot)
     out_dir = request.out_dir or settings.run.out_dir
     history = RunHistory(settings.history.url)
+    try:
+        return _locked_run(company, params, request, qbo_source, rules, out_dir, history, progress)
+    finally:
+        history.dispose()
+
+
+def _locked_run(
+    company: CompanySettings,
+    params: RunParams,
+    request: RunRequest,
+    qbo_source: QboSource,
+    rules: TriageRules,
+    out_dir: Path,
+    history: RunHistory,
+    progress: Progress,
+) -> RunOutcome:
     with history.lock(company.key, owner=f"{socket.gethostname()}:{os.getpid()}"):
         if request.triggered_by == "schedule":
             # checked again under the lock: another scheduler may have just finished this window
@@ -139,7 +155,7 @@ def execute_run(
                 )
         history.start_run(
             params,
-            inputs_hash="",
+            inputs_hash=None,
             code_version=__version__,
             qbo_minor_version=company.qbo.minor_version,
             triggered_by=request.triggered_by,
@@ -161,7 +177,7 @@ def _reconcile_and_publish(
     params: RunParams,
     request: RunRequest,
     qbo_source: QboSource,
-    rules: object,
+    rules: TriageRules,
     out_dir: Path,
     history: RunHistory,
     progress: Progress,
@@ -173,7 +189,7 @@ def _reconcile_and_publish(
     input_digest = inputs_hash(awra, qbo)
     sources = {"awra": _safe_url(company.awra.url), "qbo": qbo_source.description}
     with _step(progress, "reconciling"):
-        result = reconcile(awra, qbo, params, rules, sources=sources)  # type: ignore[arg-type]
+        result = reconcile(awra, qbo, params, rules, sources=sources)
     findings, history_counts = history.compare(params, result.findings)
     result = dataclasses.replace(result, findings=findings, history=history_counts)
     with _step(progress, "writing reports"):

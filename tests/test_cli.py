@@ -162,3 +162,31 @@ def test_missing_snapshot_folder_exits_2(capsys, tmp_path, out_dir):
         str(out_dir),
     )
     assert_one_line_error(code, err, 2, "--qbo-snapshot")
+
+
+def test_a_run_while_another_holds_the_company_lock_exits_4(capsys, tmp_path, out_dir, history_config):
+    from reconcile.demo import ensure_demo
+    from reconcile.history import RunHistory
+
+    demo = ensure_demo(tmp_path / "demo")
+    history = RunHistory(f"sqlite:///{tmp_path}/history.db")
+    with history.lock("default", owner="another run"):
+        code, _, err = run_cli(
+            capsys,
+            "run",
+            "--from",
+            demo.date_from.isoformat(),
+            "--to",
+            demo.date_to.isoformat(),
+            "--config",
+            str(history_config),
+            "--awra-url",
+            demo.awra_url,
+            "--qbo-snapshot",
+            str(demo.snapshot_dir),
+            "--out",
+            str(out_dir),
+        )
+    history.dispose()
+    assert_one_line_error(code, err, 4, "default")
+    assert not (out_dir.exists() and any(out_dir.iterdir()))
