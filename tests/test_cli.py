@@ -31,6 +31,28 @@ def history_config(tmp_path: Path) -> Path:
     return path
 
 
+def run_against(
+    capsys, awra_url: str, snapshot: Path, config: Path, out_dir: Path, window=("2026-08-01", "2026-08-31")
+):
+    """`qbo-recon run` over a window with an AWRA URL, a QBO snapshot, a config and an out folder."""
+    return run_cli(
+        capsys,
+        "run",
+        "--from",
+        window[0],
+        "--to",
+        window[1],
+        "--config",
+        str(config),
+        "--awra-url",
+        awra_url,
+        "--qbo-snapshot",
+        str(snapshot),
+        "--out",
+        str(out_dir),
+    )
+
+
 def assert_one_line_error(code: int, err: str, expected_code: int, *needles: str) -> None:
     assert code == expected_code, err
     lines = [line for line in err.splitlines() if line.strip()]
@@ -78,22 +100,7 @@ def test_missing_sqlite_file_exits_2_and_creates_nothing(capsys, tmp_path, out_d
     db = tmp_path / "absent.db"
     snapshot = tmp_path / "snap"
     snapshot.mkdir()
-    code, _, err = run_cli(
-        capsys,
-        "run",
-        "--from",
-        "2026-08-01",
-        "--to",
-        "2026-08-31",
-        "--config",
-        str(history_config),
-        "--awra-url",
-        f"sqlite:///{db}",
-        "--qbo-snapshot",
-        str(snapshot),
-        "--out",
-        str(out_dir),
-    )
+    code, _, err = run_against(capsys, f"sqlite:///{db}", snapshot, history_config, out_dir)
     assert_one_line_error(code, err, 2, str(db))
     assert not db.exists()
     assert not (out_dir.exists() and any(out_dir.iterdir()))
@@ -104,22 +111,7 @@ def test_database_without_awra_tables_names_them(capsys, tmp_path, out_dir, hist
     sqlite3.connect(db).execute("CREATE TABLE invoices (id TEXT)").connection.close()
     snapshot = tmp_path / "snap"
     snapshot.mkdir()
-    code, _, err = run_cli(
-        capsys,
-        "run",
-        "--from",
-        "2026-08-01",
-        "--to",
-        "2026-08-31",
-        "--config",
-        str(history_config),
-        "--awra-url",
-        f"sqlite:///{db}",
-        "--qbo-snapshot",
-        str(snapshot),
-        "--out",
-        str(out_dir),
-    )
+    code, _, err = run_against(capsys, f"sqlite:///{db}", snapshot, history_config, out_dir)
     assert_one_line_error(code, err, 2, "payments", "sync_log")
     assert not (out_dir.exists() and any(out_dir.iterdir()))
 
@@ -127,21 +119,8 @@ def test_database_without_awra_tables_names_them(capsys, tmp_path, out_dir, hist
 def test_unreachable_database_server_exits_3(capsys, tmp_path, out_dir, history_config):
     snapshot = tmp_path / "snap"
     snapshot.mkdir()
-    code, _, err = run_cli(
-        capsys,
-        "run",
-        "--from",
-        "2026-08-01",
-        "--to",
-        "2026-08-31",
-        "--config",
-        str(history_config),
-        "--awra-url",
-        "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/awra",
-        "--qbo-snapshot",
-        str(snapshot),
-        "--out",
-        str(out_dir),
+    code, _, err = run_against(
+        capsys, "postgresql+psycopg://nobody:hunter2@127.0.0.1:1/awra", snapshot, history_config, out_dir
     )
     assert_one_line_error(code, err, 3, "AWRA")
     assert "hunter2" not in err
@@ -171,22 +150,8 @@ def test_a_run_while_another_holds_the_company_lock_exits_4(capsys, tmp_path, ou
     demo = ensure_demo(tmp_path / "demo")
     history = RunHistory(f"sqlite:///{tmp_path}/history.db")
     with history.lock("default", owner="another run"):
-        code, _, err = run_cli(
-            capsys,
-            "run",
-            "--from",
-            demo.date_from.isoformat(),
-            "--to",
-            demo.date_to.isoformat(),
-            "--config",
-            str(history_config),
-            "--awra-url",
-            demo.awra_url,
-            "--qbo-snapshot",
-            str(demo.snapshot_dir),
-            "--out",
-            str(out_dir),
-        )
+        window = (demo.date_from.isoformat(), demo.date_to.isoformat())
+        code, _, err = run_against(capsys, demo.awra_url, demo.snapshot_dir, history_config, out_dir, window)
     history.dispose()
     assert_one_line_error(code, err, 4, "default")
     assert not (out_dir.exists() and any(out_dir.iterdir()))
