@@ -33,7 +33,7 @@ from reconcile.match import plan_lookups
 from reconcile.model import AwraData, LookupRequest, QboData, RunResult
 from reconcile.params import RunParams, build_run_params
 from reconcile.reconciliation import reconcile
-from reconcile.sources.awra import lookup_awra, read_awra
+from reconcile.sources.awra import awra_label, lookup_awra, read_awra
 from reconcile.sources.qbo import QboSource, open_qbo_source
 from reconcile.sources.snapshot import write_snapshot
 from reconcile.triage import TriageRules, load_rules
@@ -187,7 +187,7 @@ def _reconcile_and_publish(
         write_snapshot(request.save_qbo_snapshot, qbo_source.payloads())
         progress(f"QBO snapshot saved to {request.save_qbo_snapshot}")
     input_digest = inputs_hash(awra, qbo)
-    sources = {"awra": _safe_url(company.awra.url), "qbo": qbo_source.description}
+    sources = {"awra": awra_label(company.awra), "qbo": qbo_source.description}
     with _step(progress, "reconciling"):
         result = reconcile(awra, qbo, params, rules, sources=sources)
     findings, history_counts = history.compare(params, result.findings)
@@ -216,7 +216,7 @@ def read_sources(
     also: LookupRequest | None = None,
 ) -> tuple[AwraData, QboData]:
     """Both sides for the run's window, plus counterparts looked up beyond it (and ``also``)."""
-    with _step(progress, f"reading AWRA ({_safe_url(company.awra.url)})"):
+    with _step(progress, f"reading AWRA ({awra_label(company.awra)})"):
         awra = read_awra(company.awra, params)
     with _step(progress, f"reading QBO ({qbo_source.description})"):
         qbo = qbo_source.pull(params)
@@ -297,13 +297,6 @@ def inputs_hash(awra: AwraData, qbo: QboData) -> str:
     for frame in (awra.transactions, awra.lines, awra.mappings, awra.sync_log, qbo.transactions, qbo.references):
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     return digest.hexdigest()[:16]
-
-
-def _safe_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "<invalid URL>"
 
 
 __all__ = ["RunOutcome", "RunRequest", "company_for", "execute_run", "inputs_hash"]
