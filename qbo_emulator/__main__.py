@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--throttle-every", type=int, default=0, help="XML 429 on every Nth API request")
     parser.add_argument("--error-every", type=int, default=0, help="HTTP 503 on every Nth API request")
     parser.add_argument("--drop-every", type=int, default=0, help="drop the connection on every Nth API request")
+    parser.add_argument(
+        "--cut-every", type=int, default=0, help="cut the connection halfway through every Nth API answer"
+    )
     parser.add_argument("--access-token-lifetime", type=float, default=3600.0, help="seconds an access token lives")
     args = parser.parse_args(argv)
     if args.data is not None and not args.data.is_dir():
@@ -43,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         throttle_every=args.throttle_every,
         error_every=args.error_every,
         drop_every=args.drop_every,
+        cut_every=args.cut_every,
         access_token_lifetime=args.access_token_lifetime,
     )
     emulator = Emulator(

@@ -12,9 +12,10 @@ The emulator serves, over real HTTP on 127.0.0.1, what this project sends to QBO
 
 Anything else that would change QBO (a POST to an entity endpoint, batch…) is refused with HTTP
 400 and recorded. Faults in QBO's real shapes can be injected at runtime (:class:`Faults`): an XML
-429 every Nth request, a 5xx every Nth, added latency, a dropped connection every Nth, expired
-access tokens, revoked refresh tokens. Every request is recorded (:class:`RequestRecord`) with the
-number of requests in flight when it arrived, so tests can assert on what reached "QBO".
+429 every Nth request, a 5xx every Nth, added latency, a dropped connection every Nth, an answer
+cut off halfway every Nth, expired access tokens, revoked refresh tokens. Every request is
+recorded (:class:`RequestRecord`) with the number of requests in flight when it arrived, so tests
+can assert on what reached "QBO".
 
 Python use::
 
@@ -109,6 +110,8 @@ class Faults:
     error_status: int = 503
     #: close the connection without answering on every Nth request
     drop_every: int = 0
+    #: on every Nth request, cut the connection halfway through the answer's body
+    cut_every: int = 0
     #: seconds added to every API request (the request counts as in flight meanwhile)
     latency: float = 0.0
     #: every Nth request is slow: ``slow_seconds`` more before the answer (to trip client timeouts)
@@ -135,7 +138,7 @@ class RequestRecord:
     arrived: float
     in_flight: int
     status: int = 0
-    #: the fault injected, if any: throttle | error | drop | slow | unauthorized
+    #: the fault injected, if any: throttle | error | drop | cut | slow | unauthorized
     fault: str | None = None
 
 
@@ -372,6 +375,8 @@ class Emulator:
                 if answer is None and injected is None:
                     refused, answer = self._api(kind, path, headers, query_text)
                     fault = refused or fault
+                    if faults.cut_every and api_count % faults.cut_every == 0:
+                        fault, answer = "cut", replace(answer, cut=True)
             return answer
         finally:
             with self._lock:
@@ -555,6 +560,8 @@ class _Answer:
     body: bytes
     content_type: str
     headers: Mapping[str, str] = field(default_factory=dict)
+    #: send only the first half of the body, then close the connection
+    cut: bool = False
 
 
 class _Server(ThreadingHTTPServer):
@@ -596,6 +603,13 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in answer.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if answer.cut:
+            self.wfile.write(answer.body[: len(answer.body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(2)
+            return
         self.wfile.write(answer.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve

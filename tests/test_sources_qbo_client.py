@@ -175,6 +175,54 @@ def test_paging_2500_records_returns_each_once(emu, tmp_path):
     assert sum("COUNT(*)" in q for q in queries) == 1
 
 
+def test_count_first_asks_the_count_alongside_the_first_page(tmp_path):
+    with Emulator({"Invoice": _invoices(2500)}, realm_id=REALM) as emu:
+        emu.set_faults(latency=0.2)
+        rows = _client(emu, tmp_path).query_all(WINDOW, count_first=True)
+        assert sorted(_ids(rows), key=int) == [str(i) for i in range(1, 2501)]
+        queries = [r for r in emu.requests if r.kind == "query"]
+        assert len(queries) == 4  # the count and 3 pages: no request more than without count_first
+        count = next(r for r in queries if "COUNT(*)" in r.query)
+        first = next(r for r in queries if "STARTPOSITION 1 " in r.query)
+        assert abs(count.arrived - first.arrived) < 0.15  # sent together, not one round trip apart
+
+
+def test_count_first_on_a_short_answer_costs_one_request_more(emu, tmp_path):
+    rows = _client(emu, tmp_path).query_all("SELECT * FROM Invoice WHERE DocNumber = 'INV-00005'", count_first=True)
+    assert _ids(rows) == ["5"]
+    assert sorted(r.kind for r in emu.requests) == ["query", "query", "token"]
+
+
+def test_query_rows_keeps_pages_undecoded_until_asked(emu, tmp_path):
+    client = _client(emu, tmp_path)
+    rows = client.query_rows(WINDOW)
+    assert len(rows) == 2500
+    assert list(rows) == [str(i) for i in range(1, 2501)]  # the ids, read for the paging checks
+    payloads = rows.payloads()
+    assert payloads == client.query_all(WINDOW)
+    assert payloads[0]["TotalAmt"] == Decimal("101.25") and type(payloads[0]["TotalAmt"]) is Decimal
+
+
+def test_a_garbled_answer_is_retried_then_reported(emu, tmp_path, monkeypatch):
+    client = _client(emu, tmp_path, max_retries=2)
+    real = client._send_for_body
+    answers: list[bytes] = []
+
+    def garbled(*args, **kwargs):
+        body = real(*args, **kwargs)
+        answers.append(body)
+        return body[: len(body) // 2] if len(answers) == 1 else body
+
+    monkeypatch.setattr(client, "_send_for_body", garbled)
+    assert len(client.query_all("SELECT * FROM Invoice WHERE DocNumber IN ('INV-00001', 'INV-00002')")) == 2
+    assert len(answers) == 2  # the half answer was asked again
+
+    monkeypatch.setattr(client, "_send_for_body", lambda *a, **k: b"<html>proxy error</html>")
+    with pytest.raises(SourceError) as info:
+        client.query_all(WINDOW)
+    assert "failed after 3 attempts (last: HTTP 200, unreadable answer: not JSON" in info.value.one_line()
+
+
 def test_paging_stops_at_a_short_page_even_on_an_exact_multiple(tmp_path):
     with Emulator({"Invoice": _invoices(2000)}, realm_id=REALM) as emu:
         rows = _client(emu, tmp_path).query_all("SELECT * FROM Invoice")
@@ -216,9 +264,10 @@ def test_query_all_refuses_paged_queries(emu, tmp_path):
         {"latency": 0.05},
         {"slow_every": 3, "slow_seconds": 1.0},
         {"drop_every": 3},
-        {"throttle_every": 5, "error_every": 7, "drop_every": 4},
+        {"cut_every": 2},
+        {"throttle_every": 5, "error_every": 7, "drop_every": 4, "cut_every": 6},
     ],
-    ids=["xml429", "503", "500", "slow", "timeout", "dropped", "mixed"],
+    ids=["xml429", "503", "500", "slow", "timeout", "dropped", "cut", "mixed"],
 )
 def test_pull_under_fault_equals_a_clean_pull(emu, tmp_path, faults, caplog):
     clean = _client(emu, tmp_path / "clean").query_all(WINDOW)

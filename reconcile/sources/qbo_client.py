@@ -26,7 +26,6 @@ import email.utils
 import gc
 import json
 import logging
-import operator
 import random
 import re
 import threading
@@ -41,6 +40,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
+import urllib3
 from quickbooks.client import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 from requests.adapters import HTTPAdapter
@@ -55,6 +55,7 @@ from reconcile.errors import (
     SourceError,
 )
 from reconcile.sources.qbo_auth import OAuthClient
+from reconcile.sources.qbo_decode import RawPage, RawRows, UnreadableAnswer, read_page
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,9 @@ T = TypeVar("T")
 
 #: Rows per page: QBO's maximum ``MAXRESULTS``.
 PAGE_SIZE = 1000
+
+#: The code python-quickbooks gives an answer it cannot read (and so do we).
+_UNREADABLE = "10000"
 
 PRODUCTION_API_URL = QuickBooks.api_url_v3
 SANDBOX_API_URL = QuickBooks.sandbox_api_url_v3
@@ -202,7 +206,9 @@ def _fault_from_library(exc: QuickbooksException, company: str) -> QboFault:
     code = exc.error_code
     if code == 10000 and str(exc.message).startswith("Error reading json response"):
         # a 200 whose body is not JSON: most likely cut short, so worth another try
-        return QboFault("unreadable answer (not JSON)", code="10000", http_status=200, company=company, retriable=True)
+        return QboFault(
+            "unreadable answer (not JSON)", code=_UNREADABLE, http_status=200, company=company, retriable=True
+        )
     number = code if isinstance(code, int) else None
     return _fault_for(
         200,
@@ -337,6 +343,33 @@ class _Failure(Exception):
         self.token = token
 
 
+class _BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <token>`` on one request.
+
+    Passed as the request's auth, it also spares requests a look-up of ``~/.netrc`` per request.
+    """
+
+    def __init__(self, token: str):
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+def _read_body(response: requests.Response) -> bytes:
+    """The whole body of a streamed response, its connection released; read errors as requests' own."""
+    try:
+        body: bytes = response.raw.read(decode_content=True)
+    except urllib3.exceptions.ReadTimeoutError as exc:
+        raise requests.Timeout(exc) from exc
+    except urllib3.exceptions.HTTPError as exc:  # cut short, reset, bad chunking or encoding
+        raise requests.ConnectionError(exc) from exc
+    finally:
+        response.close()
+    return body
+
+
 class _BearerSession(requests.Session):
     """A ``requests.Session`` with the ``access_token`` attribute python-quickbooks expects."""
 
@@ -366,6 +399,21 @@ class _Transport(QuickBooks):
     ) -> requests.Response:
         """Send through the owning client (timeout, limits, typed faults)."""
         return self._owner._send(request_type, url, headers or {}, params or {}, data)
+
+    def query_body(self, select: str) -> bytes:
+        """The request ``QuickBooks.query`` sends (same URL, ``minorversion``, headers), answered as bytes.
+
+        ``make_request`` would decode the answer with ``json.loads(parse_float=Decimal)``, the
+        slowest step of a pull; query pages are decoded by :mod:`reconcile.sources.qbo_decode`.
+        """
+        url = f"{self.api_url}/company/{self.company_id}/query"
+        headers = {"Content-Type": "application/text", "Accept": "application/json", "User-Agent": _USER_AGENT}
+        params = {"minorversion": self.minorversion}
+        return self._owner._send_for_body("POST", url, headers, params, select)
+
+
+#: What python-quickbooks sends as User-Agent (``QuickBooks.make_request``).
+_USER_AGENT = "python-quickbooks V3 library"
 
 
 # --------------------------------------------------------------------------- the client
@@ -456,14 +504,24 @@ class QboClient:
         total = answer.get("QueryResponse", {}).get("totalCount", 0)
         return int(total)
 
-    def query_all(self, sql: str) -> list[dict[str, Any]]:
-        """Every row of a ``SELECT *`` query (without STARTPOSITION/MAXRESULTS), paging 1,000 at a time.
+    def query_all(self, sql: str, *, count_first: bool = False) -> list[dict[str, Any]]:
+        """Every row of a ``SELECT *`` query as payload dicts (exact decimals); see ``query_rows``."""
+        rows = self.query_rows(sql, count_first=count_first)
+        with _GC_PAUSE:
+            return rows.payloads()
 
-        The first page is fetched alone; if it is full, ``COUNT(*)`` says how many pages remain
-        and they are fetched concurrently (within the company's in-flight limit); then pages
-        continue one by one until a short page, in case rows were added meanwhile. A page whose
-        rows were all returned before is a paging loop (``SourceError``); rows repeated by a
-        shifting page are kept once. Without an ORDER BY the query is ordered by Id.
+    def query_rows(self, sql: str, *, count_first: bool = False) -> RawRows:
+        """Every row of a ``SELECT *`` query (without STARTPOSITION/MAXRESULTS), as QBO sent them.
+
+        Pages of 1,000: the first page is fetched alone; if it is full, ``COUNT(*)`` says how many
+        pages remain and they are fetched concurrently (within the company's in-flight limit);
+        then pages continue one by one until a short page, in case rows were added meanwhile. A
+        page whose rows were all returned before is a paging loop (``SourceError``); rows repeated
+        by a shifting page are kept once. Without an ORDER BY the query is ordered by Id. Pages
+        stay undecoded (``RawRows.payloads`` decodes them) so that decoding under the GIL does
+        not hold up the transfer. ``count_first``: send the ``COUNT(*)`` alongside the first page
+        instead of after it, one round trip less when the answer is likely to span pages (one
+        request more when it is not).
         """
         base = sql.strip().rstrip(";")
         if re.search(r"\b(STARTPOSITION|MAXRESULTS)\b", _outside_literals(base), re.IGNORECASE):
@@ -471,45 +529,52 @@ class QboClient:
         if not _ORDER.search(_outside_literals(base)):
             base += " ORDERBY Id"  # a stable order, or concurrent pages could skip or repeat rows
         entity = entity_of(base)
-        with _GC_PAUSE:
-            merged = _PageMerger(self, base)
-            merged.add([self._page(base, entity, 1)])
-            if merged.last_size == PAGE_SIZE:
-                total = self.count(base)
-                starts = [1 + k * PAGE_SIZE for k in range(1, total // PAGE_SIZE + 1)]
-                merged.add(self._pages_concurrently(base, entity, starts))
-                while merged.last_size == PAGE_SIZE:
-                    merged.add([self._page(base, entity, 1 + merged.pages * PAGE_SIZE)])
-            if merged.repeated:
-                log.warning(
-                    "QBO %s: %d %s rows came back on two pages (kept once)", self.company, merged.repeated, entity
-                )
-            return merged.rows
+        merged = _PageMerger(self, base)
+        first, total = self._first_page_and_count(base, entity, count_first)
+        merged.add([first])
+        if merged.last_size == PAGE_SIZE:
+            total = self.count(base) if total is None else total
+            starts = [1 + k * PAGE_SIZE for k in range(1, total // PAGE_SIZE + 1)]
+            merged.add(self._pages_concurrently(base, entity, starts))
+            while merged.last_size == PAGE_SIZE:
+                merged.add([self._page(base, entity, 1 + merged.pages * PAGE_SIZE)])
+        if merged.repeated:
+            log.warning("QBO %s: %d %s rows came back on two pages (kept once)", self.company, merged.repeated, entity)
+        return merged.rows
 
     # -- internals
 
-    def _page(self, base: str, entity: str, start: int) -> list[dict[str, Any]]:
-        answer = self.query(f"{base} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}")
-        response = answer.get("QueryResponse")
-        if not isinstance(response, dict):
-            raise SourceError(
-                f"the answer to {_short(base)} holds no QueryResponse", source="QBO", company=self.company
-            )
-        rows = response.get(entity)
-        if rows is None:
-            rows = next((v for k, v in response.items() if isinstance(v, list)), [])
-        return list(rows)
+    def _first_page_and_count(self, base: str, entity: str, count_first: bool) -> tuple[RawPage, int | None]:
+        if not count_first:
+            return self._page(base, entity, 1), None
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="qbo-page") as pool:
+            counted = pool.submit(self.count, base)
+            first = self._page(base, entity, 1)
+            return first, counted.result()
 
-    def _pages_concurrently(self, base: str, entity: str, starts: list[int]) -> list[list[dict[str, Any]]]:
+    def _page(self, base: str, entity: str, start: int) -> RawPage:
+        sql = f"{base} STARTPOSITION {start} MAXRESULTS {PAGE_SIZE}"
+        return self._call(f"query {_short(sql)}", lambda: self._read_page(sql, entity))
+
+    def _read_page(self, sql: str, entity: str) -> RawPage:
+        body = self._qb.query_body(sql)
+        try:
+            return read_page(body, entity)
+        except UnreadableAnswer as exc:
+            # most likely cut short: worth another try, like a dropped connection
+            fault = QboFault(
+                f"unreadable answer: {exc}", code=_UNREADABLE, http_status=200, company=self.company, retriable=True
+            )
+            raise _Failure(fault, retry_after=None, token="") from None
+
+    def _pages_concurrently(self, base: str, entity: str, starts: list[int]) -> list[RawPage]:
         if not starts:
             return []
         if len(starts) == 1:
             return [self._page(base, entity, starts[0])]
         workers = min(self.settings.max_in_flight, len(starts))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qbo-page") as pool:
-            futures: list[Future[list[dict[str, Any]]]] = [
-                pool.submit(self._page, base, entity, start) for start in starts
-            ]
+            futures: list[Future[RawPage]] = [pool.submit(self._page, base, entity, start) for start in starts]
             try:
                 return [future.result() for future in futures]
             except BaseException:
@@ -518,28 +583,45 @@ class QboClient:
                 raise
 
     def _send(self, method: str, url: str, headers: dict[str, str], params: Any, data: Any) -> requests.Response:
+        """One request as python-quickbooks sends it (reads, single queries): the whole response."""
+        response, _ = self._exchange(method, url, headers, params, data, stream=False)
+        return response
+
+    def _send_for_body(self, method: str, url: str, headers: dict[str, str], params: Any, data: Any) -> bytes:
+        """One request whose answer is wanted as bytes (query pages): read in one go, not in 10 KB chunks."""
+        _, body = self._exchange(method, url, headers, params, data, stream=True)
+        return body
+
+    def _exchange(
+        self, method: str, url: str, headers: dict[str, str], params: Any, data: Any, *, stream: bool
+    ) -> tuple[requests.Response, bytes]:
         token = self._auth.access_token()
-        headers = {**headers, "Authorization": f"Bearer {token}"}
-        with self._limits.slot(self._sleep):
+        with self._limits.slot(self._sleep):  # in flight until its body has been read
             with self._count_lock:
                 self.request_count += 1
             response = self._session.request(
-                method, url, headers=headers, params=params, data=data, timeout=self._timeout
+                method,
+                url,
+                headers=headers,
+                params=params,
+                data=data,
+                timeout=self._timeout,
+                auth=_BearerAuth(token),
+                stream=stream,
             )
+            body = _read_body(response) if stream else response.content
         if response.status_code != 200:
             raise _Failure(
-                classify_fault(response.status_code, response.content, company=self.company),
+                classify_fault(response.status_code, body, company=self.company),
                 retry_after=_retry_after(response.headers.get("Retry-After")),
                 token=token,
             )
-        head = response.content[:64]
+        head = body[:64]
         if b'"Fault"' in head or b'"fault"' in head:
-            found = _extract_fault(response.text)
-            if found is not None:
-                raise _Failure(
-                    classify_fault(200, response.content, company=self.company), retry_after=None, token=token
-                )
-        return response
+            text = body.decode("utf-8", "replace")
+            if _extract_fault(text) is not None:
+                raise _Failure(classify_fault(200, text, company=self.company), retry_after=None, token=token)
+        return response, body
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         refreshed = False
@@ -603,31 +685,28 @@ class QboClient:
         return delay
 
 
-_ROW_ID = operator.itemgetter("Id")
-
-
 class _PageMerger:
-    """Pages of one ``query_all`` in order: loop detection and rows kept once, one pass per page.
+    """Pages of one ``query_rows`` in order: loop detection and rows kept once, one pass per page.
 
     A full page (after the first) whose rows were all returned before is a paging loop
     (``SourceError``); a row whose ``Id`` was seen before is dropped and counted in
-    ``repeated``; rows without an ``Id`` are kept. The usual page (every row a dict with a
-    distinct text ``Id``, none seen before) is taken whole.
+    ``repeated``; rows without an ``Id`` are kept. The usual page (distinct ids, none seen
+    before) is taken whole.
     """
 
     def __init__(self, client: QboClient, base: str) -> None:
         self._client = client
         self._base = base
         self._seen: set[str] = set()
-        self.rows: list[dict[str, Any]] = []
+        self.rows = RawRows()
         self.pages = 0
         self.last_size = 0
         self.repeated = 0
 
-    def add(self, pages: list[list[dict[str, Any]]]) -> None:
+    def add(self, pages: list[RawPage]) -> None:
         """Check, then merge, the next pages in order."""
         for page in pages:
-            ids = _page_ids(page)
+            ids = {key for key in page.ids if key is not None}
             seen = self._seen
             if self.pages and len(page) == PAGE_SIZE and ids and ids <= seen:
                 start = 1 + self.pages * PAGE_SIZE
@@ -637,41 +716,32 @@ class _PageMerger:
                     source="QBO",
                     company=self._client.company,
                 )
-            if len(ids) == len(page) and all(type(row) is dict for row in page) and seen.isdisjoint(ids):
-                self.rows.extend(page)  # the usual page: distinct ids, all new
+            if len(ids) == len(page) and seen.isdisjoint(ids):
+                self.rows.add(page)  # the usual page: distinct ids, all new
                 seen |= ids
             else:
                 self._merge_slowly(page)
             self.pages += 1
             self.last_size = len(page)
 
-    def _merge_slowly(self, page: list[dict[str, Any]]) -> None:
-        seen, rows = self._seen, self.rows
-        for row in page:
-            key = row.get("Id") if isinstance(row, dict) else None
+    def _merge_slowly(self, page: RawPage) -> None:
+        seen, keep = self._seen, []
+        for position, key in enumerate(page.ids):
             if key is not None:
-                if str(key) in seen:
+                if key in seen:
                     self.repeated += 1
                     continue
-                seen.add(str(key))
-            rows.append(row)
-
-
-def _page_ids(page: list[dict[str, Any]]) -> set[str]:
-    """The ``Id`` texts of a page's rows (rows without one left out)."""
-    try:
-        ids = set(map(_ROW_ID, page))
-    except (KeyError, TypeError, AttributeError):
-        ids = None
-    if ids is not None and all(type(key) is str for key in ids):
-        return ids
-    return {str(row.get("Id")) for row in page if isinstance(row, dict) and row.get("Id") is not None}
+                seen.add(key)
+            keep.append(position)
+        self.rows.add(page, keep)
 
 
 def _describe(fault: QboFault) -> str:
     status = f"HTTP {fault.http_status}" if fault.http_status else "fault"
     if fault.code.startswith("HTTP "):
         return status
+    if fault.code == _UNREADABLE:  # not a code QBO sent: say what was wrong with the answer
+        return f"{status}, {_short(str(fault.message), 80)}"
     return f"{status}, QBO fault {fault.code}"
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -61,7 +61,8 @@ class LiveSource:
             queries[F.QBO_ENTITY[entity]] = window_query(entity, params.date_from, params.date_to)
         for ref_type, qbo_entity in F.QBO_REFERENCE_ENTITY.items():
             queries[qbo_entity] = reference_query(ref_type)
-        payloads = self._run(queries)
+        # a window's transactions often span pages: count them alongside the first page
+        payloads = self._run(queries, count_first=set(F.QBO_ENTITY.values()))
         self._keep(payloads)
         log.info(
             "QBO %s: pulled %s",
@@ -99,12 +100,15 @@ class LiveSource:
 
     # -- internals
 
-    def _run(self, queries: Mapping[str, str]) -> dict[str, list[Mapping[str, Any]]]:
+    def _run(
+        self, queries: Mapping[str, str], *, count_first: Collection[str] = ()
+    ) -> dict[str, list[Mapping[str, Any]]]:
         """Every query's rows, entities read concurrently (the client keeps QBO's limits)."""
         workers = max(1, min(len(queries), self.company.qbo.max_in_flight))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qbo-entity") as pool:
             futures: dict[str, Future[list[dict[str, Any]]]] = {
-                entity: pool.submit(self.client.query_all, sql) for entity, sql in queries.items()
+                entity: pool.submit(self.client.query_all, sql, count_first=entity in count_first)
+                for entity, sql in queries.items()
             }
             try:
                 return {entity: list(future.result()) for entity, future in futures.items()}
