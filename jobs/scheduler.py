@@ -29,7 +29,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -333,6 +333,29 @@ def run_scheduler(
 # --------------------------------------------------------------------------- the nightly job
 
 
+def scheduled_fire_time(schedule: ScheduleSettings, now: datetime) -> datetime:
+    """When the run starting at ``now`` was due (``now`` itself if it was not due at all).
+
+    That is the schedule's latest fire time at or before ``now`` within the misfire grace time;
+    none means a run started by hand. So a nightly run that starts late (the process was busy or
+    down, within the grace time) keeps the business date of the night it was due, even once the
+    local date has moved on.
+    """
+    trigger = make_trigger(schedule)
+    due: datetime | None = None
+    moment = trigger.get_next_fire_time(None, now - timedelta(hours=schedule.misfire_grace_hours))
+    while moment is not None and moment <= now:
+        due = moment
+        following = trigger.get_next_fire_time(None, moment + timedelta(seconds=1))
+        if following is not None and following <= moment:
+            # in a daylight-saving fall-back APScheduler answers the repeated wall time again
+            following = trigger.get_next_fire_time(None, moment + timedelta(hours=1))
+        if following is not None and following <= moment:
+            break
+        moment = following
+    return due or now
+
+
 def _execute_run(settings: Settings, company: str, date_from: date, date_to: date) -> object:
     from jobs.run import RunRequest, execute_run  # the run entry point (imported at fire time)
 
@@ -356,7 +379,10 @@ def run_nightly(
     company is in progress). Other failures raise, so the scheduler logs and alerts them.
     """
     now = now or datetime.now(UTC)
-    day = business_date(now, settings.schedule.timezone)
+    fired = scheduled_fire_time(settings.schedule, now)
+    day = business_date(fired, settings.schedule.timezone)
+    if fired != now:
+        logger.info("%s: the run due at %s starts late, at %s", company, fired.isoformat(), now.isoformat())
     date_from, date_to = nightly_window(day, settings.schedule.window_days)
     history = RunHistory(settings.history.url)
     try:
@@ -406,6 +432,7 @@ __all__ = [
     "nightly_job",
     "run_nightly",
     "run_scheduler",
+    "scheduled_fire_time",
     "startup_of",
     "sync_jobs",
 ]

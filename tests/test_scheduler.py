@@ -23,6 +23,7 @@ from jobs.scheduler import (
     desired_jobs,
     make_trigger,
     run_nightly,
+    scheduled_fire_time,
     startup_of,
 )
 from jobs.windows import business_date
@@ -147,6 +148,25 @@ def test_nightly_on_the_first_reconciles_the_previous_month(tmp_path: Path):
     # 22:30 UTC on 31 August is already 1 September in Nairobi
     run_nightly(settings, "acme", now=datetime(2026, 8, 31, 22, 30, tzinfo=UTC), execute=execute)
     assert execute.calls == [("acme", date(2026, 8, 1), date(2026, 8, 31))]
+
+
+def test_a_late_nightly_run_keeps_the_business_date_it_was_due(tmp_path: Path):
+    settings = settings_for(tmp_path, cron="50 23 * * *", timezone="Africa/Nairobi", grace_hours=6)
+    execute = RecordingExecute(settings)
+    # due 23:50 on 14 August in Nairobi (20:50 UTC); the process was busy until 00:40 local
+    late = datetime(2026, 8, 14, 21, 40, tzinfo=UTC)
+    assert scheduled_fire_time(settings.schedule, late) == datetime(2026, 8, 14, 20, 50, tzinfo=UTC)
+    assert run_nightly(settings, "acme", now=late, execute=execute) == "ran"
+    assert execute.calls == [("acme", date(2026, 8, 7), date(2026, 8, 13))]  # 14 August's window
+    # the next night's run, on time, is not mistaken for a repeat of it
+    assert run_nightly(settings, "acme", now=datetime(2026, 8, 15, 20, 50, tzinfo=UTC), execute=execute) == "ran"
+    assert execute.calls[1] == ("acme", date(2026, 8, 8), date(2026, 8, 14))
+
+
+def test_a_run_outside_any_fire_time_uses_its_own_date(tmp_path: Path):
+    settings = settings_for(tmp_path, cron="50 23 * * *", timezone="Africa/Nairobi", grace_hours=1)
+    too_late = datetime(2026, 8, 14, 22, 0, tzinfo=UTC)  # 01:00 on 15 August local, 70 min after the fire
+    assert scheduled_fire_time(settings.schedule, too_late) == too_late
 
 
 def test_nightly_reports_a_locked_company_without_failing(tmp_path: Path):
