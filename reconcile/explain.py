@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from reconcile import frames as F
+from reconcile.links import qbo_url
 from reconcile.model import AwraData, QboData, RunResult
 from reconcile.params import RunParams
 from reconcile.triage import TriageRules
@@ -125,7 +126,9 @@ def explain_record(
         "kind": "record",
         "entity": entity,
         "awra": _awra_record(entity, record, awra, params) if record is not None else None,
-        "qbo": [_qbo_record(entity, row, outcome_by_qbo.get(str(row["id"]))) for row in counterparts],
+        "qbo": [
+            _qbo_record(entity, row, outcome_by_qbo.get(str(row["id"])), params.qbo_environment) for row in counterparts
+        ],
         "comparison": [_comparison(record, row, mapped_party, own) for row in counterparts]
         if record is not None
         else [],
@@ -203,7 +206,9 @@ def _named(names: Mapping[tuple[str, str], str], master_type: str, value: Any) -
     return names.get((master_type, text), f"{text} (unknown)")
 
 
-def _qbo_record(entity: str, row: pd.Series, outcome: tuple[str, str | None] | None) -> dict[str, Any]:
+def _qbo_record(
+    entity: str, row: pd.Series, outcome: tuple[str, str | None] | None, environment: str
+) -> dict[str, Any]:
     out = _row_dict(
         row,
         [
@@ -222,14 +227,8 @@ def _qbo_record(entity: str, row: pd.Series, outcome: tuple[str, str | None] | N
     )
     out["in_window"] = bool(row["in_window"]) if not pd.isna(row["in_window"]) else None
     out["outcome"], out["match_method"] = outcome or (None, None)
-    out["link"] = qbo_link(entity, str(row["id"]))
+    out["link"] = qbo_url(entity, str(row["id"]), environment)
     return out
-
-
-def qbo_link(entity: str, qbo_id: str) -> str:
-    """The QBO web-app address of a transaction."""
-    page = {"invoice": "invoice", "payment": "recvpayment", "bill": "bill", "journal": "journal"}[entity]
-    return f"https://app.qbo.intuit.com/app/{page}?txnId={qbo_id}"
 
 
 def _mapped_party(entity: str, record: pd.Series | None, awra: AwraData) -> str | None:
@@ -523,5 +522,4 @@ __all__ = [
     "explain_record",
     "explain_sync_run",
     "money",
-    "qbo_link",
 ]

@@ -44,6 +44,8 @@ class RunParams:
     pending_sla_hours: int = 24
     escalation_threshold: int = 10
     connector: str = "qbo"
+    #: the QBO the company lives in (production or sandbox): where the reports' links open
+    qbo_environment: str = "production"
     now: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=UTC))
 
     def __post_init__(self) -> None:
@@ -110,5 +112,6 @@ def build_run_params(
         pending_sla_hours=rec.pending_sla_hours,
         escalation_threshold=rec.escalation_threshold,
         connector=company_settings.awra.connector,
+        qbo_environment=company_settings.qbo.environment,
         now=now,
     )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
@@ -40,17 +39,6 @@ MAPPING_CATEGORIES: tuple[str, ...] = ("mapping_missing", "mapping_broken", "map
 #: Informational categories: listed, but not counted as money at stake.
 INFORMATIONAL_CATEGORIES: tuple[str, ...] = ("not_ready",)
 
-#: Where a QBO record opens in the QBO web app, by entity.
-QBO_APP_BASE = "https://app.qbo.intuit.com/app/"
-QBO_LINK_PATHS: Mapping[str, str] = {
-    "invoice": "invoice?txnId=",
-    "payment": "recvpayment?txnId=",
-    "bill": "bill?txnId=",
-    "journal": "journal?txnId=",
-    "customer": "customerdetail?nameId=",
-    "vendor": "vendordetail?nameId=",
-}
-
 #: Excel's limit on the characters in one cell, and the marker a truncated text ends with.
 EXCEL_CELL_LIMIT = 32_767
 TRUNCATED_MARKER = "… [truncated]"
@@ -72,16 +60,6 @@ def categories_in_order(categories: pd.Series | list[str]) -> list[str]:
     present = {str(c) for c in pd.Series(categories, dtype="string").dropna().unique()}
     known = [c for c in F.CATEGORIES if c in present]
     return known + sorted(present - set(known))
-
-
-def qbo_url(entity: object, qbo_id: object) -> str | None:
-    """The QBO web-app address of a record, or None when the entity has no page or no Id."""
-    if not isinstance(entity, str) or not isinstance(qbo_id, str) or not qbo_id.strip():
-        return None
-    path = QBO_LINK_PATHS.get(entity)
-    if path is None:
-        return None
-    return QBO_APP_BASE + path + quote(qbo_id.strip(), safe="")
 
 
 def clean_text(value: str, limit: int = EXCEL_CELL_LIMIT) -> str:

@@ -29,6 +29,7 @@ import xlsxwriter
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
 
+from reconcile.links import qbo_url
 from reconcile.model import RunResult
 from reports._common import (
     MAPPING_CATEGORIES,
@@ -46,7 +47,6 @@ from reports._common import (
     history_trend,
     order_findings,
     order_positions,
-    qbo_url,
 )
 
 #: Fixed sheet names (category sheets are named by ``reports._common.CATEGORY_TITLES``).
@@ -215,7 +215,7 @@ class _WorkbookWriter:
         self.result = result
         self.path = path
         self.notes: list[str] = []
-        self.links = _LinkBudget()
+        self.links = _LinkBudget(result.params.qbo_environment)
 
     def write(self) -> None:
         result = self.result
@@ -504,10 +504,14 @@ def _write_table(
 
 
 class _LinkBudget:
-    """Real hyperlinks left: at most ``REAL_LINK_BUDGET`` per workbook (Excel: 65,530 a sheet)."""
+    """Real hyperlinks left: at most ``REAL_LINK_BUDGET`` per workbook (Excel: 65,530 a sheet).
 
-    def __init__(self) -> None:
+    ``environment``: the company's QBO (``production`` or ``sandbox``), whose app the links open.
+    """
+
+    def __init__(self, environment: str = "production") -> None:
         self.used = 0
+        self.environment = environment
 
     def take(self) -> bool:
         """True (and one fewer left) when a real hyperlink may still be written."""
@@ -595,7 +599,7 @@ def _links(
         if qbo_id is None:
             values.append(None)
             continue
-        url = qbo_url(entity if isinstance(entity, str) else None, qbo_id)
+        url = qbo_url(entity if isinstance(entity, str) else None, qbo_id, links.environment)
         values.append((qbo_id, url))
 
     def write(row: int, col: int, value: tuple[str, str | None]) -> Any:
@@ -896,7 +900,8 @@ def _fast_links(
     ids = clean_series(series, 255)
     entities = _entities(frame)
     urls = [
-        None if i is None else qbo_url(e if isinstance(e, str) else None, i) for e, i in zip(entities, ids, strict=True)
+        None if i is None else qbo_url(e if isinstance(e, str) else None, i, links.environment)
+        for e, i in zip(entities, ids, strict=True)
     ]
     text = _as_string(ids, frame.index)
     n = len(frame)

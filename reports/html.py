@@ -24,6 +24,7 @@ from typing import Any
 import jinja2
 import pandas as pd
 
+from reconcile.links import qbo_url
 from reconcile.model import RunResult
 from reports._common import (
     INFORMATIONAL_CATEGORIES,
@@ -41,7 +42,6 @@ from reports._common import (
     history_trend,
     int_or_none,
     order_positions,
-    qbo_url,
     shorten,
     text_or_none,
 )
@@ -180,6 +180,7 @@ def _base_context(result: RunResult) -> dict[str, Any]:
 
 def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
     findings = result.findings
+    qbo = result.params.qbo_environment
     sections = []
     mapping_section = None
     if len(findings):
@@ -197,7 +198,7 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
                     "shown": len(top),
                     "informational": category in INFORMATIONAL_CATEGORIES,
                     "headers": _MAPPING_HEADERS if mapping else _TRANSACTION_HEADERS,
-                    "rows": [_mapping_cells(r) if mapping else _transaction_cells(r) for r in _records(top)],
+                    "rows": [_mapping_cells(r, qbo) if mapping else _transaction_cells(r, qbo) for r in _records(top)],
                 }
             )
         is_mapping = findings["category"].isin(MAPPING_CATEGORIES).fillna(False).astype(bool)
@@ -209,7 +210,7 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
                 "total": f"{len(gaps):,}",
                 "shown": len(top),
                 "blocked": cents_text(int(blocked.sum())),
-                "rows": [_gap_cells(r) for r in _records(top)],
+                "rows": [_gap_cells(r, qbo) for r in _records(top)],
             }
     return {
         "sections": sections,
@@ -232,12 +233,12 @@ def _t(value: object, limit: int = _TEXT_LIMIT) -> str:
     return shorten(text, limit) if text is not None else ""
 
 
-def _qbo_cell(row: Mapping[str, Any]) -> _Cell:
+def _qbo_cell(row: Mapping[str, Any], environment: str) -> _Cell:
     qbo_id = text_or_none(row.get("qbo_id"))
     if qbo_id is None:
         return _Cell("")
     entity = text_or_none(row.get("entity"))
-    return _Cell(shorten(qbo_id, 24), qbo_url(entity, qbo_id), nowrap=True)
+    return _Cell(shorten(qbo_id, 24), qbo_url(entity, qbo_id, environment), nowrap=True)
 
 
 def _what(row: Mapping[str, Any]) -> str:
@@ -252,14 +253,14 @@ def _what(row: Mapping[str, Any]) -> str:
     return cause or message
 
 
-def _transaction_cells(row: Mapping[str, Any]) -> list[_Cell]:
+def _transaction_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
     number = _t(row.get("awra_number"), 32) or _t(row.get("awra_id"), 32)
     date = row.get("txn_date")
     date_text = date.strftime("%Y-%m-%d") if isinstance(date, pd.Timestamp) and not pd.isna(date) else ""
     amount = int_or_none(row.get("amount_cents"))
     return [
         _Cell(f"{_t(row.get('entity'), 16)} {number}".strip()),
-        _qbo_cell(row),
+        _qbo_cell(row, environment),
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
         _Cell(date_text, nowrap=True),
         _Cell(cents_text(amount), align="right", nowrap=True),
@@ -268,13 +269,13 @@ def _transaction_cells(row: Mapping[str, Any]) -> list[_Cell]:
     ]
 
 
-def _mapping_cells(row: Mapping[str, Any]) -> list[_Cell]:
+def _mapping_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
     blocks = int_or_none(row.get("blocks_count"))
     return [
         _Cell(_t(row.get("entity"), 16)),
         _Cell(_t(row.get("awra_id"), 32)),
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
-        _qbo_cell(row),
+        _qbo_cell(row, environment),
         _Cell(f"{blocks:,}" if blocks is not None else "", align="right"),
         _Cell(cents_text(int_or_none(row.get("blocks_cents"))), align="right", nowrap=True),
         _Cell(_what(row)),
@@ -282,8 +283,8 @@ def _mapping_cells(row: Mapping[str, Any]) -> list[_Cell]:
     ]
 
 
-def _gap_cells(row: Mapping[str, Any]) -> list[_Cell]:
-    return [_Cell(category_title(str(row.get("category", "")))), *_mapping_cells(row)]
+def _gap_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
+    return [_Cell(category_title(str(row.get("category", "")))), *_mapping_cells(row, environment)]
 
 
 def _escalations(escalations: Sequence[Mapping[str, Any]], rows: int) -> list[dict[str, Any]]:

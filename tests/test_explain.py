@@ -121,6 +121,12 @@ def test_a_clean_record_has_no_findings_and_its_twin(demo):
     assert [q["id"] for q in out["qbo"]] == [str(row[2])]
     assert all(not f["differs"] for f in out["comparison"][0]["fields"])
     assert out["retry"]["safe"] is False  # it is in QBO: retrying would duplicate it
+    assert out["qbo"][0]["link"] == f"https://app.qbo.intuit.com/app/invoice?txnId={row[2]}"
+    sandbox_config = demo["config"].with_name("sandbox.toml")
+    sandbox_config.write_text(demo["config"].read_text() + '[qbo]\nenvironment = "sandbox"\n', encoding="utf-8")
+    sandbox = load_settings(sandbox_config, {})
+    out = explain(sandbox, demo["company"], row[1], qbo_snapshot=demo["demo"].snapshot_dir, now=NOW)
+    assert out["qbo"][0]["link"] == f"https://app.sandbox.qbo.intuit.com/app/invoice?txnId={row[2]}"
 
 
 def test_customer_explanation_lists_its_mapping_and_findings(demo):

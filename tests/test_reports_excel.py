@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from datetime import datetime
@@ -137,6 +138,17 @@ def test_qbo_ids_link_to_the_record_and_awra_numbers_are_shown(tmp_path):
     assert vendor.hyperlink.target == "https://app.qbo.intuit.com/app/vendordetail?nameId=58"
     item = column(wb["Mapping duplicates"], "QBO Id")[0]
     assert item.value == "12" and item.hyperlink is None
+
+
+def test_a_sandbox_company_links_to_the_sandbox_app(tmp_path):
+    result = sample_result()
+    sandbox = dataclasses.replace(result, params=dataclasses.replace(result.params, qbo_environment="sandbox"))
+    wb = openpyxl.load_workbook(_write(sandbox, tmp_path))
+    targets = [c.hyperlink.target for c in column(wb["Missing in AWRA"], "QBO Id")]
+    assert targets == [
+        "https://app.sandbox.qbo.intuit.com/app/invoice?txnId=9001",
+        "https://app.sandbox.qbo.intuit.com/app/recvpayment?txnId=9055",
+    ]
 
 
 def test_links_past_the_budget_are_hyperlink_formulas(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import re
 import struct
@@ -93,6 +94,14 @@ def test_mapping_gaps_show_the_money_they_block_largest_first():
     amounts = re.findall(r'<td align="right" nowrap>([\d,]+\.\d\d)</td>', section)
     assert amounts == ["13,700.00", "8,800.00", "3,210.99", "0.00"]
     assert 'href="https://app.qbo.intuit.com/app/vendordetail?nameId=58"' in section
+
+
+def test_a_sandbox_company_links_to_the_sandbox_app():
+    result = sample_result()
+    sandbox = dataclasses.replace(result, params=dataclasses.replace(result.params, qbo_environment="sandbox"))
+    html = _render(sandbox)
+    assert 'href="https://app.sandbox.qbo.intuit.com/app/vendordetail?nameId=58"' in html
+    assert "https://app.qbo.intuit.com/" not in html
 
 
 def test_escalations_are_listed():
