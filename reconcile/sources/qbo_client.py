@@ -1,8 +1,10 @@
 """The one QBO client wrapper: python-quickbooks as the transport, plus what it lacks.
 
 python-quickbooks builds the requests (URL, ``minorversion``, headers, ``application/text``
-query bodies) and parses the answers with exact decimals (``use_decimal=True``); this module's
-:class:`QboClient` owns everything the library does not do:
+query bodies) and parses single answers with exact decimals (``use_decimal=True``). Query pages,
+the bulk of a pull, are read as bytes and decoded by :mod:`reconcile.sources.qbo_decode`
+(msgspec: the same exact values, several times faster, and not while the pages are in flight).
+This module's :class:`QboClient` owns everything the library does not do:
 
 * a timeout on every request (the library sets none: ``process_request`` is overridden);
 * retries with exponential backoff and jitter on HTTP 429 (XML body or not), 5xx, dropped
@@ -12,7 +14,7 @@ query bodies) and parses the answers with exact decimals (``use_decimal=True``);
   ``requests_per_minute`` in any sliding minute, shared by every client of the company;
 * faults turned into typed errors (:func:`classify_fault`) with QBO's code, message, detail and
   element, from the ``Fault``/``fault`` JSON shapes, the XML shape, or a Fault inside HTTP 200;
-* paging (:meth:`QboClient.query_all`): ``STARTPOSITION``/``MAXRESULTS 1000`` until a short page,
+* paging (:meth:`QboClient.query_rows`): ``STARTPOSITION``/``MAXRESULTS 1000`` until a short page,
   pages fetched concurrently once a ``COUNT(*)`` says how many there are, with loop detection.
 
 When the retry budget is spent the caller gets a ``SourceError`` (exit 3, retriable) whose one
