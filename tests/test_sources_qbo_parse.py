@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pandas as pd
 import pytest
@@ -13,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconcile import frames as F
+from reconcile.sources import qbo_parse
 from reconcile.sources.qbo_parse import (
     _timestamps,
     cents_array,
@@ -546,3 +550,259 @@ def test_odd_values_in_date_fields_are_not_dates() -> None:
     assert list(tx["txn_date"].isna()) == [True, True, False]
     assert list(tx["data_ok"]) == [False, False, True]
     assert tx.at[2, "due_date"] is pd.NaT
+
+
+# --------------------------------------------------------------------------- common-shape fast path
+#
+# parse_transactions reads the lines of common-shape transactions with short readers and hands
+# every other transaction to the general readers (the reference). With the short readers switched
+# off, everything goes the general way: the frames must be the same either way.
+
+
+@contextmanager
+def general_readers_only() -> Iterator[None]:
+    def never(lines: Any, appenders: Any) -> bool:
+        return False
+
+    with patch.dict(qbo_parse._COMMON_LINE_READERS, dict.fromkeys(qbo_parse._COMMON_LINE_READERS, never)):
+        yield
+
+
+def assert_same_as_general(entity: str, payloads: list[Any]) -> None:
+    fast_tx, fast_lines = parse_transactions(entity, payloads)
+    with general_readers_only():
+        general_tx, general_lines = parse_transactions(entity, payloads)
+    pd.testing.assert_frame_equal(fast_tx, general_tx)
+    pd.testing.assert_frame_equal(fast_lines, general_lines)
+
+
+def read_by_general_reader(entity: str, payload: Any) -> bool:
+    """Whether the general reader read the transaction's lines (the common reader gave up on them)."""
+    calls = []
+    general = qbo_parse._LINE_READERS[entity]
+
+    def spy(index: int, lines: Any, appenders: Any) -> None:
+        calls.append(index)
+        general(index, lines, appenders)
+
+    with patch.dict(qbo_parse._LINE_READERS, {entity: spy}):
+        parse_transactions(entity, [payload])
+    return bool(calls)
+
+
+LINE_KINDS = [
+    "SalesItemLineDetail",
+    "SubTotalLineDetail",
+    "DiscountLineDetail",
+    "GroupLineDetail",
+    "DescriptionOnly",
+    "AccountBasedExpenseLineDetail",
+    "ItemBasedExpenseLineDetail",
+    "JournalEntryLineDetail",
+]
+ODD_VALUES: list[Any] = [None, True, False, 0, 3, "", "x", {}, [], [1]]
+odd_value = st.sampled_from(ODD_VALUES)
+amount = st.one_of(
+    st.decimals(min_value=-1000, max_value=1000, places=2, allow_nan=False),
+    st.floats(-1000, 1000).map(lambda x: round(x, 2)),
+    st.integers(-1000, 1000),
+    odd_value,
+)
+
+
+def one_in(draw: st.DrawFn, n: int) -> bool:
+    """True about once in ``n`` draws (drawn explicitly: nested ``one_of`` skews toward its first branches)."""
+    return draw(st.integers(0, n - 1)) == 0
+
+
+@st.composite
+def ref(draw: st.DrawFn) -> Any:
+    return draw(odd_value) if one_in(draw, 5) else {"value": draw(st.sampled_from(["1", "42", "TAX"]))}
+
+
+@st.composite
+def detail(draw: st.DrawFn, kind: Any) -> Any:
+    """A line's detail object: the refs of every kind (each may be missing or odd), a posting type."""
+    if one_in(draw, 6):
+        return draw(odd_value)
+    out = {key: draw(ref()) for key in ("ItemRef", "TaxCodeRef", "AccountRef", "DiscountAccountRef", "GroupItemRef")}
+    out = {key: value for key, value in out.items() if not one_in(draw, 4)}
+    out["PostingType"] = draw(st.sampled_from(["Debit", "Credit", "Sideways", *ODD_VALUES]))
+    if kind == "GroupLineDetail":
+        out["Line"] = draw(st.lists(line("invoice"), max_size=3))
+    return out
+
+
+@st.composite
+def line(draw: st.DrawFn, entity: str) -> Any:
+    """A line of ``entity``: of its usual shape four times in five, else of any kind or shape."""
+    odd = one_in(draw, 5)
+    if odd and one_in(draw, 4):
+        return draw(odd_value)  # not a line at all
+    out: dict[str, Any] = {"Amount": draw(amount)}
+    if not one_in(draw, 3):
+        out["LineNum"] = draw(st.sampled_from([1, 2, 3, 7, *ODD_VALUES, "2", 2.0]))
+    if not one_in(draw, 3):
+        out["Description"] = draw(st.sampled_from(["Pipes", "", None, 5]))
+    if entity == "payment":
+        links = [
+            {"TxnId": "12", "TxnType": draw(st.sampled_from(["Invoice", "CreditMemo"]))}
+            for _ in range(draw(st.integers(0, 2)))
+        ]
+        out["LinkedTxn"] = draw(st.sampled_from([*ODD_VALUES, {"TxnType": "Invoice"}, ["Invoice"]])) if odd else links
+        return out
+    kinds = COMMON_KINDS[entity] if not odd else [*LINE_KINDS, None, 5]
+    kind = draw(st.sampled_from(kinds))
+    out["DetailType"] = kind
+    if not (odd and one_in(draw, 3)):  # sometimes the detail is missing
+        out[kind if isinstance(kind, str) else "SalesItemLineDetail"] = draw(detail(kind))
+    return out
+
+
+COMMON_KINDS = {
+    "invoice": ["SalesItemLineDetail", "SalesItemLineDetail", "SubTotalLineDetail"],
+    "bill": ["AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail", "SubTotalLineDetail"],
+    "journal": ["JournalEntryLineDetail", "JournalEntryLineDetail", "DescriptionOnly"],
+}
+
+
+@st.composite
+def transaction(draw: st.DrawFn, entity: str) -> Any:
+    """A payload of ``entity``: mostly QBO's usual shapes, with odd lines, fields and payloads mixed in."""
+    if one_in(draw, 12):
+        return draw(odd_value)  # not a payload at all
+    lines: Any = draw(st.lists(line(entity), max_size=5)) if not one_in(draw, 10) else draw(odd_value)
+    payload: dict[str, Any] = {"Id": draw(st.sampled_from(["1", "2", "3"])), "TxnDate": "2026-08-15", "Line": lines}
+    payload["TotalAmt"] = draw(amount)
+    usual = {
+        "DocNumber": "D-1",
+        "PaymentRefNum": "P-1",
+        "CustomerRef": {"value": "7", "name": "Ann"},
+        "VendorRef": {"value": "8", "name": "Bo"},
+        "CurrencyRef": {"value": "KES"},
+        "TxnTaxDetail": {"TotalTax": draw(amount)},
+        "MetaData": {"LastUpdatedTime": "2026-08-15T23:30:00-08:00"},
+        "PrivateNote": "Voided",
+    }
+    for key, value in usual.items():
+        if not one_in(draw, 4):
+            payload[key] = draw(odd_value) if one_in(draw, 8) else value
+    return payload
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_the_fast_path_gives_the_general_paths_frames(data: st.DataObject) -> None:
+    for entity in F.ENTITIES:
+        payloads = data.draw(st.lists(transaction(entity), max_size=8), label=entity)
+        assert_same_as_general(entity, payloads)
+
+
+def test_common_invoices_are_read_on_the_fast_path() -> None:
+    plain = invoice()
+    assert not read_by_general_reader("invoice", plain)
+    no_line_number = invoice()
+    del no_line_number["Line"][0]["LineNum"]
+    no_line_number["Line"][1]["LineNum"] = "2"  # not an int: the position stands in, on the fast path too
+    assert not read_by_general_reader("invoice", no_line_number)
+    _, lines = parse_transactions("invoice", [no_line_number])
+    assert list(lines["line_no"]) == [1, 2]
+    assert_same_as_general("invoice", [plain, no_line_number])
+
+
+def with_line(line: Any, **overrides: Any) -> dict[str, Any]:
+    payload = invoice(**overrides)
+    payload["Line"] = [*payload["Line"][:2], line, payload["Line"][2]]
+    return payload
+
+
+SALES_DETAIL = {"ItemRef": {"value": "9"}}
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(
+            with_line({"Amount": 5, "DetailType": "DiscountLineDetail", "DiscountLineDetail": {}}), id="discount"
+        ),
+        pytest.param(
+            with_line({"DetailType": "GroupLineDetail", "GroupLineDetail": {"Line": [invoice()["Line"][0]]}}),
+            id="group-without-amount",
+        ),
+        pytest.param(with_line({"Amount": 5, "DetailType": "DescriptionOnly"}), id="description-only"),
+        pytest.param(with_line({"Amount": 5, "DetailType": "SalesItemLineDetail"}), id="missing-detail"),
+        pytest.param(
+            with_line({"Amount": 5, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": "9"}), id="odd-detail"
+        ),
+        pytest.param(
+            with_line({"Amount": 5, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {"ItemRef": "9"}}),
+            id="ref-not-an-object",
+        ),
+        pytest.param(with_line("not a line"), id="line-not-an-object"),
+        pytest.param(with_line({"Amount": 5, "DetailType": ["SalesItemLineDetail"]}), id="odd-detail-type"),
+        pytest.param(invoice(Line=tuple(invoice()["Line"])), id="lines-not-a-list"),
+        pytest.param(invoice(Line={"DetailType": "SalesItemLineDetail"}), id="lines-an-object"),
+    ],
+)
+def test_transactions_of_other_shapes_take_the_general_path(payload: Any) -> None:
+    assert read_by_general_reader("invoice", payload)
+    # between common transactions, so the merge keeps every line in its place
+    assert_same_as_general("invoice", [invoice(Id="1"), payload, invoice(Id="3"), payload])
+
+
+@pytest.mark.parametrize(
+    ("entity", "payload"),
+    [
+        ("bill", {"Id": "1", "Line": [{"DetailType": "AccountBasedExpenseLineDetail", "Amount": 5}]}),
+        ("bill", {"Id": "1", "Line": [{"DetailType": "AccountBasedExpenseLineDetail", "Amount": 5}, 7]}),
+        ("journal", {"Id": "1", "Line": [{"DetailType": "JournalEntryLineDetail", "Amount": 5}]}),
+        ("journal", {"Id": "1", "Line": [{"DetailType": "JournalEntryLineDetail", "JournalEntryLineDetail": []}]}),
+        ("payment", {"Id": "1", "Line": [{"Amount": 5, "LinkedTxn": {"TxnType": "Invoice"}}]}),
+        ("payment", {"Id": "1", "Line": [{"Amount": 5, "LinkedTxn": ["Invoice"]}]}),
+    ],
+)
+def test_other_entities_fall_back_on_odd_lines(entity: str, payload: dict[str, Any]) -> None:
+    assert read_by_general_reader(entity, payload)
+    common = {"Id": "2", "Line": [{"Amount": 1, "LinkedTxn": [{"TxnId": "9", "TxnType": "Invoice"}]}]}
+    if entity != "payment":
+        kind = COMMON_KINDS[entity][0]
+        common = {"Id": "2", "Line": [{"DetailType": kind, kind: {"AccountRef": {"value": "4"}}, "Amount": 1}]}
+    assert not read_by_general_reader(entity, common)
+    assert_same_as_general(entity, [common, payload, common])
+
+
+def test_payloads_not_of_qbos_shape_are_flagged_alike_on_both_paths() -> None:
+    payloads = [invoice(Id="1"), invoice(Id="2", CustomerRef="17"), "junk", invoice(Id="4", MetaData=[1])]
+    assert_same_as_general("invoice", payloads)
+    tx, lines = parse_transactions("invoice", payloads)
+    assert list(tx["data_ok"]) == [True, False, False, False]
+    assert set(lines["txn_id"]) == {"1"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.builds(
+                "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}{:02d}:{:02d}".format,
+                st.integers(1600, 2300),
+                st.integers(0, 13),
+                st.integers(0, 32),
+                st.integers(0, 25),
+                st.integers(0, 61),
+                st.integers(0, 61),
+                st.sampled_from("+-"),
+                st.integers(0, 19),
+                st.integers(0, 59),
+            ),
+            st.text(max_size=26),
+            st.none(),
+        ),
+        max_size=20,
+    )
+)
+def test_vectorized_timestamps_equal_pandas(texts: list[str | None]) -> None:
+    expected = pd.to_datetime(pd.Index(texts, dtype=object), format="ISO8601", utc=True, errors="coerce")
+    low, high = pd.Timestamp("1678-01-01", tz="UTC"), pd.Timestamp("2261-12-31", tz="UTC")
+    expected = pd.DatetimeIndex(expected.where((expected >= low) & (expected <= high))).as_unit("ns")
+    assert list(_timestamps(texts)) == list(expected)

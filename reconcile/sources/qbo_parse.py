@@ -59,7 +59,11 @@ Speed
 -----
 No Python object per entity beyond the dicts already there: one pass over the payloads appends
 to column lists, then money, dates, timestamps and flags are converted per column (numpy,
-Arrow-backed strings). The cyclic garbage collector is paused while a parse runs (see
+Arrow-backed strings). Lines of the usual shapes are read by short readers that store only the
+fields varying per line (see "common line shapes" below); any other transaction goes through the
+general readers, which define the semantics. (Column-wise comprehensions over the payloads were
+measured slower than this one row-wise pass: each extra pass over 100,000 payloads re-touches
+objects that are no longer in the CPU caches.) The cyclic garbage collector is paused while a parse runs (see
 ``_cyclic_gc_paused``): the parse creates no cycles, and full collections walking every payload
 object would otherwise cost about a quarter of the time. ``bench/bench_qbo_parse.py`` measures it.
 """
@@ -72,7 +76,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -437,19 +441,169 @@ _LINE_READERS = {
 }
 
 
-def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> _Columns:
-    """One pass over the payloads filling the transaction and line columns."""
+# --------------------------------------------------------------------------- common line shapes
+#
+# Nearly every transaction has only the usual kinds of lines (an invoice: sales lines and a
+# subtotal). For those, a "common" reader stores only the line fields that vary from line to line
+# (no transaction index: it follows from one count per transaction); the fields that are the same
+# for every such line (``_COMMON_CONSTANTS``) are filled in bulk. Any other shape (an unusual line
+# kind, a detail that is not an object, any AttributeError/TypeError) makes the common reader give
+# up on that transaction, whose lines the general reader above then reads: the general readers stay
+# the reference, and a common reader must store exactly the rows they would, or return False.
+
+#: The line fields, in ``_Columns.line_lists`` order (after the transaction index).
+_LINE_FIELDS = ("no", "item", "account", "tax", "ref", "desc", "amount", "kind")
+
+#: For each entity, the line fields that are the same on every line its common reader accepts.
+_COMMON_CONSTANTS: Mapping[str, Mapping[str, Any]] = {
+    "invoice": {"account": None, "ref": None, "kind": _ADD},
+    "bill": {"ref": None, "kind": _ADD},
+    "journal": {"item": None, "ref": None},
+    "payment": {"item": None, "account": None, "tax": None, "kind": _ADD},
+}
+_BILL_EXPENSE_KINDS = ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail")
+
+
+def _common_invoice_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
+    """Sales lines with an object detail, and subtotal lines (left out); False at any other line."""
+    a_no, a_item, a_tax, a_desc, a_amount = appenders
+    for position, ln in enumerate(lines, start=1):
+        kind = ln.get("DetailType")
+        if kind == "SalesItemLineDetail":
+            detail = ln.get("SalesItemLineDetail")
+            if type(detail) is not dict:
+                return False
+            number = ln.get("LineNum")
+            item = detail.get("ItemRef")
+            tax = detail.get("TaxCodeRef")
+            a_no(number if type(number) is int else position)
+            a_item(item.get("value") if item else None)
+            a_tax(tax.get("value") if tax else None)
+            a_desc(ln.get("Description"))
+            a_amount(ln.get("Amount", 0))
+        elif kind != "SubTotalLineDetail":
+            return False
+    return True
+
+
+def _common_bill_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
+    """Expense lines (account- or item-based) with an object detail, and subtotal lines."""
+    a_no, a_item, a_account, a_tax, a_desc, a_amount = appenders
+    for position, ln in enumerate(lines, start=1):
+        kind = ln.get("DetailType")
+        if type(kind) is str and kind in _BILL_EXPENSE_KINDS:
+            detail = ln.get(kind)
+            if type(detail) is not dict:
+                return False
+            number = ln.get("LineNum")
+            item = detail.get("ItemRef")
+            account = detail.get("AccountRef")
+            tax = detail.get("TaxCodeRef")
+            a_no(number if type(number) is int else position)
+            a_item(item.get("value") if item else None)
+            a_account(account.get("value") if account else None)
+            a_tax(tax.get("value") if tax else None)
+            a_desc(ln.get("Description"))
+            a_amount(ln.get("Amount", 0))
+        elif kind != "SubTotalLineDetail":
+            return False
+    return True
+
+
+def _common_journal_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
+    """Journal lines with an object detail (description-only lines post nothing)."""
+    a_no, a_account, a_tax, a_desc, a_amount, a_kind = appenders
+    position = 0
+    for ln in lines:
+        position += 1
+        if ln.get("DetailType") != "JournalEntryLineDetail":
+            continue
+        detail = ln.get("JournalEntryLineDetail")
+        if type(detail) is not dict:
+            return False
+        posting = detail.get("PostingType")
+        number = ln.get("LineNum")
+        account = detail.get("AccountRef")
+        tax = detail.get("TaxCodeRef")
+        a_no(number if type(number) is int else position)
+        a_account(account.get("value") if account else None)
+        a_tax(tax.get("value") if tax else None)
+        a_desc(ln.get("Description"))
+        a_amount(ln.get("Amount", 0))
+        a_kind(_DEBIT if posting == "Debit" else _CREDIT if posting == "Credit" else _BAD)
+    return True
+
+
+def _common_payment_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
+    """Payment lines whose links are a list of objects; one row per application to an invoice."""
+    a_no, a_ref, a_desc, a_amount = appenders
+    position = 0
+    for ln in lines:
+        position += 1
+        links = ln.get("LinkedTxn")
+        if type(links) is not list:
+            if links:
+                return False
+            continue
+        for linked in links:
+            if linked.get("TxnType") == "Invoice":
+                number = ln.get("LineNum")
+                a_no(number if type(number) is int else position)
+                a_ref(linked.get("TxnId"))
+                a_desc(ln.get("Description"))
+                a_amount(ln.get("Amount", 0))
+                break
+    return True
+
+
+_COMMON_LINE_READERS: Mapping[str, Callable[[list[Any], Sequence[_Append]], bool]] = {
+    "invoice": _common_invoice_lines,
+    "bill": _common_bill_lines,
+    "journal": _common_journal_lines,
+    "payment": _common_payment_lines,
+}
+
+
+class _CommonLines:
+    """Line columns filled by the common readers: one count per transaction, the varying fields."""
+
+    def __init__(self, entity: str) -> None:
+        self.constants = _COMMON_CONSTANTS[entity]
+        self.stored = tuple(name for name in _LINE_FIELDS if name not in self.constants)
+        self.columns: dict[str, list[Any]] = {name: [] for name in self.stored}
+        self.counts: list[int] = []  # rows stored per transaction (0 where the general reader read)
+
+    def appenders(self) -> tuple[_Append, ...]:
+        return tuple(self.columns[name].append for name in self.stored)
+
+    def drop_from(self, start: int) -> None:
+        for column in self.columns.values():
+            del column[start:]
+
+
+def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> tuple[_Columns, _CommonLines]:
+    """One pass over the payloads filling the transaction and line columns.
+
+    Each transaction's lines go either to the common-shape columns (``_CommonLines``) or, when
+    the common reader gives up, to the general ones in ``_Columns``; ``_line_columns`` merges them.
+    """
     number_key = F.QBO_NUMBER_FIELD[entity]
     party_key = _PARTY_REF[entity] or "\0no party"
     tax_default: Any = 0 if entity in ("invoice", "bill") else _NAN
     read_lines = _LINE_READERS[entity]
+    read_common = _COMMON_LINE_READERS[entity]
     c = _Columns()
     appenders = c.line_appenders()
+    common = _CommonLines(entity)
+    common_appenders = common.appenders()
+    common_rows = common.columns["no"]  # every common reader stores line numbers: its length counts rows
+    a_count = common.counts.append
     a_id, a_number, a_date, a_due = c.ids.append, c.numbers.append, c.txn_dates.append, c.due_dates.append
     a_pid, a_pname, a_cur = c.party_ids.append, c.party_names.append, c.currencies.append
     a_total, a_tax, a_note, a_upd = c.totals.append, c.taxes.append, c.notes.append, c.updated.append
     for index, payload in enumerate(payloads):
         start = len(c.l_index)
+        common_start = len(common_rows)
         try:
             get = payload.get
             party = get(party_key)
@@ -461,16 +615,28 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> _Columns:
             currency_id = currency.get("value") if currency else None
             tax = tax_detail.get("TotalTax", tax_default) if tax_detail else tax_default
             updated = meta.get("LastUpdatedTime") if meta else None
-            read_lines(index, get("Line") or (), appenders)
+            lines = get("Line") or ()
+            is_common = False
+            if type(lines) is list:  # (anything else, even a one-shot iterator, is the general reader's)
+                try:
+                    is_common = read_common(lines, common_appenders)
+                except (AttributeError, TypeError):
+                    is_common = False  # an odd shape: the general reader decides what it means
+            if not is_common:
+                common.drop_from(common_start)
+                read_lines(index, lines, appenders)
         except (AttributeError, TypeError):
             # A payload whose shape is not QBO's: keep its Id (if any), flag the row, drop its lines.
             c.drop_lines_from(start)
+            common.drop_from(common_start)
+            a_count(0)
             a_id(payload.get("Id") if isinstance(payload, Mapping) else None)
             for append in (a_number, a_date, a_due, a_pid, a_pname, a_cur, a_note, a_upd):
                 append(None)
             a_total(_NAN)
             a_tax(_NAN)
             continue
+        a_count(len(common_rows) - common_start)
         a_id(get("Id"))
         a_number(get(number_key) or None)
         a_date(get("TxnDate"))
@@ -482,7 +648,49 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> _Columns:
         a_tax(tax)
         a_note(get("PrivateNote"))
         a_upd(updated)
-    return c
+    return c, common
+
+
+class _Lines(NamedTuple):
+    """The LINES columns as collected, in LINES order (by transaction, then position)."""
+
+    txn_index: np.ndarray  # the transaction's position in the payloads
+    no: list[Any]
+    item: list[Any]
+    account: list[Any]
+    tax: list[Any]
+    ref: list[Any]
+    desc: list[Any]
+    amount: list[Any]
+    kind: np.ndarray
+
+
+def _line_columns(c: _Columns, common: _CommonLines) -> _Lines:
+    """The common readers' rows and the general readers' rows as one set of line columns.
+
+    Each transaction's rows all come from one of the two, each in transaction order, so a stable
+    sort by transaction puts every row where the general readers alone would have put it.
+    """
+    counts = np.array(common.counts, dtype=np.intp)
+    common_index = np.repeat(np.arange(len(counts), dtype=np.intp), counts)
+    m = len(common_index)
+    columns: dict[str, Any] = {
+        name: common.columns[name] if name in common.columns else [common.constants[name]] * m for name in _LINE_FIELDS
+    }
+    kind = common.constants.get("kind")
+    columns["kind"] = np.array(columns["kind"], dtype=np.int64) if kind is None else np.full(m, kind, dtype=np.int64)
+    if not c.l_index:  # the usual case: every transaction had the common shape
+        return _Lines(txn_index=common_index, **columns)
+    general = dict(zip(("index", *_LINE_FIELDS), c.line_lists(), strict=True))
+    index = np.concatenate([common_index, np.array(general["index"], dtype=np.intp)])
+    order = np.argsort(index, kind="stable")
+    positions = order.tolist()
+    merged: dict[str, Any] = {}
+    for name in _LINE_FIELDS[:-1]:
+        both = columns[name] + general[name]
+        merged[name] = [both[i] for i in positions]
+    merged["kind"] = np.concatenate([columns["kind"], np.array(general["kind"], dtype=np.int64)])[order]
+    return _Lines(txn_index=index[order], **merged)
 
 
 # --------------------------------------------------------------------------- columns
@@ -537,53 +745,78 @@ def _dates(values: Sequence[Any]) -> pd.DatetimeIndex:
     return taken.where(codes >= 0)
 
 
-#: ``YYYY-MM-DDTHH:MM:SS±HH:MM``, the shape of QBO's ``LastUpdatedTime``.
-_TS_LAYOUT = "0000-00-00T00:00:00+00:00"
-_TS_DIGITS = np.array([ch == "0" for ch in _TS_LAYOUT])
-_TS_SEPARATORS = {i: ord(ch) for i, ch in enumerate(_TS_LAYOUT) if ch not in "0+"}
+def _fixed_width_bytes(texts: list[str | None], width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(which texts are exactly ``width`` bytes of UTF-8, their bytes as a ``(k, width)`` matrix).
+
+    Read from one Arrow buffer: far cheaper than a numpy unicode array of Python strings. A
+    text with a non-ASCII character has bytes >= 128, so it never passes the digit and separator
+    checks the callers make: those see the same texts as a check on ``len(text)`` would.
+    """
+    array = pa.array(texts, type=pa.large_string())
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int64, count=len(texts) + 1)
+    rows = np.diff(offsets) == width  # a missing text has length 0
+    if data_buffer is None or not rows.any():
+        return rows, np.zeros((0, width), dtype=np.uint8)
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    return rows, data[offsets[:-1][rows, None] + np.arange(width)]
+
+
+def _layout_fits(matrix: np.ndarray, layout: str) -> np.ndarray:
+    """Rows of a byte matrix that have a digit wherever ``layout`` has "0" and its other characters elsewhere."""
+    fits = np.ones(len(matrix), dtype=bool)
+    for position, char in enumerate(layout):
+        column = matrix[:, position]
+        fits &= (column >= 48) & (column <= 57) if char == "0" else column == ord(char)
+    return fits
+
+
+def _number_at(matrix: np.ndarray, start: int, width: int) -> np.ndarray:
+    """The decimal number written in columns ``start:start + width`` of a digit matrix."""
+    out = np.zeros(len(matrix), dtype=np.int64)
+    for position in range(start, start + width):
+        out = out * 10 + (matrix[:, position].astype(np.int64) - 48)
+    return out
+
+
+def _real_dates(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Which (year, month, day) are calendar dates inside the frames' date range (1678–2261)."""
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month - 1, 0, 11)]
+    month_days = month_days + ((month == 2) & leap)
+    return (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days) & (year >= 1678) & (year <= 2261)
+
+
+def _days(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """``datetime64[D]`` of real (year, month, day) triples."""
+    months = (year - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (month - 1).astype("timedelta64[M]")
+    return months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
 
 
 def _timestamps(values: Sequence[Any]) -> pd.DatetimeIndex:
     """ISO 8601 timestamps with an offset (naive ones taken as UTC) as UTC; NaT if unreadable.
 
-    QBO's shape is parsed vectorized (the local time minus the offset); any other text goes
-    through ``pandas.to_datetime(format="ISO8601")``.
+    QBO's shape (``YYYY-MM-DDTHH:MM:SS±HH:MM``) is parsed vectorized from the text bytes (the
+    local time minus the offset); any other text goes through
+    ``pandas.to_datetime(format="ISO8601")``.
     """
     texts = _only_text(values)
-    n = len(texts)
-    out = np.full(n, np.datetime64("NaT", "s"))
-    layout = np.array([t if t is not None and len(t) == 25 else "" for t in texts], dtype="U25")
-    if n:
-        codes = layout.view(np.uint32).reshape(n, 25).astype(np.int64)
-        fits = np.all((codes[:, _TS_DIGITS] >= 48) & (codes[:, _TS_DIGITS] <= 57), axis=1)
-        for position, char in _TS_SEPARATORS.items():
-            fits &= codes[:, position] == char
-        fits &= (codes[:, 19] == ord("+")) | (codes[:, 19] == ord("-"))
-        digits = codes - 48
-        year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
-        month = digits[:, 5] * 10 + digits[:, 6]
-        day = digits[:, 8] * 10 + digits[:, 9]
-        hour = digits[:, 11] * 10 + digits[:, 12]
-        minute = digits[:, 14] * 10 + digits[:, 15]
-        second = digits[:, 17] * 10 + digits[:, 18]
-        offset = (digits[:, 20] * 10 + digits[:, 21]) * 3600 + (digits[:, 23] * 10 + digits[:, 24]) * 60
-        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-        month_days = np.array([31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])[np.clip(month - 1, 0, 11)]
-        month_days = month_days + ((month == 2) & leap)
-        fits &= (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
-        fits &= (hour <= 23) & (minute <= 59) & (second <= 59) & (offset <= 18 * 3600)
-        fits &= (year >= 1678) & (year <= 2261)
-        if fits.any():
-            days = (
-                (year[fits] - 1970).astype("datetime64[Y]").astype("datetime64[M]")
-                + (month[fits] - 1).astype("timedelta64[M]")
-            ).astype("datetime64[D]") + (day[fits] - 1).astype("timedelta64[D]")
-            sign = np.where(codes[fits, 19] == ord("-"), 1, -1)
-            seconds = hour[fits] * 3600 + minute[fits] * 60 + second[fits] + sign * offset[fits]
-            out[fits] = days.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
-        others = [i for i in np.flatnonzero(~fits) if texts[i] is not None]
-    else:
-        others = []
+    out = np.full(len(texts), np.datetime64("NaT", "s"))
+    rows, matrix = _fixed_width_bytes(texts, 25)
+    fits = _layout_fits(matrix[:, :19], "0000-00-00T00:00:00") & _layout_fits(matrix[:, 20:], "00:00")
+    fits &= (matrix[:, 19] == ord("+")) | (matrix[:, 19] == ord("-"))
+    year, month, day = _number_at(matrix, 0, 4), _number_at(matrix, 5, 2), _number_at(matrix, 8, 2)
+    hour, minute, second = _number_at(matrix, 11, 2), _number_at(matrix, 14, 2), _number_at(matrix, 17, 2)
+    offset = _number_at(matrix, 20, 2) * 3600 + _number_at(matrix, 23, 2) * 60
+    fits &= _real_dates(year, month, day)
+    fits &= (hour <= 23) & (minute <= 59) & (second <= 59) & (offset <= 18 * 3600)
+    if fits.any():
+        sign = np.where(matrix[fits, 19] == ord("-"), 1, -1)
+        seconds = hour[fits] * 3600 + minute[fits] * 60 + second[fits] + sign * offset[fits]
+        local_days = _days(year[fits], month[fits], day[fits])
+        out[np.flatnonzero(rows)[fits]] = local_days.astype("datetime64[s]") + seconds.astype("timedelta64[s]")
+    others = [i for i in np.flatnonzero(~rows).tolist() if texts[i] is not None]
+    others += np.flatnonzero(rows)[~fits].tolist()
     result = pd.DatetimeIndex(out.astype("datetime64[ns]")).tz_localize("UTC")
     if not others:
         return result
@@ -628,13 +861,13 @@ def parse_transactions(
 def _parse_transactions(
     entity: str, payloads: Sequence[Mapping[str, Any]], *, in_window: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    c = _collect(entity, payloads)
-    n, m = len(c.ids), len(c.l_index)
+    c, common = _collect(entity, payloads)
+    lines = _line_columns(c, common)
+    n, m = len(c.ids), len(lines.txn_index)
 
     # Lines: cents, then per-transaction sums (exact int64 sums, NA if any line is unusable).
-    line_cents, line_na = _cents_numpy(c.l_amount)
-    index = np.array(c.l_index, dtype=np.intp)
-    kind = np.array(c.l_kind, dtype=np.int64)
+    line_cents, line_na = _cents_numpy(lines.amount)
+    index, kind = lines.txn_index, lines.kind
     line_na |= kind == _BAD
     # journal: the sum of debits; others: lines signed (discounts subtract)
     counted = np.where(kind == _DEBIT, line_cents, 0) if entity == "journal" else line_cents * kind
@@ -692,17 +925,17 @@ def _parse_transactions(
     else:
         signed = np.where(line_na, 0, line_cents * kind)
         amounts = {"amount_cents": pd.arrays.IntegerArray(signed, line_na.copy())}
-    line_no = np.array(c.l_no, dtype=np.int64)  # the collectors keep ints only (LineNum or position)
+    line_no = np.array(lines.no, dtype=np.int64)  # the readers keep ints only (LineNum or position)
     line_frame = _frame(
         {
             "entity": _constant_strings(entity, m),
             "txn_id": ids.take(index),
             "line_no": pd.arrays.IntegerArray(line_no, np.zeros(m, dtype=bool)),
-            "item_id": _strings(c.l_item),
-            "account_id": _strings(c.l_account),
-            "tax_code_id": _strings(c.l_tax),
-            "ref_id": _strings(c.l_ref),
-            "description": _strings(c.l_desc),
+            "item_id": _strings(lines.item),
+            "account_id": _strings(lines.account),
+            "tax_code_id": _strings(lines.tax),
+            "ref_id": _strings(lines.ref),
+            "description": _strings(lines.desc),
             **amounts,
         },
         F.LINES,
