@@ -22,29 +22,10 @@ import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
-from reconcile.match import (
-    MATCH_METHODS,
-    bool_values,
-    day_values,
-    in_filter_awra,
-    int_values,
-    label_codes,
-    ready_awra,
-    void_flags,
-)
+from reconcile.match import MATCH_METHODS, day_values, int_values, strings_from_codes
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
-from reconcile.tieout import (
-    CARRIER_RANK,
-    Raw,
-    awra_in_total,
-    cents_text,
-    date_text,
-    finish,
-    new_findings,
-    pair_rows,
-    row_effects,
-)
+from reconcile.tieout import CARRIER_RANK, Raw, RunArrays, cents_text, date_text, finish, new_findings
 
 #: The AWRA ↔ QBO field correspondence: mismatch field → the ``TRANSACTIONS`` column compared
 #: on both sides (the same schema on both), and how.
@@ -57,6 +38,9 @@ FIELDS: Mapping[str, tuple[str, str]] = {
     "currency": ("currency", "text"),
     "status": ("is_void", "void"),
 }
+
+#: The pairs that are compared (``outside_window`` pairs lie wholly beyond the window).
+_COMPARED_OUTCOMES = ("matched", "probable", "out_of_window")
 
 _CAUSE = {
     "amount": "the document total differs",
@@ -81,17 +65,17 @@ _ACTION = {
 }
 
 
-def compared_pairs(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> np.ndarray:
+def compared_pairs(
+    matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams, arrays: RunArrays | None = None
+) -> np.ndarray:
     """Per ``MATCHES`` row: a pair whose AWRA row passes the status filter, both data usable."""
-    rows = pair_rows(matches, ("matched", "probable", "out_of_window"))
+    run = arrays or RunArrays(matches, awra, qbo, params)
+    rows = np.flatnonzero(run.with_outcome(_COMPARED_OUTCOMES))
     out = np.zeros(len(matches), dtype=bool)
     if len(rows) == 0:
         return out
-    ar = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)[rows]
-    qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)[rows]
-    a, q = awra.transactions, qbo.transactions
-    ok = in_filter_awra(a, params)[ar] & bool_values(a["data_ok"], True)[ar] & bool_values(q["data_ok"], True)[qr]
-    out[rows] = ok
+    ar, qr = run.awra_row[rows], run.qbo_row[rows]
+    out[rows] = run.a_in_filter[ar] & run.a_ok[ar] & run.q_ok[qr]
     return out
 
 
@@ -102,26 +86,30 @@ def compare_pairs(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     ``tieout.ROW_COLUMNS`` (``match_row`` is the position in ``pairs``), with ``effect_cents``
     not yet assigned (0). Inputs are not modified.
     """
-    return finish(compare_parts(pairs, awra, qbo, params), pairs, awra, qbo, params)
+    run = RunArrays(pairs, awra, qbo, params)
+    return finish(compare_parts(pairs, awra, qbo, params, run), pairs, awra, qbo, params, run)
 
 
-def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> list[Raw]:
-    """``compare_pairs`` as findings under construction (see ``tieout.finish``)."""
+def compare_parts(
+    pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams, arrays: RunArrays | None = None
+) -> list[Raw]:
+    """``compare_pairs`` as findings under construction (see ``tieout.finish``).
+
+    ``arrays``: the run's ``tieout.RunArrays`` when the caller has them (else built here).
+    """
     a, q = awra.transactions, qbo.transactions
-    rows = pair_rows(pairs, ("matched", "probable", "out_of_window"))
+    run = arrays or RunArrays(pairs, awra, qbo, params)
+    rows = np.flatnonzero(run.with_outcome(_COMPARED_OUTCOMES))
     if len(rows) == 0:
         return []
     tol = params.tolerances
-    ar = pairs["awra_row"].to_numpy(dtype=np.int64, na_value=-1)[rows]
-    qr = pairs["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)[rows]
-    compared = compared_pairs(pairs, awra, qbo, params)[rows]
-    oow = ~(bool_values(a["in_window"], True)[ar] & bool_values(q["in_window"], True)[qr])
-    method_code = label_codes(pairs["match_method"], MATCH_METHODS)[rows]
-    method = np.array([*MATCH_METHODS, ""], dtype=object)[method_code]
+    ar, qr = run.awra_row[rows], run.qbo_row[rows]
+    compared = compared_pairs(pairs, awra, qbo, params, run)[rows]
+    oow = ~(run.a_inwin[ar] & run.q_inwin[qr])
     parts: list[Raw] = []
-    words = _ForcedWords(awra, qbo, params)
+    words = _ForcedWords(run)
 
-    av_void, qv_void = void_flags(a)[ar], void_flags(q)[qr]
+    av_void, qv_void = run.a_void[ar], run.q_void[qr]
     void_differs = av_void != qv_void
     # voided on one side: only the status is reported (the zero amounts follow from the void)
     fields_compared = compared & ~void_differs
@@ -130,10 +118,15 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
         sel = np.flatnonzero(mask)
         if len(sel) == 0:
             return
-        cause = np.full(len(sel), _CAUSE[field], dtype=object)
-        action = np.full(len(sel), _ACTION[field], dtype=object)
-        for i in np.flatnonzero(~compared[sel]):
-            cause[i], action[i] = words(field, int(ar[sel[i]]), int(qr[sel[i]]), cause[i], action[i])
+        # one wording for the field, except for the few pairs raised only for their money
+        forced_rows = np.flatnonzero(~compared[sel])
+        cause: object = _CAUSE[field]
+        action: object = _ACTION[field]
+        if len(forced_rows):
+            cause = np.full(len(sel), _CAUSE[field], dtype=object)
+            action = np.full(len(sel), _ACTION[field], dtype=object)
+            for i in forced_rows:
+                cause[i], action[i] = words(field, int(ar[sel[i]]), int(qr[sel[i]]), cause[i], action[i])
         parts.append(
             new_findings(
                 len(sel),
@@ -145,7 +138,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
                 difference=_at(diff, sel),
                 cause=cause,
                 action=action,
-                match_method=np.where(method[sel] == "", None, method[sel]),
+                match_method=strings_from_codes(run.method[rows[sel]], MATCH_METHODS),
                 effect_cents=0,
                 awra_row=ar[sel],
                 qbo_row=qr[sel],
@@ -194,13 +187,12 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
     ca, cq = cur_a[ar], cur_q[qr]
     currency_differs = (ca >= 0) & (cq >= 0) & (ca != cq)
     # status: void on one side only
-    number_differs = method == "probable"
+    number_differs = run.method[rows] == MATCH_METHODS.index("probable")
 
     # not compared, but moving the totals: one explaining finding
-    effects = row_effects(pairs, awra, qbo, params)[rows]
-    a_ok = bool_values(a["data_ok"], True)[ar]
-    q_ok = bool_values(q["data_ok"], True)[qr]
-    a_not_ready = bool_values(a["in_window"], True)[ar] & ~ready_awra(a, params)[ar]
+    effects = run.effects[rows]
+    a_ok, q_ok = run.a_ok[ar], run.q_ok[qr]
+    a_not_ready = run.a_inwin[ar] & ~run.a_ready[ar]
     forced = ~compared & (effects != 0) & a_ok & q_ok & ~a_not_ready
     forced_date = forced & oow
     forced_status = forced & ~oow
@@ -229,7 +221,7 @@ def compare_parts(pairs: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
         _Lazy(lambda s: lazy(q["currency"], qr[s])),
         _Lazy(lambda s: pd.Series(pd.array([None] * len(s), dtype="string"))),
     )
-    a_void_in_window = av_void & bool_values(a["in_window"], True)[ar]
+    a_void_in_window = av_void & run.a_inwin[ar]
     emit(
         "status",
         ((compared | a_void_in_window) & a_ok & q_ok & void_differs) | forced_status,
@@ -284,14 +276,23 @@ def _days_text(values: np.ndarray, missing: np.ndarray) -> pd.Series:
 
 
 def _codes_pair(left: pd.Series, right: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    joined = pd.concat([left.reset_index(drop=True), right.reset_index(drop=True)], ignore_index=True)
-    codes, _ = pd.factorize(joined)
-    return codes[: len(left)].astype(np.int64), codes[len(left) :].astype(np.int64)
+    """Codes of two text columns in one code space (missing → -1).
+
+    Each side is factorized on its own (Arrow's hash on its own buffer, no 2M-row concat);
+    then only the right side's distinct values are looked up among the left side's.
+    """
+    left_codes, left_uniques = pd.factorize(left)
+    right_codes, right_uniques = pd.factorize(right)
+    to_left = pd.Index(left_uniques).get_indexer(pd.Index(right_uniques)).astype(np.int64)
+    new = to_left < 0  # values only on the right: codes after the left side's
+    to_left[new] = len(left_uniques) + np.arange(int(new.sum()), dtype=np.int64)
+    table = np.append(to_left, -1)  # code -1 (missing) reads the last slot
+    return left_codes.astype(np.int64), table[right_codes]
 
 
 def _party_awra(awra: AwraData, rows: np.ndarray) -> pd.Series:
     """The AWRA party as ``<name> → QBO <mapped id>`` for AWRA rows."""
-    t = awra.transactions.iloc[rows].reset_index(drop=True)
+    t = awra.transactions[["entity", "party_id", "party_name"]].iloc[rows].reset_index(drop=True)
     kind = t["entity"].map(F.PARTY_TYPE).astype("string")
     maps = awra.mappings[["mapping_type", "awra_id", "qbo_id"]].drop_duplicates(["mapping_type", "awra_id"])
     merged = pd.DataFrame({"t": kind, "p": t["party_id"], "n": t["party_name"]}).merge(
@@ -308,7 +309,7 @@ def _party_awra(awra: AwraData, rows: np.ndarray) -> pd.Series:
 
 def _party_qbo(qbo: QboData, rows: np.ndarray) -> pd.Series:
     """The QBO party as ``<name> (<id>)`` for QBO rows."""
-    t = qbo.transactions.iloc[rows]
+    t = qbo.transactions[["party_id", "party_name"]].iloc[rows]
     text = [
         f"{n} ({p})" if isinstance(n, str) else str(p)
         for n, p in zip(t["party_name"].astype(object), t["party_id"].astype(object), strict=True)
@@ -323,21 +324,21 @@ def _text(value: object) -> str:
 class _ForcedWords:
     """Wording for pairs raised only because they move the totals (not compared)."""
 
-    def __init__(self, awra: AwraData, qbo: QboData, params: RunParams):
-        self.a_counts = awra_in_total(awra.transactions, params)
-        self.a_void = void_flags(awra.transactions)
-        self.q_void = void_flags(qbo.transactions)
-        self.a_status = awra.transactions["status"]
-        self.status = params.status
+    def __init__(self, run: RunArrays):
+        # only read for the few pairs raised for their money: the arrays are not touched otherwise
+        self.run = run
+        self.a_status = run.awra.transactions["status"]
+        self.status = run.params.status
 
     def __call__(self, field: str, ar: int, qr: int, cause: str, action: str) -> tuple[str, str]:
-        side = "AWRA" if self.a_counts[ar] else "QBO"
+        run = self.run
+        side = "AWRA" if run.a_in_total[ar] else "QBO"
         other = "QBO" if side == "AWRA" else "AWRA"
-        if field == "status" and self.a_void[ar] != self.q_void[qr]:
-            return f"voided in {'AWRA' if self.a_void[ar] else 'QBO'} only", action
+        if field == "status" and run.a_void[ar] != run.q_void[qr]:
+            return f"voided in {'AWRA' if run.a_void[ar] else 'QBO'} only", action
         if field == "txn_date":
             return f"the date differs: the {other} twin lies outside the run's window, so only {side} counts it", action
-        q_state = "void" if self.q_void[qr] else "live"
+        q_state = "void" if run.q_void[qr] else "live"
         return (
             f"status differs for the run's filter ({self.status}): only {side} counts it "
             f"(AWRA {_text(self.a_status.iat[ar]) or 'unknown'}, QBO {q_state})",

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 #: The transaction entities the job reconciles, in report order.
 ENTITIES: tuple[str, ...] = ("invoice", "payment", "bill", "journal")
@@ -422,8 +424,22 @@ def conform(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
         if name in frame.columns:
             out[name] = _cast(frame[name], kind)
         else:
-            out[name] = pd.Series(pd.array([None] * n, dtype=dtype_of(kind)), index=frame.index)
+            out[name] = pd.Series(_all_missing(kind, n), index=frame.index)
     return pd.DataFrame(out, index=frame.index).reset_index(drop=True)
+
+
+def _all_missing(kind: Kind, n: int) -> Any:
+    """A column of ``n`` missing values of ``kind``, built from arrays (no list of ``None``)."""
+    if kind is Kind.STRING:
+        return pd.array(pa.nulls(n, pa.large_string()), dtype=dtype_of(kind))
+    if kind in (Kind.CENTS, Kind.INT):
+        return pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+    if kind is Kind.BOOL:
+        return pd.arrays.BooleanArray(np.zeros(n, dtype=bool), np.ones(n, dtype=bool))
+    if kind in (Kind.DATE, Kind.TIMESTAMP):
+        naive = pd.array(np.full(n, np.datetime64("NaT"), dtype="datetime64[ns]"))
+        return naive.tz_localize("UTC") if kind is Kind.TIMESTAMP else naive
+    return np.full(n, None, dtype=object)
 
 
 def _cast(series: pd.Series, kind: Kind) -> pd.Series:

@@ -155,21 +155,30 @@ def strings_from_codes(codes: np.ndarray, labels: Sequence[str]) -> pd.Series:
     # taken straight into large_string (pandas' storage): no decode, no cast afterwards;
     # the extra last label is the null that code -1 reads
     indices = np.where(codes < 0, len(labels), codes).astype(np.int32)
-    return string_series(pc.take(pa.array([*labels, None], type=pa.large_string()), indices))
+    table = pa.array([*labels, None], type=pa.large_string())
+    if len(indices) and (indices == indices[0]).all():  # one label throughout (one entity…)
+        return string_series(pa.repeat(table[int(indices[0])], len(indices)))
+    return string_series(pc.take(table, indices))
 
 
 def _all_int_text(values: pa.ChunkedArray) -> bool:
-    present = pc.drop_null(values)
-    if len(present) == 0:
+    """Whether every present text is a plain integer: digits only, no leading zero, ≤ 18 digits.
+
+    Arrow's aggregates skip nulls, so the column is read in place (no null-free copy).
+    """
+    if values.null_count == len(values):
         return True
-    first = present[0].as_py()
-    if not (first.isascii() and first.isdigit()):
-        return False  # cheap early answer for the usual text ids
-    if not pc.all(pc.ascii_is_decimal(present)).as_py():
+    head = pc.drop_null(values.slice(0, 64))
+    if len(head):
+        first = head[0].as_py()
+        if not (first.isascii() and first.isdigit()):
+            return False  # cheap early answer for the usual text ids
+    if not pc.all(pc.ascii_is_decimal(values)).as_py():
         return False
-    if pc.max(pc.binary_length(present)).as_py() > 18:
+    lengths = pc.binary_length(values)
+    if pc.max(lengths).as_py() > 18:
         return False
-    leading_zero = pc.and_(pc.starts_with(present, "0"), pc.greater(pc.binary_length(present), 1))
+    leading_zero = pc.and_(pc.starts_with(values, "0"), pc.greater(lengths, 1))
     return not pc.any(leading_zero).as_py()
 
 
@@ -178,12 +187,11 @@ _PACK_SAMPLE = 65_536
 
 
 def _packed_text_codes(arrays: Sequence[pa.ChunkedArray]) -> np.ndarray | None:
-    """``pandas.factorize`` codes of short texts (null → -1), hashing 8-byte words, not strings.
+    """Codes of short texts (equal texts share a code, null → -1), hashing 8-byte words, not strings.
 
-    Each text (at most ``_PACK_MAX_BYTES`` UTF-8 bytes) is laid out zero-padded in a row of
-    uint64 words (plus its length when a text holds a zero byte); rows are factorized word by
-    word, which is exact (no hash of the text) and keeps ``factorize``'s first-seen numbering.
-    ``None`` when the texts are too long for it.
+    Each text (at most ``_PACK_MAX_BYTES`` UTF-8 bytes) is read as zero-padded uint64 words (plus
+    its length when a text holds a zero byte), and the rows of words are numbered exactly (see
+    ``_word_codes``). ``None`` when the texts are too long for it.
     """
     chunks = [c.cast(pa.large_string()) for a in arrays for c in a.chunks]
     if not chunks:
@@ -202,22 +210,24 @@ def _packed_text_codes(arrays: Sequence[pa.ChunkedArray]) -> np.ndarray | None:
     if width > _PACK_MAX_BYTES:
         return None
     null = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else np.zeros(n, dtype=bool)
-    nwords = max(1, (width + 7) // 8)
-    mat = np.zeros((n, nwords * 8), dtype=np.uint8)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None and width else np.zeros(0, np.uint8)
     data = data[offs[0] : offs[-1]]
-    start = offs[:-1] - offs[0]
-    if width and ((lens == width) | (null & (lens == 0))).all():
-        full = lens == width
-        mat[full, :width] = data.reshape(-1, width)
-    else:
-        for j in range(width):
-            has = lens > j
-            mat[has, j] = data[start[has] + j]
-    words = mat.view(np.uint64)
-    columns = [words[:, k] for k in range(nwords)]
+    columns = _text_words(data, offs[:-1] - offs[0], lens, max(1, (width + 7) // 8))
     if width and (data == 0).any():
         columns.append(lens.astype(np.uint64))
+    codes = _word_codes(columns)
+    codes[null] = -1  # (the code the nulls shared is left unused: codes need not be contiguous)
+    return codes
+
+
+def _word_codes(columns: list[np.ndarray]) -> np.ndarray:
+    """Codes of rows of uint64 words (one array per word): rows with equal words share a code.
+
+    Exact, no hash of the whole text: each word is factorized, and the codes so far are
+    combined with the next word's (words of short ids and numbers have few distinct values
+    each, so this beats hashing one mixed word per row).
+    """
+    n = len(columns[0])
     codes = pd.factorize(columns[0])[0].astype(np.int64)
     for col in columns[1:]:
         nxt = pd.factorize(col)[0].astype(np.int64)
@@ -227,11 +237,30 @@ def _packed_text_codes(arrays: Sequence[pa.ChunkedArray]) -> np.ndarray | None:
         size = (int(codes.max()) + 1) * (int(nxt.max()) + 1)
         combined = codes * (int(nxt.max()) + 1) + nxt
         codes = _dense_codes(combined, size) if size <= 4 * n else pd.factorize(combined)[0].astype(np.int64)
-    if not null.any():
-        return codes
-    out = np.full(n, -1, dtype=np.int64)
-    out[~null] = _dense_codes(codes[~null], int(codes.max()) + 1)
-    return out
+    return codes
+
+
+#: ``_WORD_MASKS[k]`` keeps the low ``k`` bytes of a little-endian uint64 word.
+_WORD_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(8)] + [2**64 - 1], dtype=np.uint64)
+
+
+def _text_words(data: np.ndarray, start: np.ndarray, lens: np.ndarray, nwords: int) -> list[np.ndarray]:
+    """Per text, its bytes ``data[start : start + lens]`` as ``nwords`` zero-padded uint64 words.
+
+    Word ``k`` holds bytes ``8k .. 8k+7`` (byte ``8k`` lowest). Read as one unaligned 8-byte
+    gather per word over all rows, masked to the text's length: no per-byte loop, so texts of
+    mixed lengths cost what equal-length ones do.
+    """
+    padded = np.zeros(len(data) + 8, dtype=np.uint8)
+    padded[: len(data)] = data
+    # every byte offset as the start of a little-endian uint64 (a strided view, no copy)
+    at_offset = np.ndarray(shape=(len(data) + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    words = []
+    for k in range(nwords):
+        pos = np.minimum(start + 8 * k, len(data))
+        keep = np.clip(lens - 8 * k, 0, 8)
+        words.append(at_offset[pos] & _WORD_MASKS[keep])
+    return words
 
 
 def _dense_codes(values: np.ndarray, size: int) -> np.ndarray:
@@ -260,13 +289,7 @@ def factorize_together(*series: pd.Series) -> list[np.ndarray]:
         parts = [pc.cast(a, pa.int64()).fill_null(0).to_numpy() for a in arrays]
         masks = [a.is_null().to_numpy() for a in arrays]
         joined = np.concatenate([*parts, np.zeros(0, dtype=np.int64)]).astype(np.int64)
-        low = int(joined.min()) if len(joined) else 0
-        span = int(joined.max()) - low + 1 if len(joined) else 0
-        if 0 < span <= 4 * len(joined):  # dense ids (the usual serial keys): no hash table
-            codes = _dense_codes(joined - low, span)
-        else:
-            codes = pd.factorize(joined)[0].astype(np.int64)
-        codes[np.concatenate([*masks, np.zeros(0, dtype=bool)])] = -1
+        codes = _int_codes(joined, np.concatenate([*masks, np.zeros(0, dtype=bool)]))
     else:
         packed = _packed_text_codes(arrays)
         if packed is not None:
@@ -279,6 +302,28 @@ def factorize_together(*series: pd.Series) -> list[np.ndarray]:
         out.append(codes[start : start + len(s)])
         start += len(s)
     return out
+
+
+def _int_codes(values: np.ndarray, null: np.ndarray) -> np.ndarray:
+    """Codes of non-negative int64 ``values`` (``null`` → -1): equal values share a code.
+
+    Serial keys are dense: a value's offset from the smallest one is its slot, no hash table.
+    The few values far beyond that window (a stale link, another id range) are factorized
+    apart and take slots after it.
+    """
+    codes = np.full(len(values), -1, dtype=np.int64)
+    valid = ~null
+    if not valid.any():
+        return codes
+    present = values[valid]
+    offset = present - int(present.min())
+    window = 4 * len(values)
+    far = offset >= window
+    near_size = int(offset[~far].max()) + 1 if (~far).any() else 0
+    if far.any():
+        offset[far] = near_size + pd.factorize(present[far])[0].astype(np.int64)
+    codes[valid] = _dense_codes(offset, int(offset.max()) + 1)
+    return codes
 
 
 def gather(values: np.ndarray, rows: np.ndarray, fill: object) -> np.ndarray:
@@ -369,7 +414,9 @@ class _Prep:
     a_scope: np.ndarray  # AWRA: passes status filter and ready (a missing twin is reported)
     a_status_ok: np.ndarray  # AWRA: ready to sync
     a_void: np.ndarray  # AWRA: voided (final: never "not ready")
+    a_in_filter: np.ndarray  # AWRA: status is the run's status filter
     q_scope: np.ndarray  # QBO: on the filter's QBO side
+    q_void: np.ndarray  # QBO: voided
 
 
 def _dedupe(key: np.ndarray, ent: np.ndarray, inwin: np.ndarray) -> np.ndarray:
@@ -413,8 +460,12 @@ def latest_sync_rows(
     rows = np.flatnonzero(s_key >= 0)
     if len(rows) == 0:
         return latest, latest_ok
+    # a record with one attempt needs no ordering: sort only the records with several, then
+    # append the single ones (each its own group)
+    several = np.bincount(s_key[rows], minlength=size)[s_key[rows]] > 1
+    multi, single = rows[several], rows[~several]
+    order = np.concatenate([multi[np.lexsort((att_v[multi], s_key[multi]))], single])
     # rank ties on attempted_at by id text (only the tied rows need it)
-    order = rows[np.lexsort((att_v[rows], s_key[rows]))]
     ks, ts = s_key[order], att_v[order]
     tie = np.zeros(len(order), dtype=bool)
     tie[1:] = (ks[1:] == ks[:-1]) & (ts[1:] == ts[:-1])
@@ -462,10 +513,13 @@ def void_flags(t: pd.DataFrame) -> np.ndarray:
     return t["is_void"].fillna(status_void).to_numpy(dtype=bool)
 
 
-def qbo_side(t: pd.DataFrame, params: RunParams) -> np.ndarray:
-    """QBO rows on the QBO side of the run's status filter (``frames.QBO_SIDE_OF_STATUS``)."""
+def qbo_side(t: pd.DataFrame, params: RunParams, void: np.ndarray | None = None) -> np.ndarray:
+    """QBO rows on the QBO side of the run's status filter (``frames.QBO_SIDE_OF_STATUS``).
+
+    ``void``: the rows' ``void_flags`` when the caller has them.
+    """
     side = F.QBO_SIDE_OF_STATUS.get(params.status, "none")
-    void = void_flags(t)
+    void = void_flags(t) if void is None else void
     if side == "live":
         return ~void
     if side == "void":
@@ -534,6 +588,7 @@ def _prepare(awra: AwraData, qbo: QboData, params: RunParams, window_only: bool 
         ids=q["id"],
     )
     ready = ready_awra(a, params)
+    a_void, a_in_filter, q_void = void_flags(a), in_filter_awra(a, params), void_flags(q)
     return _Prep(
         a=side_a,
         q=side_q,
@@ -542,10 +597,12 @@ def _prepare(awra: AwraData, qbo: QboData, params: RunParams, window_only: bool 
         q_ikey=np.where(q_keep, q_ikey, -1),
         sync_row=sync_row,
         link=link,
-        a_scope=in_filter_awra(a, params) & (ready | void_flags(a)),
+        a_scope=a_in_filter & (ready | a_void),
         a_status_ok=ready,
-        a_void=void_flags(a),
-        q_scope=qbo_side(q, params),
+        a_void=a_void,
+        a_in_filter=a_in_filter,
+        q_scope=qbo_side(q, params, q_void),
+        q_void=q_void,
     )
 
 
@@ -701,14 +758,14 @@ def _duplicates(p: _Prep, st: _Pairing) -> tuple[np.ndarray, np.ndarray, np.ndar
     ak, qk = a.nkey >= 0, q.nkey >= 0
     na = np.bincount(a.nkey[ak], minlength=size)
     nq = np.bincount(q.nkey[qk], minlength=size)
-    npaired = np.bincount(a.nkey[ak & (st.a_partner >= 0)], minlength=size) + np.bincount(
-        q.nkey[qk & (st.q_partner >= 0)], minlength=size
-    )
-    for side, other_n, own_n, partner, scope, dup in (
-        (a, nq, na, st.a_partner, p.a_scope, a_dup),
-        (q, na, nq, st.q_partner, p.q_scope, q_dup),
+    a_un = np.flatnonzero(ak & (st.a_partner < 0))
+    q_un = np.flatnonzero(qk & (st.q_partner < 0))
+    # rows paired per number: all rows less the (few) unpaired ones
+    npaired = na + nq - np.bincount(a.nkey[a_un], minlength=size) - np.bincount(q.nkey[q_un], minlength=size)
+    for side, un, other_n, own_n, scope, dup in (
+        (a, a_un, nq, na, p.a_scope, a_dup),
+        (q, q_un, na, nq, p.q_scope, q_dup),
     ):
-        un = np.flatnonzero((side.nkey >= 0) & (partner < 0))
         k = side.nkey[un]
         shared = (own_n[k] + other_n[k]) > 1
         certain = shared & ((npaired[k] > 0) | (other_n[k] > 0))
@@ -830,12 +887,50 @@ def plan_lookups(awra: AwraData, qbo: QboData, params: RunParams) -> LookupReque
     )
 
 
+@dataclass(frozen=True)
+class PairingArrays:
+    """The numpy arrays behind a ``MATCHES`` frame, and the per-row flags pairing derived.
+
+    Later stages read these instead of parsing the frame's text columns again
+    (``tieout.RunArrays``). Per ``MATCHES`` row (frame order, -1 for none): ``awra_row``,
+    ``qbo_row``, ``ref_row``, ``sync_row``, ``outcome`` (index in ``OUTCOMES``), ``method``
+    (index in ``MATCH_METHODS``). Per AWRA row: ``a_inwin``, ``a_ok``, ``a_void``, ``a_ready``,
+    ``a_in_filter``, ``a_in_total``, ``a_entity``; per QBO row: ``q_inwin``, ``q_ok``, ``q_void``,
+    ``q_in_total``, ``q_entity`` (``*_in_total`` as ``tieout.awra_in_total`` / ``qbo_in_total``;
+    ``*_entity`` as ``entity_codes`` for ``params.entities``).
+    """
+
+    awra_row: np.ndarray
+    qbo_row: np.ndarray
+    ref_row: np.ndarray
+    sync_row: np.ndarray
+    outcome: np.ndarray
+    method: np.ndarray
+    a_inwin: np.ndarray
+    a_ok: np.ndarray
+    a_void: np.ndarray
+    a_ready: np.ndarray
+    a_in_filter: np.ndarray
+    a_in_total: np.ndarray
+    a_entity: np.ndarray
+    q_inwin: np.ndarray
+    q_ok: np.ndarray
+    q_void: np.ndarray
+    q_in_total: np.ndarray
+    q_entity: np.ndarray
+
+
 def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
     """Pair every AWRA and QBO transaction row and give each its outcome (schema ``MATCHES``).
 
     Rows are sorted by entity, then AWRA id, then QBO id, so the frame does not depend on the
     order of the input rows. Inputs are not modified.
     """
+    return pair_records(awra, qbo, params)[0]
+
+
+def pair_records(awra: AwraData, qbo: QboData, params: RunParams) -> tuple[pd.DataFrame, PairingArrays]:
+    """``match_records``, with the arrays behind the frame (see ``PairingArrays``)."""
     p = _prepare(awra, qbo, params)
     st = _pair_stages(p)
     a_dup, q_dup, a_ref, q_ref, a_extra = _duplicates(p, st)
@@ -903,18 +998,12 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
     outcome = np.concatenate([pair_outcome, a_out, q_out, np.full(len(ra) + len(rq), oc["repeated_row"])])
     meth = np.concatenate([method, np.zeros(len(ua) + len(uq) + len(ra) + len(rq), dtype=np.int64)]) - 1
     ent_code = np.concatenate([p.a.ent[pair_a], p.a.ent[ua], p.q.ent[uq], p.a.ent[ra], p.q.ent[rq]])
-    awra_id = arrow_take(awra.transactions["id"], awra_row)
-    qbo_id = arrow_take(qbo.transactions["id"], qbo_row)
-    # a stable order: entity, AWRA id, QBO id (ids are unique per side and entity)
-    order = pc.sort_indices(
-        pa.table({"e": ent_code, "a": awra_id, "q": qbo_id}),
-        sort_keys=[("e", "ascending", "at_start"), ("a", "ascending", "at_start"), ("q", "ascending", "at_start")],
-    ).to_numpy()
+    order = _stable_order(ent_code, awra_row, qbo_row, awra.transactions["id"], qbo.transactions["id"])
     sync = gather(p.sync_row, awra_row, -1).astype(np.int64)
     pa_code = gather(p.a.party, awra_row, -1).astype(np.int64)
     pq_code = gather(p.q.party, qbo_row, -1).astype(np.int64)
     agrees = pd.arrays.BooleanArray(pa_code == pq_code, (pa_code < 0) | (pq_code < 0))
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "entity": strings_from_codes(ent_code[order], F.ENTITIES),
             "outcome": strings_from_codes(outcome[order], OUTCOMES),
@@ -922,8 +1011,8 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
             "awra_row": _int_na(awra_row[order]),
             "qbo_row": _int_na(qbo_row[order]),
             "ref_row": _int_na(ref_row[order]),
-            "awra_id": string_series(awra_id.take(order)),
-            "qbo_id": string_series(qbo_id.take(order)),
+            "awra_id": string_series(arrow_take(awra.transactions["id"], awra_row[order])),
+            "qbo_id": string_series(arrow_take(qbo.transactions["id"], qbo_row[order])),
             "sync_row": _int_na(sync[order]),
             "party_agrees": agrees[order],
             "awra_duplicate": pd.arrays.BooleanArray(
@@ -932,13 +1021,86 @@ def match_records(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFra
             ),
         }
     )
+    arrays = PairingArrays(
+        awra_row=awra_row[order],
+        qbo_row=qbo_row[order],
+        ref_row=ref_row[order],
+        sync_row=sync[order],
+        outcome=outcome[order].astype(np.int64),
+        method=meth[order].astype(np.int64),
+        a_inwin=p.a.inwin,
+        a_ok=p.a.ok,
+        a_void=p.a_void,
+        a_ready=p.a_status_ok,
+        a_in_filter=p.a_in_filter,
+        a_in_total=p.a.inwin & p.a_in_filter & p.a.ok & (p.a.ent >= 0),
+        a_entity=p.a.ent,
+        q_inwin=p.q.inwin,
+        q_ok=p.q.ok,
+        q_void=p.q_void,
+        q_in_total=p.q.inwin & p.q_scope & (p.q.ent >= 0),
+        q_entity=p.q.ent,
+    )
+    return frame, arrays
+
+
+def _stable_order(
+    ent_code: np.ndarray, awra_row: np.ndarray, qbo_row: np.ndarray, awra_ids: pd.Series, qbo_ids: pd.Series
+) -> np.ndarray:
+    """Order of ``MATCHES`` rows by entity, AWRA id, QBO id (as text, none first; stable).
+
+    Sorted on each id's place in text order rather than on the texts, so no id is copied
+    before the sort. AWRA ids are (nearly) unique per entity, so the QBO id only decides among
+    rows that share entity and AWRA id (unpaired QBO records, repeated rows): only those QBO
+    ids are ranked.
+    """
+    a_place = gather(_text_places(arrow_strings(awra_ids)), awra_row, 0).astype(np.int64)
+    first = ent_code.astype(np.int64) * (int(a_place.max(initial=0)) + 1) + a_place
+    tied = np.flatnonzero((np.bincount(first)[first] > 1) & (qbo_row >= 0)) if len(first) else first
+    q_place = np.zeros(len(first), dtype=np.int64)
+    q_place[tied] = _text_places(arrow_take(qbo_ids, qbo_row[tied]))
+    return _order_by_place(first, q_place)
+
+
+def _order_by_place(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """``np.lexsort((second, first))`` for non-negative ``first`` that is nearly unique.
+
+    A counting sort: each row whose ``first`` is unique goes straight to its slot; only the
+    rows that share a ``first`` are sorted (on ``second``, then position), into their slots.
+    """
+    counts = np.bincount(first)
+    starts = np.cumsum(counts) - counts
+    order = np.empty(len(first), dtype=np.int64)
+    single = counts[first] == 1
+    order[starts[first[single]]] = np.flatnonzero(single)
+    shared = np.flatnonzero(~single)
+    if len(shared):
+        # slots in sorted order whose key is shared, filled by the shared rows in (first, second) order
+        slots = np.flatnonzero(np.repeat(counts > 1, counts))
+        order[slots] = shared[np.lexsort((second[shared], first[shared]))]
+    return order
+
+
+def _text_places(values: pa.ChunkedArray) -> np.ndarray:
+    """Per value, its place in ascending text order (equal texts share a place).
+
+    The first place is 1; a missing text is 0, so it sorts first, like a missing row.
+    """
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    places = pc.rank(values, sort_keys="ascending", tiebreaker="dense").to_numpy().astype(np.int64)
+    return np.where(values.is_null().to_numpy(zero_copy_only=False), 0, places)
 
 
 def arrow_take(column: pd.Series, rows: np.ndarray) -> pa.ChunkedArray:
     """``column`` values at ``rows`` (positions; -1 gives null) as a pyarrow string array."""
     if len(column) == 0:
         return pa.chunked_array([pa.nulls(len(rows), type=pa.string())])
-    return pc.take(arrow_strings(column), pa.array(rows, mask=rows < 0))
+    # from one contiguous array: Arrow's take is about twice as fast on an array as on a
+    # chunked array, even of one chunk
+    chunked = arrow_strings(column)
+    values = chunked.chunk(0) if chunked.num_chunks == 1 else chunked.combine_chunks()
+    return pa.chunked_array([pc.take(values, pa.array(rows, mask=rows < 0))])
 
 
 def _int_na(values: np.ndarray) -> pd.Series:

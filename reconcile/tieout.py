@@ -16,7 +16,9 @@ shown on its own bridge line, ``within_tolerance``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -26,7 +28,10 @@ import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.match import (
+    MATCH_METHODS,
+    OUTCOMES,
     PAIR_OUTCOMES,
+    PairingArrays,
     arrow_strings,
     arrow_take,
     bool_values,
@@ -36,7 +41,9 @@ from reconcile.match import (
     int_values,
     label_codes,
     qbo_side,
+    ready_awra,
     string_series,
+    void_flags,
 )
 from reconcile.model import AwraData, EntityTotals, QboData
 from reconcile.params import RunParams
@@ -59,6 +66,156 @@ CARRIER_RANK: Mapping[str, int] = {
 ROW_COLUMNS: tuple[str, ...] = ("awra_row", "qbo_row", "match_row", "carrier_rank")
 
 
+class RunArrays:
+    """One run's per-row numpy arrays, each computed on first use and then kept.
+
+    The transaction stages all read the same flags and codes (in window, usable, void, ready,
+    in the totals, the pairing's rows and outcome codes); each is a pass over every row of a
+    side (a million at scale), so ``reconcile_transactions`` builds one ``RunArrays`` and
+    hands it to every stage instead of letting each stage derive them again. It lives only as
+    long as the call: nothing is kept between runs. ``AWRA`` arrays are per row of
+    ``awra.transactions``, ``QBO`` per row of ``qbo.transactions``, the others per ``MATCHES`` row.
+    """
+
+    def __init__(
+        self,
+        matches: pd.DataFrame,
+        awra: AwraData,
+        qbo: QboData,
+        params: RunParams,
+        pairing: PairingArrays | None = None,
+    ) -> None:
+        self.matches, self.awra, self.qbo, self.params = matches, awra, qbo, params
+        if pairing is not None:
+            # what pairing already derived (``match.pair_records``): stored where each cached
+            # property keeps its value, so it is not derived a second time
+            vars(self).update({f.name: getattr(pairing, f.name) for f in fields(pairing)})
+
+    # the pairing (per MATCHES row; -1 for none)
+
+    @cached_property
+    def awra_row(self) -> np.ndarray:
+        """``awra_row`` positions."""
+        return self.matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
+
+    @cached_property
+    def qbo_row(self) -> np.ndarray:
+        """``qbo_row`` positions."""
+        return self.matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
+
+    @cached_property
+    def ref_row(self) -> np.ndarray:
+        """``ref_row`` positions."""
+        return self.matches["ref_row"].to_numpy(dtype=np.int64, na_value=-1)
+
+    @cached_property
+    def sync_row(self) -> np.ndarray:
+        """``sync_row`` positions."""
+        return self.matches["sync_row"].to_numpy(dtype=np.int64, na_value=-1)
+
+    @cached_property
+    def outcome(self) -> np.ndarray:
+        """Index of ``outcome`` in ``match.OUTCOMES``."""
+        return label_codes(self.matches["outcome"], OUTCOMES)
+
+    @cached_property
+    def method(self) -> np.ndarray:
+        """Index of ``match_method`` in ``match.MATCH_METHODS`` (-1 for none)."""
+        return label_codes(self.matches["match_method"], MATCH_METHODS)
+
+    def with_outcome(self, outcomes: Sequence[str]) -> np.ndarray:
+        """Mask of the rows whose outcome is one of ``outcomes``."""
+        return np.isin(self.outcome, [OUTCOMES.index(o) for o in outcomes if o in OUTCOMES])
+
+    @cached_property
+    def is_pair(self) -> np.ndarray:
+        """Rows that are pairs (``PAIR_OUTCOMES``)."""
+        return self.with_outcome(PAIR_OUTCOMES)
+
+    @cached_property
+    def effects(self) -> np.ndarray:
+        """Each row's share of AWRA total − QBO total (see ``row_effects``)."""
+        a_val = np.where(self.a_in_total, self.a_amount, 0)
+        q_val = np.where(self.q_in_total, self.q_amount, 0)
+        left = gather(a_val, self.awra_row, 0).astype(np.int64)
+        right = gather(q_val, self.qbo_row, 0).astype(np.int64)
+        return (left - right).astype(np.int64)
+
+    # AWRA rows
+
+    @cached_property
+    def a_inwin(self) -> np.ndarray:
+        """AWRA rows read for the window."""
+        return bool_values(self.awra.transactions["in_window"], True)
+
+    @cached_property
+    def a_ok(self) -> np.ndarray:
+        """AWRA rows with usable data."""
+        return bool_values(self.awra.transactions["data_ok"], True)
+
+    @cached_property
+    def a_void(self) -> np.ndarray:
+        """Voided AWRA rows."""
+        return void_flags(self.awra.transactions)
+
+    @cached_property
+    def a_ready(self) -> np.ndarray:
+        """AWRA rows whose status is ready to sync."""
+        return ready_awra(self.awra.transactions, self.params)
+
+    @cached_property
+    def a_in_filter(self) -> np.ndarray:
+        """AWRA rows whose status is the run's status filter."""
+        return in_filter_awra(self.awra.transactions, self.params)
+
+    @cached_property
+    def a_in_total(self) -> np.ndarray:
+        """AWRA rows counted in the AWRA total."""
+        return self.a_inwin & self.a_in_filter & self.a_ok & (self.a_entity >= 0)
+
+    @cached_property
+    def a_entity(self) -> np.ndarray:
+        """AWRA rows' entity code (``match.entity_codes`` for the run's entities)."""
+        return entity_codes(self.awra.transactions["entity"], self.params.entities)
+
+    @cached_property
+    def a_amount(self) -> np.ndarray:
+        """AWRA ``amount_cents`` (0 where missing)."""
+        return int_values(self.awra.transactions["amount_cents"])[0]
+
+    # QBO rows
+
+    @cached_property
+    def q_inwin(self) -> np.ndarray:
+        """QBO rows read for the window."""
+        return bool_values(self.qbo.transactions["in_window"], True)
+
+    @cached_property
+    def q_ok(self) -> np.ndarray:
+        """QBO rows with usable data."""
+        return bool_values(self.qbo.transactions["data_ok"], True)
+
+    @cached_property
+    def q_void(self) -> np.ndarray:
+        """Voided QBO rows."""
+        return void_flags(self.qbo.transactions)
+
+    @cached_property
+    def q_in_total(self) -> np.ndarray:
+        """QBO rows counted in the QBO total."""
+        return qbo_in_total(self.qbo.transactions, self.params)
+
+    @cached_property
+    def q_entity(self) -> np.ndarray:
+        """QBO rows' entity code (``match.entity_codes`` for the run's entities)."""
+        return entity_codes(self.qbo.transactions["entity"], self.params.entities)
+
+    @cached_property
+    def q_amount(self) -> np.ndarray:
+        """QBO ``amount_cents`` (0 where missing)."""
+        return int_values(self.qbo.transactions["amount_cents"])[0]
+
+
 def awra_in_total(t: pd.DataFrame, params: RunParams) -> np.ndarray:
     """AWRA rows counted in the AWRA total: in window, status filter, usable data, entity run."""
     return (
@@ -76,15 +233,7 @@ def qbo_in_total(t: pd.DataFrame, params: RunParams) -> np.ndarray:
 
 def row_effects(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> np.ndarray:
     """Per ``MATCHES`` row, its share of AWRA total − QBO total (owned rows only; refs ignored)."""
-    a_amt, _ = int_values(awra.transactions["amount_cents"])
-    q_amt, _ = int_values(qbo.transactions["amount_cents"])
-    a_val = np.where(awra_in_total(awra.transactions, params), a_amt, 0)
-    q_val = np.where(qbo_in_total(qbo.transactions, params), q_amt, 0)
-    ar = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
-    qr = matches["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
-    left = gather(a_val, ar, 0).astype(np.int64)
-    right = gather(q_val, qr, 0).astype(np.int64)
-    return (left - right).astype(np.int64)
+    return RunArrays(matches, awra, qbo, params).effects
 
 
 def assign_effects(
@@ -129,18 +278,19 @@ def entity_totals(
     qbo: QboData,
     params: RunParams,
     tolerance_cents: Mapping[str, int] | None = None,
+    arrays: RunArrays | None = None,
 ) -> tuple[EntityTotals, ...]:
     """Per entity (``params.entities`` order): counts, totals, counts per category, the bridge.
 
     Totals come from the transaction frames alone; the bridge from the findings'
     ``effect_cents`` (plus ``within_tolerance``); so ``unexplained_cents`` is a real check.
     Call it again after other stages add findings (they carry effect 0) to refresh the counts.
+    ``arrays``: the run's ``RunArrays`` when the caller has them (only their per-row arrays
+    are read, so without them a ``RunArrays`` with no pairing does).
     """
-    a, q = awra.transactions, qbo.transactions
-    a_in, q_in = awra_in_total(a, params), qbo_in_total(q, params)
-    a_amt, _ = int_values(a["amount_cents"])
-    q_amt, _ = int_values(q["amount_cents"])
-    a_ent, q_ent = entity_codes(a["entity"], params.entities), entity_codes(q["entity"], params.entities)
+    run = arrays or RunArrays(pd.DataFrame(), awra, qbo, params)
+    a_in, q_in, a_amt, q_amt = run.a_in_total, run.q_in_total, run.a_amount, run.q_amount
+    a_ent, q_ent = run.a_entity, run.q_entity
     counts = findings.groupby(["entity", "category"]).size() if len(findings) else pd.Series(dtype="int64")
     effects = (
         findings.assign(e=findings["effect_cents"].fillna(0)).groupby(["entity", "category"])["e"].sum()
@@ -234,6 +384,8 @@ def new_findings(n: int, **columns: object) -> Raw:
                 out[key] = pa.nulls(n, pa.large_string())
             else:
                 out[key] = pa.repeat(pa.scalar(str(value), pa.large_string()), n)
+        elif isinstance(value, int | np.integer) and not isinstance(value, bool):
+            out[key] = np.full(n, value, dtype=np.int64)  # kept numeric: no object column to cast
         elif isinstance(value, pd.Series):
             out[key] = np.array([None if v is pd.NA else v for v in value.astype(object)], dtype=object)
         elif isinstance(value, np.ndarray):
@@ -248,8 +400,18 @@ def _large(values: pa.Array) -> pa.Array:
     return values if values.type == pa.large_string() else values.cast(pa.large_string())
 
 
-def finish(parts: list[Raw], matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
-    """One ``FINDINGS`` frame (plus ``ROW_COLUMNS`` as Int64) from findings under construction."""
+def finish(
+    parts: list[Raw],
+    matches: pd.DataFrame,
+    awra: AwraData,
+    qbo: QboData,
+    params: RunParams,
+    arrays: RunArrays | None = None,
+) -> pd.DataFrame:
+    """One ``FINDINGS`` frame (plus ``ROW_COLUMNS`` as Int64) from findings under construction.
+
+    ``arrays``: the run's ``RunArrays`` when the caller has them (else built here).
+    """
     parts = [p for p in parts if p["_n"]]
     n = sum(p["_n"] for p in parts)
     names = list(dict.fromkeys(k for p in parts for k in p if k != "_n"))
@@ -267,11 +429,16 @@ def finish(parts: list[Raw], matches: pd.DataFrame, awra: AwraData, qbo: QboData
         chunks = [p.get(col, np.full(p["_n"], -1, dtype=np.int64)) for p in parts]
         values = np.concatenate([*chunks, np.zeros(0, dtype=np.int64)]).astype(np.int64)
         out[col] = pd.arrays.IntegerArray(values, values < 0)
-    return decorate(out, matches, awra, qbo, params)
+    return decorate(out, matches, awra, qbo, params, arrays)
 
 
 def decorate(
-    findings: pd.DataFrame, matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: RunParams
+    findings: pd.DataFrame,
+    matches: pd.DataFrame,
+    awra: AwraData,
+    qbo: QboData,
+    params: RunParams,
+    arrays: RunArrays | None = None,
 ) -> pd.DataFrame:
     """Fill what a finding shows about its record(s) from ``awra_row`` / ``qbo_row``.
 
@@ -286,44 +453,59 @@ def decorate(
     ar = out["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
     qr = out["qbo_row"].to_numpy(dtype=np.int64, na_value=-1)
 
-    def take(frame: pd.DataFrame, col: str, rows: np.ndarray) -> pd.Series:
-        if isinstance(frame[col].dtype, pd.StringDtype):
-            return string_series(arrow_take(frame[col], rows)).set_axis(out.index)
-        has = rows >= 0
-        if not has.any():
-            return pd.Series([None] * len(rows), index=out.index, dtype=object).astype(frame[col].dtype)
-        vals = frame[col].take(np.where(has, rows, 0)).reset_index(drop=True)
-        vals.index = out.index
-        return vals.mask(pd.Series(~has, index=out.index))
-
-    def fill(col: str, *values: pd.Series) -> None:
+    def fill(col: str, *sources: tuple[pd.Series, np.ndarray]) -> None:
+        # each source (a column and the rows to read it at, -1 none) fills what is still
+        # missing, and is read only at those rows
         cur = out[col]
         if isinstance(cur.dtype, pd.StringDtype):
-            merged = pc.coalesce(arrow_strings(cur), *(arrow_strings(v) for v in values))
-            out[col] = string_series(merged).set_axis(out.index)
+            text = arrow_strings(cur).combine_chunks()
+            for values, rows in sources:
+                need = text.is_null().to_numpy(zero_copy_only=False) & (rows >= 0)
+                if need.any():
+                    found = arrow_take(values, rows[need]).combine_chunks().cast(text.type)
+                    text = pc.replace_with_mask(text, pa.array(need), found)
+            out[col] = string_series(text).set_axis(out.index)
             return
-        for v in values:
-            cur = cur.fillna(v.astype(cur.dtype))
-        out[col] = cur
+        is_date = pd.api.types.is_datetime64_dtype(cur.dtype)
+        numbers, missing = (column.copy() for column in _number_values(cur, is_date))  # written below
+        for values, rows in sources:
+            need = missing & (rows >= 0)
+            if need.any():
+                found, found_missing = _number_values(values, is_date)
+                numbers[need] = found[rows[need]]
+                missing[need] = found_missing[rows[need]]
+        if is_date:
+            dates = np.where(missing, np.iinfo(np.int64).min, numbers).view("datetime64[ns]")
+            out[col] = pd.Series(dates, index=out.index).astype(cur.dtype)
+        else:
+            out[col] = pd.Series(pd.arrays.IntegerArray(numbers, missing), index=out.index).astype(cur.dtype)
 
-    fill("awra_id", take(a, "id", ar))
-    fill("awra_number", take(a, "number", ar))
-    fill("qbo_id", take(q, "id", qr))
-    fill("party", take(a, "party_name", ar), take(q, "party_name", qr))
-    fill("txn_date", take(a, "txn_date", ar), take(q, "txn_date", qr))
-    fill("amount_cents", take(a, "amount_cents", ar), take(q, "amount_cents", qr))
+    fill("awra_id", (a["id"], ar))
+    fill("awra_number", (a["number"], ar))
+    fill("qbo_id", (q["id"], qr))
+    fill("party", (a["party_name"], ar), (q["party_name"], qr))
+    fill("txn_date", (a["txn_date"], ar), (q["txn_date"], qr))
+    fill("amount_cents", (a["amount_cents"], ar), (q["amount_cents"], qr))
     # latest sync attempt of the AWRA record
     sync_of_row = np.full(len(a), -1, dtype=np.int64)
-    mr = matches["awra_row"].to_numpy(dtype=np.int64, na_value=-1)
-    sr = matches["sync_row"].to_numpy(dtype=np.int64, na_value=-1)
+    run = arrays or RunArrays(matches, awra, qbo, params)
+    mr, sr = run.awra_row, run.sync_row
     sync_of_row[mr[mr >= 0]] = sr[mr >= 0]
     srow = gather(sync_of_row, ar, -1).astype(np.int64)
-    fill("sync_status", take(sl, "status", srow))
-    fill("retry_count", take(sl, "retry_count", srow))
-    fill("message", take(sl, "message", srow))
+    fill("sync_status", (sl["status"], srow))
+    fill("retry_count", (sl["retry_count"], srow))
+    fill("message", (sl["message"], srow))
     run_id = pa.repeat(pa.scalar(params.run_id, pa.large_string()), len(out))
     out["run_id"] = string_series(run_id).set_axis(out.index)
     return out
+
+
+def _number_values(values: pd.Series, is_date: bool) -> tuple[np.ndarray, np.ndarray]:
+    """An integer or date column as (int64 values, missing mask); dates as nanoseconds."""
+    missing = values.isna().to_numpy(dtype=bool)
+    if is_date:
+        return values.to_numpy(dtype="datetime64[ns]").view(np.int64), missing
+    return values.to_numpy(dtype=np.int64, na_value=0), missing
 
 
 def pair_rows(matches: pd.DataFrame, outcomes: tuple[str, ...] = PAIR_OUTCOMES) -> np.ndarray:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconcile import frames as F
-from reconcile.match import MATCHES, match_records, plan_lookups
+from reconcile.match import MATCHES, _stable_order, arrow_take, factorize_together, match_records, plan_lookups
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 from tests.scenario import build_scenario
@@ -222,3 +226,51 @@ def test_unpaired_bad_rows_and_voids_are_not_missing_or_not_ready():
     )
     m = match_records(awra, qbo, PARAMS)
     assert sorted(m["outcome"]) == ["bad_data", "bad_data", "outside_filter"]
+
+
+def _same_partition(values: Sequence[object], codes: np.ndarray) -> bool:
+    """Equal values share a code, different values do not, missing values are -1."""
+    for i, v in enumerate(values):
+        if (codes[i] == -1) != (v is None):
+            return False
+        for j, w in enumerate(values):
+            if v is not None and w is not None and (v == w) != (codes[i] == codes[j]):
+                return False
+    return True
+
+
+def test_factorize_together_codes_equal_texts_alike_whatever_their_shape():
+    rng = np.random.default_rng(11)
+    pool = ["", "a", "a\x00", "ab", "é", "INV-00000001", "INV-00000002", "QB-7", "x" * 9, "y" * 17, "z" * 31]
+    for _ in range(200):
+        values = [None if rng.random() < 0.1 else str(rng.choice(pool)) + str(rng.integers(0, 3)) for _ in range(60)]
+        cut = int(rng.integers(0, 61))
+        left = pd.Series(pd.array(values[:cut], dtype="string"))
+        right = pd.Series(pd.array(values[cut:], dtype="string"))
+        assert _same_partition(values, np.concatenate(factorize_together(left, right)))
+
+
+def test_factorize_together_integer_ids_with_far_outliers():
+    rng = np.random.default_rng(12)
+    for _ in range(200):
+        near = rng.integers(1_000, 1_100, 40)
+        far = rng.integers(0, 10**17, 40)
+        raw = np.where(rng.random(40) < 0.2, far, near)
+        values = [None if rng.random() < 0.1 else str(v) for v in raw]
+        left = pd.Series(pd.array(values[:25], dtype="string"))
+        right = pd.Series(pd.array(values[25:], dtype="string"))
+        assert _same_partition(values, np.concatenate(factorize_together(left, right)))
+
+
+def test_stable_order_is_the_text_sort_of_entity_awra_id_qbo_id():
+    rng = np.random.default_rng(13)
+    pool = ["1", "2", "10", "9", "a", "b", "", "é"]
+    for _ in range(300):
+        n_a, n_q, m = int(rng.integers(1, 12)), int(rng.integers(1, 12)), int(rng.integers(0, 25))
+        a_ids = pd.Series(pd.array([None if rng.random() < 0.15 else rng.choice(pool) for _ in range(n_a)], "string"))
+        q_ids = pd.Series(pd.array([None if rng.random() < 0.15 else rng.choice(pool) for _ in range(n_q)], "string"))
+        a_rows, q_rows, ent = rng.integers(-1, n_a, m), rng.integers(-1, n_q, m), rng.integers(0, 3, m)
+        table = pa.table({"e": ent, "a": arrow_take(a_ids, a_rows), "q": arrow_take(q_ids, q_rows)})
+        keys = [(name, "ascending", "at_start") for name in ("e", "a", "q")]
+        expected = pc.sort_indices(table, sort_keys=keys).to_numpy()
+        assert (_stable_order(ent, a_rows, q_rows, a_ids, q_ids) == expected).all()

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
-from reconcile.tieout import cents_text, entity_totals
+from reconcile.match import PairingArrays, pair_records
+from reconcile.tieout import RunArrays, cents_text, entity_totals
 from reconcile.transactions import reconcile_transactions
 from tests.scenario import build_scenario
 from tests.test_match import PARAMS, data, txn
@@ -84,3 +86,14 @@ def test_a_broken_effect_shows_as_unexplained():
     broken = result.findings.assign(effect_cents=pd.array([0] * len(result.findings), dtype="Int64"))
     totals = entity_totals(broken, awra, qbo, params)
     assert totals[0].unexplained_cents == totals[0].awra_total_cents - totals[0].qbo_total_cents != 0
+
+
+def test_run_arrays_from_pairing_match_those_derived_from_the_frames():
+    # reconcile_transactions hands the pairing's arrays to RunArrays instead of deriving them again
+    awra, qbo, params = build_scenario()
+    matches, pairing = pair_records(awra, qbo, params)
+    given = RunArrays(matches, awra, qbo, params, pairing)
+    derived = RunArrays(matches, awra, qbo, params)
+    for field in PairingArrays.__dataclass_fields__:
+        assert np.array_equal(getattr(given, field), getattr(derived, field)), field
+    assert np.array_equal(given.effects, derived.effects)
