@@ -17,9 +17,10 @@ duplicate. One finding per pair/record carries its money (``tieout.CARRIER_RANK`
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -77,7 +78,8 @@ class TransactionResult:
 
     * ``findings``: ``frames.FINDINGS`` rows, sorted on stable keys.
     * ``totals``: per entity (``params.entities`` order), with the bridge.
-    * ``outcomes``: one row per AWRA and QBO record (schema ``OUTCOMES``).
+    * ``outcomes``: one row per AWRA and QBO record (schema ``OUTCOMES``), built when first
+      read: a run reports findings and totals, so it does not pay for two million outcome rows.
     * ``matches``: the pairing frame (``match.MATCHES``).
     * ``tolerance_cents``: per entity, differences within tolerance (bridge line
       ``within_tolerance``): pass it to ``tieout.entity_totals`` when recomputing totals.
@@ -85,9 +87,14 @@ class TransactionResult:
 
     findings: pd.DataFrame
     totals: tuple[EntityTotals, ...]
-    outcomes: pd.DataFrame
+    build_outcomes: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
     matches: pd.DataFrame = field(default_factory=pd.DataFrame)
     tolerance_cents: Mapping[str, int] = field(default_factory=dict)
+
+    @cached_property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per AWRA and QBO record (schema ``OUTCOMES``)."""
+        return self.build_outcomes()
 
 
 def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> TransactionResult:
@@ -114,7 +121,7 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
     return TransactionResult(
         findings=findings,
         totals=totals,
-        outcomes=record_outcomes(matches, awra, qbo, params, run),
+        build_outcomes=lambda: record_outcomes(matches, awra, qbo, params, run),
         matches=matches,
         tolerance_cents=tolerance,
     )
