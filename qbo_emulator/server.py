@@ -169,7 +169,7 @@ class Emulator:
         self._records: dict[str, list[dict[str, Any]]] = {}
         self._by_id: dict[str, dict[str, dict[str, Any]]] = {}
         self._encoded: dict[str, dict[int, bytes]] = {}
-        self._cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._cache: dict[tuple[Any, ...], _Selection] = {}
         self._refresh_tokens: dict[str, float] = {}
         self._access_tokens: dict[str, float] = {}
         self._log: list[RequestRecord] = []
@@ -448,37 +448,47 @@ class Emulator:
             )
         key = (entity, *query.filter_key()[1:])
         with self._lock:
-            rows = self._cache.get(key)
-        if rows is None:
-            rows = select(self._records.get(entity, []), query, entity=entity)
+            selected = self._cache.get(key)
+        if selected is None:
+            selected = _Selection(select(self._records.get(entity, []), query, entity=entity))
             with self._lock:
-                self._cache[key] = rows
+                self._cache[key] = selected
         if query.count:
-            return _json_answer({"QueryResponse": {"totalCount": len(rows)}, "time": _now_text()})
+            return _json_answer({"QueryResponse": {"totalCount": len(selected.rows)}, "time": _now_text()})
+        if selected.encoded is None:
+            selected.encoded = self._encode(entity, selected.rows)
         start = 1 if self.faults.ignore_start_position else query.start_position
-        page = rows[start - 1 : start - 1 + query.max_results]
+        page = selected.encoded[start - 1 : start - 1 + query.max_results]
         if not page:
             return _json_answer({"QueryResponse": {}, "time": _now_text()})
-        encoded = self._encoded.setdefault(entity, {})
-        chunks = []
-        for row in page:
-            chunk = encoded.get(id(row))
-            if chunk is None:
-                chunk = json.dumps(row, separators=(",", ":")).encode("utf-8")
-                encoded[id(row)] = chunk
-            chunks.append(chunk)
         body = b"".join(
             (
                 b'{"QueryResponse":{"',
                 entity.encode(),
                 b'":[',
-                b",".join(chunks),
+                b",".join(page),
                 b'],"startPosition":%d,"maxResults":%d},"time":"' % (start, len(page)),
                 _now_text().encode(),
                 b'"}',
             )
         )
         return _Answer(200, body, "application/json;charset=UTF-8")
+
+    def _encode(self, entity: str, rows: list[dict[str, Any]]) -> list[bytes]:
+        """The JSON of each selected row, each row encoded once whatever the queries selecting it.
+
+        Pages are then joined from bytes: the emulator must not be the slow side of a pull.
+        """
+        with self._lock:
+            encoded = self._encoded.setdefault(entity, {})
+        out = []
+        for row in rows:
+            chunk = encoded.get(id(row))
+            if chunk is None:
+                chunk = json.dumps(row, separators=(",", ":")).encode("utf-8")
+                encoded[id(row)] = chunk
+            out.append(chunk)
+        return out
 
     def _read(self, path: str) -> _Answer:
         parts = path.split("/")  # '', v3, company, realm, entity, id
@@ -552,6 +562,14 @@ class Emulator:
 
 
 # ---------------------------------------------------------------------- HTTP plumbing
+
+
+@dataclass
+class _Selection:
+    """The rows a query selects (cached per query) and, once a page was asked for, their JSON."""
+
+    rows: list[dict[str, Any]]
+    encoded: list[bytes] | None = None
 
 
 @dataclass(frozen=True)

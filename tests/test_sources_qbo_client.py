@@ -393,6 +393,21 @@ def test_lower_in_flight_limit_is_respected(tmp_path):
         assert emu.max_in_flight <= 3
 
 
+def test_proxy_and_ca_bundle_come_from_the_environment(emu, tmp_path, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "corporate-ca.pem"))
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    settings = QboSettings(realm_id=REALM, token_store=tmp_path / "tokens.json", client_id=Secret("app"))
+    client = QboClient(settings, OAuthClient(settings, company="acme"), company="acme")
+    assert client.api_url.startswith("https://quickbooks.api.intuit.com")
+    assert client._session.proxies["https"] == "http://proxy.example:3128"
+    assert client._session.verify == str(tmp_path / "corporate-ca.pem")
+    monkeypatch.setenv("NO_PROXY", "quickbooks.api.intuit.com")
+    bypassed = QboClient(settings, OAuthClient(settings, company="acme"), company="acme")
+    assert "https" not in bypassed._session.proxies
+
+
 def test_only_queries_reads_and_token_calls_reach_qbo(emu, tmp_path):
     emu.set_faults(throttle_every=4, drop_every=5)
     client = _client(emu, tmp_path)

@@ -28,6 +28,7 @@ import email.utils
 import gc
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -372,6 +373,19 @@ def _read_body(response: requests.Response) -> bytes:
     return body
 
 
+def _read_environment_once(session: requests.Session, api_url: str) -> None:
+    """Take the proxy and CA-bundle settings from the environment once, for every request to QBO.
+
+    requests would otherwise read them (and ``~/.netrc``) again on every request, a fifth of its
+    own cost per request; the environment does not change during a run.
+    """
+    session.proxies.update(requests.utils.get_environ_proxies(api_url))
+    bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
+    if bundle:
+        session.verify = bundle
+    session.trust_env = False
+
+
 class _BearerSession(requests.Session):
     """A ``requests.Session`` with the ``access_token`` attribute python-quickbooks expects."""
 
@@ -464,6 +478,7 @@ class QboClient:
         elif settings.environment == "sandbox":
             qb._base_url = SANDBOX_API_URL
         self._qb = qb
+        _read_environment_once(self._session, qb.api_url)
         self.request_count = 0
         self._count_lock = threading.Lock()
 
