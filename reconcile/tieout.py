@@ -202,8 +202,8 @@ class RunArrays:
 
     @cached_property
     def q_in_total(self) -> np.ndarray:
-        """QBO rows counted in the QBO total."""
-        return qbo_in_total(self.qbo.transactions, self.params)
+        """QBO rows counted in the QBO total (``qbo_in_total``, from the flags already derived)."""
+        return self.q_inwin & qbo_side(self.qbo.transactions, self.params, self.q_void) & (self.q_entity >= 0)
 
     @cached_property
     def q_entity(self) -> np.ndarray:

@@ -20,7 +20,6 @@ is the usual cause).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -141,10 +140,12 @@ class RawRows:
     def __len__(self) -> int:
         return self._count
 
-    def __iter__(self) -> Iterator[str | None]:
+    def ids(self) -> list[str | None]:
         """The kept rows' ids, in order."""
+        out: list[str | None] = []
         for page, keep in self._parts:
-            yield from page.ids if keep is None else (page.ids[i] for i in keep)
+            out.extend(page.ids if keep is None else (page.ids[i] for i in keep))
+        return out
 
     def payloads(self) -> list[Any]:
         """The kept rows as payloads, in order (dicts with ``Decimal`` amounts)."""
