@@ -2,15 +2,24 @@
 
 A run's folder appears whole or not at all: everything is written into a hidden temporary
 folder beside it, flushed, and renamed into place in one step. A run that dies halfway leaves
-only a ``.tmp-*`` folder, which the next run sweeps away.
+only a ``.tmp-*`` folder, which a later run sweeps away.
+
+Several runs write into one reports folder at once (the scheduler's threads, workers sharing a
+folder), so a ``.tmp-*`` folder may be another live run's work in progress. Its writer holds an
+exclusive ``flock`` on the folder's ``.writing`` file until the rename; the sweep removes only
+folders whose lock it can take, i.e. whose writer is gone (the kernel drops a dead process's
+locks). A folder without a lock file is swept only once it is old enough to be abandoned.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import shutil
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +41,9 @@ RUN_FILES: tuple[str, ...] = (
 )
 
 _TMP_PREFIX = ".tmp-"
+_LOCK_NAME = ".writing"
+#: A temporary folder with no lock file (its writer died before taking it) is swept after this.
+_UNLOCKED_GRACE_SECONDS = 3600.0
 
 
 def cents_text(cents: int) -> str:
@@ -108,24 +120,67 @@ def write_run_folder(result: RunResult, out_dir: Path) -> Path:
     tmp = out_dir / f"{_TMP_PREFIX}{result.params.run_id}-{os.getpid()}"
     tmp.mkdir()
     try:
-        findings_csv_frame(result.findings).to_csv(tmp / "findings.csv", index=False, encoding="utf-8")
-        _write_json(tmp / "summary.json", build_summary(result))
-        _write_json(tmp / "escalations.json", [_jsonable(p) for p in result.escalations])
-        write_workbook(result, tmp / "reconciliation.xlsx")
-        write_html(result, tmp / "report.html")
-        _fsync_folder(tmp)
-        tmp.rename(final)
+        with _writer_lock(tmp) as lock_file:
+            _write_files(result, tmp)
+            lock_file.unlink()  # still held through the open descriptor until the rename is done
+            tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
 
 
-def sweep_partial_folders(out_dir: Path) -> None:
-    """Remove temporary folders left by runs that died while writing."""
+def _write_files(result: RunResult, tmp: Path) -> None:
+    findings_csv_frame(result.findings).to_csv(tmp / "findings.csv", index=False, encoding="utf-8")
+    _write_json(tmp / "summary.json", build_summary(result))
+    _write_json(tmp / "escalations.json", [_jsonable(p) for p in result.escalations])
+    write_workbook(result, tmp / "reconciliation.xlsx")
+    write_html(result, tmp / "report.html")
+    _fsync_folder(tmp)
+
+
+@contextlib.contextmanager
+def _writer_lock(folder: Path) -> Iterator[Path]:
+    """Hold an exclusive lock on ``folder/.writing`` while the run's files are written and renamed."""
+    path = folder / _LOCK_NAME
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield path
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def sweep_partial_folders(out_dir: Path, *, now: float | None = None) -> list[Path]:
+    """Remove temporary folders left by runs that died while writing; return those removed.
+
+    A folder whose writer is still alive (its lock is held) is left alone, whoever holds it.
+    """
+    now = time.time() if now is None else now
+    removed: list[Path] = []
     for leftover in out_dir.glob(f"{_TMP_PREFIX}*"):
-        if leftover.is_dir():
+        if leftover.is_dir() and _abandoned(leftover, now):
             shutil.rmtree(leftover, ignore_errors=True)
+            removed.append(leftover)
+    return removed
+
+
+def _abandoned(folder: Path, now: float) -> bool:
+    try:
+        fd = os.open(folder / _LOCK_NAME, os.O_RDWR)
+    except FileNotFoundError:
+        # the writer made the folder but has not taken its lock yet, or died in between
+        try:
+            return now - folder.stat().st_mtime > _UNLOCKED_GRACE_SECONDS
+        except FileNotFoundError:
+            return False  # renamed into place (or swept) meanwhile
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _write_json(path: Path, document: Any) -> None:

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 import pandas as pd
@@ -15,9 +19,9 @@ from reconcile.params import RunParams
 from reports import outputs
 
 
-def small_result() -> RunResult:
+def small_result(run_id: str = "20261102T063000000Z-default") -> RunResult:
     params = RunParams(
-        run_id="20261102T063000000Z-default",
+        run_id=run_id,
         company="default",
         company_name="Demo Co",
         date_from=date(2026, 8, 1),
@@ -102,8 +106,62 @@ def test_a_failure_while_writing_leaves_no_folder(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
+def _leftover(tmp_path, name, *, locked_by_live_writer=False):
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "findings.csv").write_text("partial")
+    (folder / ".writing").write_text("")
+    if not locked_by_live_writer:
+        return folder, None
+    # another process (a live run) holds the writer lock, as write_run_folder does
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(folder / ".writing")], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    return folder, holder
+
+
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
 def test_leftovers_of_a_killed_run_are_swept(tmp_path):
-    (tmp_path / ".tmp-old-run-123").mkdir()
-    (tmp_path / ".tmp-old-run-123" / "findings.csv").write_text("partial")
+    _leftover(tmp_path, ".tmp-old-run-123")  # its writer died: nobody holds the lock
     folder = outputs.write_run_folder(small_result(), tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [folder.name]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(outputs.RUN_FILES)
+
+
+def test_another_runs_folder_in_progress_is_left_alone(tmp_path):
+    busy, holder = _leftover(tmp_path, ".tmp-other-run-456", locked_by_live_writer=True)
+    try:
+        folder = outputs.write_run_folder(small_result(), tmp_path)
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([folder.name, busy.name])
+        assert (busy / "findings.csv").read_text() == "partial"
+    finally:
+        holder.kill()
+        holder.wait()
+    # once its writer is gone, the next sweep takes it away
+    assert outputs.sweep_partial_folders(tmp_path) == [busy]
+
+
+def test_a_folder_without_lock_is_swept_only_when_old(tmp_path):
+    young = tmp_path / ".tmp-young-1"
+    young.mkdir()
+    assert outputs.sweep_partial_folders(tmp_path) == []
+    assert outputs.sweep_partial_folders(tmp_path, now=time.time() + 2 * 3600) == [young]
+
+
+def test_concurrent_runs_into_one_folder_all_publish(tmp_path):
+    # the defect: one run's sweep removed the temporary folder another run was writing
+    results = [small_result(run_id=f"20261102T0630000{i:02d}Z-c{i}") for i in range(6)]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        folders = list(pool.map(lambda r: outputs.write_run_folder(r, tmp_path), results))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f.name for f in folders)
+    for folder in folders:
+        assert sorted(p.name for p in folder.iterdir()) == sorted(outputs.RUN_FILES)
