@@ -58,8 +58,8 @@ CATEGORIES: tuple[str, ...] = (
     "data_quality",
 )
 
-#: Fields a ``mismatch`` finding can name (CONTRACTS §4).
-MISMATCH_FIELDS: tuple[str, ...] = (
+#: Header fields a ``mismatch`` finding can name (CONTRACTS §4): one finding per record and field.
+HEADER_MISMATCH_FIELDS: tuple[str, ...] = (
     "amount",
     "tax_amount",
     "txn_date",
@@ -67,7 +67,25 @@ MISMATCH_FIELDS: tuple[str, ...] = (
     "currency",
     "status",
     "line_total",
+    "exchange_rate",
+    "deposit_account",
+    "payment_method",
 )
+
+#: Line fields a ``mismatch`` finding can name (CONTRACTS §4): one finding per differing line and
+#: field, the line named in the finding's ``line`` column.
+LINE_MISMATCH_FIELDS: tuple[str, ...] = (
+    "line_item",
+    "line_account",
+    "line_amount",
+    "line_tax_code",
+    "line_posting",
+    "line_extra",
+    "application",
+)
+
+#: Every field a ``mismatch`` finding can name.
+MISMATCH_FIELDS: tuple[str, ...] = (*HEADER_MISMATCH_FIELDS, *LINE_MISMATCH_FIELDS)
 
 #: The QBO side of the run's status filter: which QBO records an AWRA status filter selects.
 #: QBO has no draft/approved/posted distinction: a transaction there is live or voided.
@@ -318,6 +336,9 @@ DATA_QUALITY = _schema(
 #:   blocks and their money. ``root_ref``: for a transaction whose cause is a mapping gap, the
 #:   ``mapping_type:awra_id`` of that mapping finding.
 #: * ``retry_safe``: whether retrying the sync can succeed now (triage); ``<NA>`` if not judged.
+#: * ``line``: for a line-level finding, the line it names (the AWRA ``line_no``, or the QBO line
+#:   Id for a line only QBO has); ``<NA>`` for record-level findings.
+#: * ``currency``: the record's currency (AWRA's if known, else QBO's); ``<NA>`` for master data.
 #: * ``fingerprint``: a stable identity of the finding across runs (run history).
 #: * ``history_status``: new, persisting or reopened against the previous completed run of the
 #:   company; ``first_seen`` when the finding was first seen, ``age_days`` days since then
@@ -340,6 +361,9 @@ FINDINGS = _schema(
     sync_status=STR,
     retry_count=INT,
     message=STR,
+    line=STR,
+    currency=STR,
+    fingerprint=STR,
     txn_date=DATE,
     amount_cents=CENTS,
     effect_cents=CENTS,
@@ -348,7 +372,6 @@ FINDINGS = _schema(
     blocks_cents=CENTS,
     root_ref=STR,
     retry_safe=BOOL,
-    fingerprint=STR,
     history_status=STR,
     first_seen=TS,
     age_days=INT,
@@ -372,6 +395,9 @@ CONTRACT_FINDING_COLUMNS: tuple[str, ...] = (
     "sync_status",
     "retry_count",
     "message",
+    "line",
+    "currency",
+    "fingerprint",
 )
 
 ALL_SCHEMAS: tuple[Schema, ...] = (

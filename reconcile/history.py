@@ -245,20 +245,42 @@ def _texts(frame: pd.DataFrame, column: str) -> list[str]:
     return series.fillna("").str.strip().astype(object).tolist()
 
 
-def _key(company: str, entity: str, category: str, awra_id: str, awra_number: str, qbo_id: str, fld: str) -> str:
+def _key(
+    company: str, entity: str, category: str, awra_id: str, awra_number: str, qbo_id: str, fld: str, line: str = ""
+) -> str:
     awra_ref = awra_id or (f"#{awra_number}" if awra_number else "")
-    parts = (company, entity, category, awra_ref, qbo_id, fld)
+    # a record-level finding keeps the key it had before line-level findings existed
+    parts: tuple[str, ...] = (company, entity, category, awra_ref, qbo_id, fld)
+    if line:
+        parts = (*parts, f"line={line}")
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
 
 
 def fingerprint_of(
-    company: str, entity: Any, category: Any, awra_id: Any, awra_number: Any, qbo_id: Any, fld: Any
+    company: str,
+    entity: Any,
+    category: Any,
+    awra_id: Any,
+    awra_number: Any,
+    qbo_id: Any,
+    fld: Any,
+    line: Any = None,
 ) -> str:
     """A finding's stable identity: what it is about, never the run or values that change.
 
-    The AWRA side is named by its id, or by its number when it has no id.
+    The AWRA side is named by its id, or by its number when it has no id; a line-level finding
+    also by its line.
     """
-    return _key(company, _text(entity), _text(category), _text(awra_id), _text(awra_number), _text(qbo_id), _text(fld))
+    return _key(
+        company,
+        _text(entity),
+        _text(category),
+        _text(awra_id),
+        _text(awra_number),
+        _text(qbo_id),
+        _text(fld),
+        _text(line),
+    )
 
 
 def fingerprint_findings(findings: pd.DataFrame, company: str) -> pd.Series:
@@ -269,11 +291,12 @@ def fingerprint_findings(findings: pd.DataFrame, company: str) -> pd.Series:
     """
     if findings.empty:
         return pd.Series([], dtype="string", index=findings.index)
-    columns = [_texts(findings, c) for c in ("entity", "category", "awra_id", "awra_number", "qbo_id", "field")]
+    names = ("entity", "category", "awra_id", "awra_number", "qbo_id", "field", "line")
+    columns = [_texts(findings, c) for c in names]
     seen: dict[str, int] = {}
     out: list[str] = []
-    for e, c, a, n, q, f in zip(*columns, strict=True):
-        fp = _key(company, e, c, a, n, q, f)
+    for e, c, a, n, q, f, ln in zip(*columns, strict=True):
+        fp = _key(company, e, c, a, n, q, f, ln)
         k = seen.get(fp, 0)
         seen[fp] = k + 1
         out.append(fp if k == 0 else hashlib.sha256(f"{fp}#{k}".encode()).hexdigest()[:32])
