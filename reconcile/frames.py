@@ -343,6 +343,10 @@ DATA_QUALITY = _schema(
 #: * ``history_status``: new, persisting or reopened against the previous completed run of the
 #:   company; ``first_seen`` when the finding was first seen, ``age_days`` days since then
 #:   (``reconcile.history.RunHistory.compare`` fills these; ``<NA>`` before it runs).
+#: * ``ack_by`` / ``ack_note`` / ``ack_at`` / ``ack_until``: the acknowledgement (``qbo-recon ack``)
+#:   in force for this finding, if any (``<NA>`` otherwise); an acknowledged finding is listed
+#:   but does not need action. ``ack_lapsed``: when an earlier acknowledgement no longer holds,
+#:   why, in plain words (the finding changed, it resolved and reopened, its date passed).
 FINDINGS = _schema(
     "findings",
     run_id=STR,
@@ -375,6 +379,11 @@ FINDINGS = _schema(
     history_status=STR,
     first_seen=TS,
     age_days=INT,
+    ack_by=STR,
+    ack_note=STR,
+    ack_at=TS,
+    ack_until=DATE,
+    ack_lapsed=STR,
 )
 
 #: The findings.csv columns fixed by CONTRACTS §4 (the frame may hold more).
