@@ -1075,3 +1075,62 @@ def test_frames_follow_their_schemas(db: AwraDb) -> None:
         (data.data_quality, F.DATA_QUALITY),
     ):
         assert list(frame.columns) == schema.names
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+        pytest.param("sqlite"),
+    ],
+)
+def test_date_columns_declared_as_text_follow_their_type(backend: str, request: pytest.FixtureRequest, tmp_path: Path):
+    """A legacy schema keeps txn_date as text: the window is still the right one, bad text is reported."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'awra.db'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url" if backend == "postgres" else "mariadb_database_url")
+    engine = sa.create_engine(url)
+    metadata = awra_metadata()
+    metadata.tables["invoices"].c["txn_date"].type = sa.String(40)  # as the legacy schema declares it
+    metadata.create_all(engine)
+    db = AwraDb(backend, url, engine)
+    try:
+        rows = [
+            ("in-first", "2024-03-01"),
+            ("in-last-with-time", "2024-03-31 23:59:00"),
+            ("before", "2024-02-29"),
+            ("after", "2024-04-01"),
+            ("word", "tomorrow"),
+            ("dmy", "31/03/2024"),
+            ("impossible", "2024-03-32"),
+        ]
+        db.insert("customers", [{"id": "C1", "code": "C1", "name": "Customer One", "active": 1}])
+        db.insert(
+            "invoices",
+            [
+                {
+                    "id": i,
+                    "number": i,
+                    "customer_id": "C1",
+                    "txn_date": d,
+                    "currency": "USD",
+                    "status": "posted",
+                    "total_amount": 1,
+                    "tax_amount": 0,
+                }
+                for i, d in rows
+            ],
+        )
+        data = read_awra(db.settings(), MARCH)
+    finally:
+        engine.dispose()
+    tx = data.transactions.set_index("id")
+    assert set(tx.index) == {"in-first", "in-last-with-time", "word", "dmy", "impossible"}
+    assert tx.loc["in-first", "txn_date"] == pd.Timestamp("2024-03-01")
+    assert tx.loc["in-last-with-time", "txn_date"] == pd.Timestamp("2024-03-31")
+    assert tx.loc[["in-first", "in-last-with-time"], "data_ok"].all()
+    assert not tx.loc[["word", "dmy", "impossible"], "data_ok"].any()
+    bad_dates = data.data_quality[data.data_quality["field"] == "txn_date"]
+    assert set(bad_dates["awra_id"]) == {"word", "dmy", "impossible"}

@@ -464,10 +464,19 @@ def _first_line(text: str) -> str:
 class _Table:
     """One AWRA table under its actual name, with its columns addressed by canonical name."""
 
-    def __init__(self, canonical: str, actual: str, schema: str | None, columns: Mapping[str, str]):
+    def __init__(
+        self,
+        canonical: str,
+        actual: str,
+        schema: str | None,
+        columns: Mapping[str, str],
+        text_columns: frozenset[str] = frozenset(),
+    ):
         self.canonical = canonical
         self.actual = actual
         self.columns = dict(columns)
+        #: canonical names of the columns the database declares as text (legacy schemas keep dates so)
+        self.text_columns = text_columns
         self.clause = sa.table(actual, *(sa.column(name) for name in dict.fromkeys(columns.values())), schema=schema)
 
     @property
@@ -504,7 +513,9 @@ def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable
         if actual is None:
             missing_tables.append(shown)
             continue
-        have = {col["name"].lower(): col["name"] for col in inspector.get_columns(actual, schema=schema_key)}
+        declared = inspector.get_columns(actual, schema=schema_key)
+        have = {col["name"].lower(): col["name"] for col in declared}
+        text_typed = {col["name"] for col in declared if isinstance(col["type"], sa.String)}
         columns: dict[str, str] = {}
         for col in READ_COLUMNS[canonical]:
             wanted = settings.column_name(canonical, col)
@@ -513,7 +524,8 @@ def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable
                 missing_columns.append(f"{actual}.{wanted}" + ("" if wanted == col else f" ({canonical}.{col})"))
             else:
                 columns[col] = found
-        tables[canonical] = _Table(canonical, actual, schema_key, columns)
+        texts = frozenset(c for c, found in columns.items() if found in text_typed)
+        tables[canonical] = _Table(canonical, actual, schema_key, columns, texts)
     if missing_tables or missing_columns:
         parts = []
         if missing_tables:
@@ -571,14 +583,25 @@ def _window_condition(conn: Connection, header: _Table, params: RunParams) -> Co
     """Rows in ``[date_from, date_to]``, or whose date is NULL/unusable (post-filtered in Python).
 
     The upper bound is exclusive of the next day, so a SQLite date stored with a time part
-    (``2024-01-31 10:00``) still falls in the window of its day.
+    (``2024-01-31 10:00``) still falls in the window of its day. The condition follows the
+    column's declared type: a PostgreSQL or MariaDB date column declared as text (legacy schemas)
+    is compared as ISO text, as SQLite's is, since comparing text with a date fails on PostgreSQL
+    ("operator does not exist: text >= date").
     """
     d = header.c("txn_date")
-    low = sa.literal(params.date_from, sa.Date)
-    high = sa.literal(params.date_to + timedelta(days=1), sa.Date)
-    unusable: list[ColumnElement[bool]] = [d.is_(None)]
     backend = conn.dialect.name
-    if backend == "sqlite":
+    as_text = backend != "sqlite" and "txn_date" in header.text_columns
+    bound_type: Any = sa.String if as_text else sa.Date
+    low = sa.literal(params.date_from.isoformat() if as_text else params.date_from, bound_type)
+    high_day = params.date_to + timedelta(days=1)
+    high = sa.literal(high_day.isoformat() if as_text else high_day, bound_type)
+    unusable: list[ColumnElement[bool]] = [d.is_(None)]
+    if as_text:
+        # text that does not start like an ISO date is read whatever the window, and the reader's
+        # date parsing (the same as for SQLite) reports it as data quality
+        iso_head = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]|$)"
+        unusable.append(sa.not_(d.op("~" if backend == "postgresql" else "REGEXP")(sa.literal(iso_head))))
+    elif backend == "sqlite":
         head = sa.func.substr(d, 1, 10)
         unusable += [
             sa.not_(d.op("GLOB")(sa.literal("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"))),
@@ -586,8 +609,8 @@ def _window_condition(conn: Connection, header: _Table, params: RunParams) -> Co
             sa.func.date(head) != head,
             sa.and_(sa.func.length(d) > 10, sa.func.substr(d, 11, 1).not_in([" ", "T"])),
         ]
-    elif backend in ("mysql", "mariadb"):
-        unusable.append(d < sa.literal(date(1000, 1, 1), sa.Date))  # zero dates
+    if backend in ("mysql", "mariadb"):
+        unusable.append(d < sa.literal(date(1000, 1, 1).isoformat() if as_text else date(1000, 1, 1), bound_type))
     return sa.or_(sa.and_(d >= low, d < high), *unusable)
 
 
