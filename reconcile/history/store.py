@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import socket
 import uuid
@@ -39,7 +40,10 @@ from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from reconcile.errors import RunLocked, SourceError
+from reconcile.history.schema import ensure_schema
 from reconcile.params import RunParams
+
+log = logging.getLogger(__name__)
 
 #: Outcomes a run row can hold.
 OUTCOMES: tuple[str, ...] = ("running", "completed", "failed")
@@ -359,7 +363,7 @@ def make_engine(url: str) -> Engine:
 
 
 class RunHistory:
-    """The run-history store; creates its tables if absent.
+    """The run-history store; creates its tables, or upgrades them in place, on first use.
 
     ``stale_after``: a lock older than this is taken over even if its owner cannot be checked
     (another host). ``host``/``pid`` identify this process (overridable for tests).
@@ -379,13 +383,10 @@ class RunHistory:
         self.host = host or socket.gethostname()
         self.pid = pid if pid is not None else os.getpid()
         try:
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-            except (sa.exc.ProgrammingError, sa.exc.IntegrityError):
-                # another process created the tables between our check and our CREATE: check again
-                metadata.create_all(self.engine, checkfirst=True)
+            for step in ensure_schema(self.engine):
+                log.info("run history at %s: schema %s", self.url, step)
         except SQLAlchemyError as exc:
-            raise self._error("could not open or create the history tables", exc) from exc
+            raise self._error("could not open, create or upgrade the history tables", exc) from exc
 
     def _error(self, what: str, exc: SQLAlchemyError) -> SourceError:
         detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
