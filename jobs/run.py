@@ -59,6 +59,7 @@ class RunRequest:
     out_dir: Path | None = None
     send_email: bool = True
     triggered_by: str = "manual"
+    attempt: int = 1  # the try of a run retried after a passing failure (jobs.retry)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def execute_run(
     rules = load_rules(settings.reconcile.triage_rules)
     qbo_source = open_qbo_source(company, snapshot_dir=request.qbo_snapshot)
     out_dir = request.out_dir or settings.run.out_dir
-    history = RunHistory(settings.history.url)
+    history = RunHistory(settings.history.url, lease_seconds=settings.history.lock_lease_seconds)
     try:
         return _locked_run(company, params, request, qbo_source, rules, out_dir, history, progress)
     finally:
@@ -159,6 +160,7 @@ def _locked_run(
             code_version=__version__,
             qbo_minor_version=company.qbo.minor_version,
             triggered_by=request.triggered_by,
+            attempt=request.attempt,
         )
         try:
             outcome = _reconcile_and_publish(company, params, request, qbo_source, rules, out_dir, history, progress)

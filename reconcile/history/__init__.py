@@ -7,6 +7,7 @@ keeps working.
 
 from reconcile.history.store import (
     AGING_BUCKETS,
+    DEFAULT_LEASE_SECONDS,
     FINGERPRINT_FIELDS,
     OUTCOMES,
     TREND_RUNS,
@@ -29,6 +30,7 @@ from reconcile.history.store import (
 
 __all__ = [
     "AGING_BUCKETS",
+    "DEFAULT_LEASE_SECONDS",
     "FINGERPRINT_FIELDS",
     "OUTCOMES",
     "TREND_RUNS",

@@ -7,10 +7,14 @@ One SQL database (SQLAlchemy Core; SQLite by default, PostgreSQL tested) holds:
   status, code version, QBO minor version, inputs hash and owner (host, pid).
 * ``qbo_recon_findings``: one row per finding of a run, keyed by a stable ``fingerprint``,
   with the time it was first seen.
-* ``qbo_recon_locks``: one row per company while a run holds it. A lock whose owner is gone
-  (same host, process no longer alive) or older than ``stale_after`` is taken over; taking a
-  lock marks every run of that company still ``running`` as failed ("interrupted"), since only
-  the lock holder may run.
+* ``qbo_recon_locks``: one row per company while a run holds it: a lease. The holder renews
+  ``heartbeat_at`` from a background thread while its run goes on (every quarter of the lease);
+  another process takes the lock over once the last heartbeat is older than the lease (60 s by
+  default, ``[history] lock_lease_seconds``), or at once when the holder ran on this host and
+  its process is gone. Taking a lock over marks every run of that company still ``running`` as
+  ``interrupted``, since only the lock holder may run. Leases compare the hosts' clocks: keep
+  them in sync (NTP), well within the lease. A lock row left by code older than the lease (no
+  heartbeat) is taken over only after ``stale_after`` (12 hours), as that code would have.
 
 Each run's findings are compared with those of the previous *completed* run of the same
 company (``compare``): ``new``, ``persisting`` (with age since first seen and aging buckets),
@@ -27,6 +31,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +50,11 @@ from reconcile.params import RunParams
 
 log = logging.getLogger(__name__)
 
-#: Outcomes a run row can hold.
-OUTCOMES: tuple[str, ...] = ("running", "completed", "failed")
+#: Outcomes a run row can hold (``interrupted``: its process ended before it finished).
+OUTCOMES: tuple[str, ...] = ("running", "completed", "failed", "interrupted")
+
+#: How long a run lock outlives its holder's last heartbeat, by default.
+DEFAULT_LEASE_SECONDS = 60.0
 
 #: Aging buckets (inclusive day ranges) for persisting findings.
 AGING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -114,6 +122,7 @@ runs_table = sa.Table(
     sa.Column("owner", sa.String(200)),
     sa.Column("owner_host", sa.String(255)),
     sa.Column("owner_pid", sa.Integer),
+    sa.Column("attempt", sa.Integer),
     sa.Index("ix_qbo_recon_runs_company_started", "company", "started_at"),
 )
 
@@ -146,6 +155,8 @@ locks_table = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("pid_start", sa.String(32)),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime),
+    sa.Column("lease_seconds", sa.Integer),
 )
 
 
@@ -175,16 +186,30 @@ class RunRecord:
     owner: str | None = None
     owner_host: str | None = None
     owner_pid: int | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
 class LockHandle:
-    """A held run lock; ``token`` identifies this acquisition."""
+    """A held run lock; ``token`` identifies this acquisition.
+
+    ``lost`` is set when a heartbeat found the lock taken over by another process (this one
+    stalled past its lease): the run must not publish then (``ensure_held``).
+    """
 
     company: str
     token: str
     owner: str
     took_over: str | None = None  # description of the stale lock taken over, if any
+    lost: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+    def ensure_held(self) -> None:
+        """Raise ``RunLocked`` if another process took this lock over since it was acquired."""
+        if self.lost.is_set():
+            raise RunLocked(
+                f"{self.company}: this run's lock lease lapsed and another run took the lock over;"
+                " nothing was published"
+            )
 
 
 # --------------------------------------------------------------------------- process identity
@@ -365,20 +390,25 @@ def make_engine(url: str) -> Engine:
 class RunHistory:
     """The run-history store; creates its tables, or upgrades them in place, on first use.
 
-    ``stale_after``: a lock older than this is taken over even if its owner cannot be checked
-    (another host). ``host``/``pid`` identify this process (overridable for tests).
+    ``lease_seconds``: how long a lock this process takes outlives its last heartbeat.
+    ``stale_after``: when a lock row without heartbeat (left by older code) is taken over.
+    ``host``/``pid`` identify this process (overridable for tests).
     """
 
     def __init__(
         self,
         url: str | Engine,
         *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         stale_after: timedelta = timedelta(hours=12),
         host: str | None = None,
         pid: int | None = None,
     ):
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self.engine = url if isinstance(url, Engine) else make_engine(url)
         self.url = self.engine.url.render_as_string(hide_password=True)
+        self.lease_seconds = lease_seconds
         self.stale_after = stale_after
         self.host = host or socket.gethostname()
         self.pid = pid if pid is not None else os.getpid()
@@ -402,18 +432,39 @@ class RunHistory:
     def lock(self, company: str, *, owner: str = "", now: datetime | None = None) -> Iterator[LockHandle]:
         """Hold the run lock of ``company`` for the ``with`` block; ``RunLocked`` if a live run holds it.
 
-        On acquiring it, runs of the company still marked ``running`` are marked failed
-        ("interrupted"): their process ended without finishing.
+        A background thread renews the lease while the block runs. On acquiring the lock, runs of
+        the company still marked ``running`` are marked ``interrupted``: their process ended
+        without finishing.
         """
         handle = self.acquire_lock(company, owner=owner, now=now)
+        heartbeat = _Heartbeat(self, handle)
+        heartbeat.start()
         try:
             yield handle
         except BaseException:
-            # the run's own error matters more than a failure to release (the lock then goes stale)
+            heartbeat.stop()
+            # the run's own error matters more than a failure to release (the lease then runs out)
             with contextlib.suppress(SourceError):
                 self.release_lock(handle)
             raise
+        heartbeat.stop()
         self.release_lock(handle)
+
+    def renew_lock(self, handle: LockHandle, *, now: datetime | None = None) -> bool:
+        """Renew the lease of a held lock; False (and ``handle.lost`` set) if another process holds it now."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    locks_table.update()
+                    .where(locks_table.c.company == handle.company, locks_table.c.token == handle.token)
+                    .values(heartbeat_at=_aware(now))
+                )
+        except SQLAlchemyError as exc:
+            raise self._error("could not renew the run lock", exc) from exc
+        if result.rowcount != 1:
+            handle.lost.set()
+            return False
+        return True
 
     def acquire_lock(self, company: str, *, owner: str = "", now: datetime | None = None) -> LockHandle:
         """Take the run lock of ``company`` (see ``lock``); release it with ``release_lock``."""
@@ -427,6 +478,8 @@ class RunHistory:
             "pid": self.pid,
             "pid_start": _pid_start(self.pid) if self.pid == os.getpid() else None,
             "acquired_at": now,
+            "heartbeat_at": now,
+            "lease_seconds": max(1, round(self.lease_seconds)),
         }
         took_over: str | None = None
         try:
@@ -488,8 +541,15 @@ class RunHistory:
     def _stale_reason(self, held: Mapping[Any, Any], now: datetime) -> str | None:
         if held["host"] == self.host and not process_alive(int(held["pid"]), held.get("pid_start")):
             return "its process is gone"
-        if now - held["acquired_at"] > self.stale_after:
-            return f"older than {self.stale_after}"
+        heartbeat = held.get("heartbeat_at")
+        if heartbeat is None:  # a lock row from before leases: no heartbeat will ever come
+            if now - held["acquired_at"] > self.stale_after:
+                return f"older than {self.stale_after}"
+            return None
+        lease = timedelta(seconds=held.get("lease_seconds") or self.lease_seconds)
+        silent = now - heartbeat
+        if silent > lease:
+            return f"no heartbeat for {silent.total_seconds():.0f} s, past its {lease.total_seconds():.0f} s lease"
         return None
 
     def _fail_interrupted(self, company: str, now: datetime) -> None:
@@ -498,7 +558,7 @@ class RunHistory:
                 runs_table.update()
                 .where(runs_table.c.company == company, runs_table.c.outcome == "running")
                 .values(
-                    outcome="failed",
+                    outcome="interrupted",
                     finished_at=now,
                     reason="interrupted: the run's process ended before it finished",
                 )
@@ -516,8 +576,12 @@ class RunHistory:
         triggered_by: str = "manual",
         owner: str = "",
         started_at: datetime | None = None,
+        attempt: int = 1,
     ) -> RunRecord:
-        """Record a run as ``running`` (started at ``started_at``, default ``params.now``)."""
+        """Record a run as ``running`` (started at ``started_at``, default ``params.now``).
+
+        ``attempt`` numbers the tries of a run that is retried after a passing failure (1: first).
+        """
         started = _aware(started_at, params.now)
         row = {
             "run_id": params.run_id,
@@ -535,6 +599,7 @@ class RunHistory:
             "owner": owner[:200],
             "owner_host": self.host,
             "owner_pid": self.pid,
+            "attempt": attempt,
         }
         try:
             with self.engine.begin() as conn:
@@ -561,13 +626,13 @@ class RunHistory:
         inputs_hash: str | None = None,
         now: datetime | None = None,
     ) -> None:
-        """Record the end of a run: ``completed`` or ``failed`` (with a one-line ``reason``).
+        """Record the end of a run: ``completed``, ``failed`` or ``interrupted`` (with a one-line ``reason``).
 
         ``inputs_hash``, when given, replaces the one recorded at the start (the inputs are known
         only once the sources were read).
         """
-        if outcome not in ("completed", "failed"):
-            raise ValueError(f"finish_run: outcome must be completed or failed, not {outcome!r}")
+        if outcome not in ("completed", "failed", "interrupted"):
+            raise ValueError(f"finish_run: outcome must be completed, failed or interrupted, not {outcome!r}")
         values: dict[str, Any] = {"outcome": outcome, "finished_at": _aware(now)}
         if counts is not None:
             values["counts"] = json.dumps(counts, sort_keys=True, default=str)
@@ -888,6 +953,37 @@ class RunHistory:
         ]
 
 
+class _Heartbeat:
+    """Renews a held lock's lease every quarter of the lease until stopped (a daemon thread)."""
+
+    def __init__(self, history: RunHistory, handle: LockHandle):
+        self.history = history
+        self.handle = handle
+        self.interval = max(0.05, history.lease_seconds / 4)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"lock-heartbeat-{handle.company}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=max(5.0, self.interval * 2))
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                if not self.history.renew_lock(self.handle):
+                    log.error(
+                        "%s: the run lock was taken over by another process; this run must not publish",
+                        self.handle.company,
+                    )
+                    return
+            except SourceError as exc:
+                # a passing database hiccup: keep trying until the lease itself runs out
+                log.warning("%s: could not renew the run lock: %s", self.handle.company, exc.one_line())
+
+
 def _aware(moment: datetime | None, default: datetime | None = None) -> datetime:
     """``moment`` (or ``default``, or the current time), refusing naive datetimes: a naive one is a bug."""
     value = moment or default or datetime.now(UTC)
@@ -935,6 +1031,7 @@ def _record(row: Mapping[Any, Any]) -> RunRecord:
         owner=row["owner"],
         owner_host=row["owner_host"],
         owner_pid=row["owner_pid"],
+        attempt=row["attempt"] or 1,
     )
 
 
@@ -953,6 +1050,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
         "started (UTC)",
         "took",
         "outcome",
+        "try",
         "new",
         "open",
         "email",
@@ -974,6 +1072,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
                 r.started_at.strftime("%Y-%m-%d %H:%M"),
                 took,
                 r.outcome,
+                str(r.attempt),
                 "" if new is None else str(new),
                 "" if r.open_findings is None else str(r.open_findings),
                 r.email_status or "",
@@ -989,6 +1088,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
 
 __all__ = [
     "AGING_BUCKETS",
+    "DEFAULT_LEASE_SECONDS",
     "OUTCOMES",
     "LockHandle",
     "RunHistory",
