@@ -5,6 +5,7 @@ everything callers use is re-exported here, so ``from reconcile.history import R
 keeps working.
 """
 
+from reconcile.history.acks import Acknowledgement, format_acks, lapse_reason
 from reconcile.history.store import (
     AGING_BUCKETS,
     DEFAULT_LEASE_SECONDS,
@@ -15,6 +16,7 @@ from reconcile.history.store import (
     RunHistory,
     RunRecord,
     UtcDateTime,
+    acks_table,
     aging_bucket,
     findings_table,
     fingerprint_findings,
@@ -34,16 +36,20 @@ __all__ = [
     "FINGERPRINT_FIELDS",
     "OUTCOMES",
     "TREND_RUNS",
+    "Acknowledgement",
     "LockHandle",
     "RunHistory",
     "RunRecord",
     "UtcDateTime",
+    "acks_table",
     "aging_bucket",
     "findings_table",
     "fingerprint_findings",
     "fingerprint_of",
+    "format_acks",
     "format_history",
     "hash_inputs",
+    "lapse_reason",
     "locks_table",
     "make_engine",
     "metadata",

@@ -44,7 +44,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from reconcile.errors import RunLocked, SourceError
+from reconcile import frames as F
+from reconcile.errors import RunLocked, SourceError, UsageError
+from reconcile.history.acks import Acknowledgement, lapse_reason, values_digests
 from reconcile.history.schema import ensure_schema
 from reconcile.params import RunParams
 
@@ -142,6 +144,7 @@ findings_table = sa.Table(
     sa.Column("amount_cents", sa.BigInteger),
     sa.Column("history_status", sa.String(16)),
     sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("values_digest", sa.String(32)),
     sa.Index("ix_qbo_recon_findings_company_fp", "company", "fingerprint"),
 )
 
@@ -157,6 +160,31 @@ locks_table = sa.Table(
     sa.Column("acquired_at", UtcDateTime, nullable=False),
     sa.Column("heartbeat_at", UtcDateTime),
     sa.Column("lease_seconds", sa.Integer),
+)
+
+
+acks_table = sa.Table(
+    "qbo_recon_acks",
+    metadata,
+    sa.Column("company", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("entity", sa.String(32)),
+    sa.Column("category", sa.String(32)),
+    sa.Column("awra_id", sa.String(120)),
+    sa.Column("awra_number", sa.String(120)),
+    sa.Column("qbo_id", sa.String(120)),
+    sa.Column("field", sa.String(64)),
+    sa.Column("party", sa.Text),
+    sa.Column("amount_cents", sa.BigInteger),
+    sa.Column("values_digest", sa.String(32)),
+    sa.Column("run_id", sa.String(120)),
+    sa.Column("ack_by", sa.String(200), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("ack_at", UtcDateTime, nullable=False),
+    sa.Column("until", sa.Date),
+    sa.Column("lapsed_at", UtcDateTime),
+    sa.Column("lapsed_reason", sa.Text),
+    sa.Column("lapsed_run_id", sa.String(120)),
 )
 
 
@@ -768,7 +796,10 @@ class RunHistory:
         """Fingerprint this run's findings, record them and compare with the previous completed run.
 
         Returns a new findings frame with ``fingerprint``, ``history_status`` (new, persisting,
-        reopened), ``first_seen`` and ``age_days``, and a JSON-ready summary: the counts
+        reopened), ``first_seen``, ``age_days`` and the acknowledgement columns (``ack_by``,
+        ``ack_note``, ``ack_at``, ``ack_until`` for an acknowledgement in force; ``ack_lapsed``, in
+        plain words, for one that lapsed, now or before; see ``reconcile.history.acks``), and a
+        JSON-ready summary: the counts
         ``new``, ``persisting``, ``resolved``, ``reopened`` and ``open``, ``previous_run_id``,
         ``aging`` (persisting findings per bucket), ``trend`` (open findings of recent runs, oldest
         first, this run last) and ``resolved_findings`` (what disappeared since the previous run).
@@ -806,6 +837,9 @@ class RunHistory:
             ages = [max(0, (now - fs).days) for fs in first_seen]
             out["age_days"] = pd.Series(ages, dtype="Int64", index=out.index)
 
+            digests = values_digests(out)
+            lapses, adopted = self._apply_acks(params, out, fps, statuses, digests, now)
+
             aging = {label: 0 for label, _, _ in AGING_BUCKETS}
             for status, age in zip(statuses, ages, strict=True):
                 if status == "persisting":
@@ -819,7 +853,7 @@ class RunHistory:
                 "open": len(statuses),
                 "aging": aging,
             }
-            self._record_findings(params, out, fps, statuses, first_seen, summary)
+            self._record_findings(params, out, fps, statuses, first_seen, summary, digests, lapses, adopted)
             summary["trend"] = self._trend(company, params.run_id)
             summary["resolved_findings"] = [
                 {
@@ -838,6 +872,162 @@ class RunHistory:
         except SQLAlchemyError as exc:
             raise self._error("could not compare with the run history", exc) from exc
         return out, summary
+
+    def _apply_acks(
+        self,
+        params: RunParams,
+        out: pd.DataFrame,
+        fps: Sequence[str],
+        statuses: Sequence[str],
+        digests: Sequence[str],
+        now: datetime,
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Fill the ack columns of ``out`` (in place: it is ``compare``'s own copy).
+
+        Returns the acknowledgements that lapse now (fingerprint -> reason) and those recorded
+        before findings had digests, which adopt the current one (fingerprint -> digest).
+        """
+        # acknowledgements are made by people, so a company has few: read them all at once
+        acks = {a.fingerprint: a for a in self.acknowledgements(params.company)}
+        n = len(out)
+        by: list[str | None] = [None] * n
+        note: list[str | None] = [None] * n
+        at: list[datetime | None] = [None] * n
+        until: list[date | None] = [None] * n
+        lapsed: list[str | None] = [None] * n
+        lapses: dict[str, str] = {}
+        adopted: dict[str, str] = {}
+        amounts = _cents_list(out)
+        for i, fp in enumerate(fps):
+            ack = acks.get(fp)
+            if ack is None:
+                continue
+            if not ack.in_force:
+                lapsed[i] = ack.lapsed_reason
+                continue
+            if ack.values_digest is None:
+                adopted[fp] = digests[i]
+            reason = lapse_reason(
+                ack, history_status=statuses[i], values_digest=digests[i], amount_cents=amounts[i], today=now.date()
+            )
+            if reason is not None:
+                lapses[fp] = reason
+                lapsed[i] = reason
+                continue
+            by[i], note[i], at[i], until[i] = ack.by, ack.note, ack.at, ack.until
+        text = F.dtype_of(F.STR)
+        out["ack_by"] = pd.Series(by, dtype=text, index=out.index)
+        out["ack_note"] = pd.Series(note, dtype=text, index=out.index)
+        out["ack_at"] = pd.Series(at, index=out.index, dtype=object).astype("datetime64[ns, UTC]")
+        out["ack_until"] = pd.Series(
+            [None if d is None else pd.Timestamp(d) for d in until], index=out.index, dtype=object
+        ).astype("datetime64[ns]")
+        out["ack_lapsed"] = pd.Series(lapsed, dtype=text, index=out.index)
+        return lapses, adopted
+
+    # ------------------------------------------------------------------- acknowledgements
+
+    def latest_completed_findings(self, company: str) -> tuple[RunRecord | None, pd.DataFrame]:
+        """The latest completed run of ``company`` and the findings recorded for it."""
+        try:
+            run = self.previous_completed_run(company)
+            return run, self.run_findings(run.run_id) if run else self.run_findings("")
+        except SQLAlchemyError as exc:
+            raise self._error("could not read the run history", exc) from exc
+
+    def acknowledge(
+        self,
+        company: str,
+        fingerprints: Sequence[str],
+        *,
+        note: str,
+        by: str,
+        until: date | None = None,
+        now: datetime | None = None,
+    ) -> list[Acknowledgement]:
+        """Acknowledge findings of the latest completed run of ``company`` (replacing earlier acks).
+
+        ``UsageError`` when a fingerprint is not a finding of that run, the note or name is blank,
+        or ``until`` is already past.
+        """
+        now = _aware(now)
+        note, by = " ".join(note.split()), " ".join(by.split())
+        if not note:
+            raise UsageError("--note: say in a few words why the finding is acknowledged")
+        if not by:
+            raise UsageError("--by: name who acknowledges it")
+        if until is not None and until < now.date():
+            raise UsageError(f"--until {until.isoformat()}: that date has already passed")
+        run, findings = self.latest_completed_findings(company)
+        if run is None:
+            raise UsageError(f"{company}: no completed run yet, so no finding to acknowledge")
+        by_fp = {str(r["fingerprint"]): r for r in findings.to_dict("records")}
+        unknown = [fp for fp in fingerprints if fp not in by_fp]
+        if unknown:
+            raise UsageError(f"{company}: {unknown[0]} is not a finding of the latest completed run {run.run_id}")
+        rows = []
+        for fp in dict.fromkeys(fingerprints):
+            f = by_fp[fp]
+            rows.append(
+                {
+                    "company": company,
+                    "fingerprint": fp,
+                    **{k: _none(f.get(k)) for k in ("entity", "category", "awra_id", "awra_number", "qbo_id", "field")},
+                    "party": _none(f.get("party")),
+                    "amount_cents": None if _none(f.get("amount_cents")) is None else int(f["amount_cents"]),
+                    "values_digest": _none(f.get("values_digest")),
+                    "run_id": run.run_id,
+                    "ack_by": by[:200],
+                    "note": note,
+                    "ack_at": now,
+                    "until": until,
+                }
+            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    acks_table.delete().where(
+                        acks_table.c.company == company, acks_table.c.fingerprint.in_([r["fingerprint"] for r in rows])
+                    )
+                )
+                conn.execute(acks_table.insert(), rows)
+        except SQLAlchemyError as exc:
+            raise self._error("could not record the acknowledgement", exc) from exc
+        return self.acknowledgements(company, fingerprints=[r["fingerprint"] for r in rows])
+
+    def unacknowledge(self, company: str, fingerprints: Sequence[str]) -> int:
+        """Remove acknowledgements (in force or lapsed); how many there were."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    acks_table.delete().where(
+                        acks_table.c.company == company, acks_table.c.fingerprint.in_(list(fingerprints))
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise self._error("could not remove the acknowledgement", exc) from exc
+        return int(result.rowcount or 0)
+
+    def acknowledgements(
+        self, company: str | None = None, *, fingerprints: Sequence[str] | None = None
+    ) -> list[Acknowledgement]:
+        """Acknowledgements (of one company, or all; of these fingerprints, or all), newest first."""
+        query = sa.select(acks_table).order_by(acks_table.c.ack_at.desc(), acks_table.c.fingerprint)
+        if company is not None:
+            query = query.where(acks_table.c.company == company)
+        found: list[Acknowledgement] = []
+        try:
+            with self.engine.connect() as conn:
+                if fingerprints is None:
+                    found = [_ack(r) for r in conn.execute(query).mappings()]
+                else:
+                    for chunk in _chunks(sorted(set(fingerprints)), _CHUNK):
+                        found += [
+                            _ack(r) for r in conn.execute(query.where(acks_table.c.fingerprint.in_(chunk))).mappings()
+                        ]
+        except SQLAlchemyError as exc:
+            raise self._error("could not read the acknowledgements", exc) from exc
+        return found
 
     def _fingerprints_of(self, run_id: str) -> dict[str, Mapping[Any, Any]]:
         with self.engine.connect() as conn:
@@ -873,15 +1063,14 @@ class RunHistory:
         statuses: Sequence[str],
         first_seen: Sequence[datetime],
         summary: Mapping[str, Any],
+        digests: Sequence[str],
+        lapses: Mapping[str, str],
+        adopted: Mapping[str, str],
     ) -> None:
         def col(name: str) -> list[str | None]:
             return [v or None for v in _texts(frame, name)]
 
-        amounts: list[int | None]
-        if "amount_cents" in frame.columns:
-            amounts = [None if pd.isna(v) else int(v) for v in frame["amount_cents"].astype("Int64").tolist()]
-        else:
-            amounts = [None] * len(frame)
+        amounts = _cents_list(frame)
         rows = [
             {
                 "run_id": params.run_id,
@@ -897,8 +1086,9 @@ class RunHistory:
                 "amount_cents": amt,
                 "history_status": s,
                 "first_seen": fs,
+                "values_digest": d,
             }
-            for fp, e, c, a, n, q, f, p, amt, s, fs in zip(
+            for fp, e, c, a, n, q, f, p, amt, s, fs, d in zip(
                 fps,
                 col("entity"),
                 col("category"),
@@ -910,6 +1100,7 @@ class RunHistory:
                 amounts,
                 statuses,
                 first_seen,
+                digests,
                 strict=True,
             )
         ]
@@ -927,6 +1118,20 @@ class RunHistory:
                 .where(runs_table.c.run_id == params.run_id)
                 .values(open_findings=len(rows), history=json.dumps(history_doc, sort_keys=True))
             )
+            company = params.company
+            for fp, reason in lapses.items():
+                conn.execute(
+                    acks_table.update()
+                    .where(acks_table.c.company == company, acks_table.c.fingerprint == fp)
+                    .values(lapsed_at=params.now, lapsed_reason=reason, lapsed_run_id=params.run_id)
+                )
+            for fp, digest in adopted.items():
+                if fp not in lapses:
+                    conn.execute(
+                        acks_table.update()
+                        .where(acks_table.c.company == company, acks_table.c.fingerprint == fp)
+                        .values(values_digest=digest)
+                    )
 
     def _trend(self, company: str, run_id: str) -> list[dict[str, Any]]:
         query = (
@@ -990,6 +1195,46 @@ def _aware(moment: datetime | None, default: datetime | None = None) -> datetime
     if value.tzinfo is None:
         raise ValueError("the run history needs timezone-aware datetimes")
     return value
+
+
+def _none(value: Any) -> Any:
+    """None for a missing value (NaN, NA, None or blank text)."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _cents_list(frame: pd.DataFrame) -> list[int | None]:
+    if "amount_cents" not in frame.columns:
+        return [None] * len(frame)
+    return [None if pd.isna(v) else int(v) for v in frame["amount_cents"].astype("Int64").tolist()]
+
+
+def _ack(row: Mapping[Any, Any]) -> Acknowledgement:
+    return Acknowledgement(
+        company=row["company"],
+        fingerprint=row["fingerprint"],
+        entity=row["entity"],
+        category=row["category"],
+        awra_id=row["awra_id"],
+        awra_number=row["awra_number"],
+        qbo_id=row["qbo_id"],
+        field=row["field"],
+        party=row["party"],
+        amount_cents=row["amount_cents"],
+        values_digest=row["values_digest"],
+        run_id=row["run_id"],
+        by=row["ack_by"],
+        note=row["note"],
+        at=row["ack_at"],
+        until=row["until"],
+        lapsed_at=row["lapsed_at"],
+        lapsed_reason=row["lapsed_reason"],
+    )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
