@@ -298,3 +298,22 @@ def test_ack_by_record_and_by_customer_name_then_explain_and_the_next_run_show_i
     finally:
         history.dispose()
     assert acked and acked <= set(current["fingerprint"])
+
+
+@pytest.mark.postgres
+def test_acknowledgements_hold_and_lapse_on_postgres(postgres_schema_url: str):
+    history = RunHistory(postgres_schema_url)
+    try:
+        first = run(history, 1, [finding("A"), finding("B")])
+        ack(history, fp_of(first, "A"), until=date(2026, 9, 30))
+        ack(history, fp_of(first, "B"))
+        second = run(history, 2, [finding("A"), finding("B", 2000)])
+        a, b = row_of(second, "A"), row_of(second, "B")
+        assert a["ack_by"] == "alice" and a["ack_until"] == pd.Timestamp("2026-09-30") and pd.isna(a["ack_lapsed"])
+        assert pd.isna(b["ack_by"]) and "amount changed from 10.00 to 20.00" in b["ack_lapsed"]
+        assert [x.in_force for x in sorted(history.acknowledgements("acme"), key=lambda x: x.awra_id or "")] == [
+            True,
+            False,
+        ]
+    finally:
+        history.dispose()
