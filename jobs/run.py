@@ -28,7 +28,7 @@ from jobs import notify
 from reconcile import __version__
 from reconcile.config import CompanySettings, Settings
 from reconcile.errors import AlreadyReconciled, QboReconError, UsageError
-from reconcile.history import RunHistory
+from reconcile.history import LockHandle, RunHistory
 from reconcile.match import plan_lookups
 from reconcile.model import AwraData, LookupRequest, QboData, RunResult
 from reconcile.params import RunParams, build_run_params
@@ -146,7 +146,7 @@ def _locked_run(
     history: RunHistory,
     progress: Progress,
 ) -> RunOutcome:
-    with history.lock(company.key, owner=f"{socket.gethostname()}:{os.getpid()}"):
+    with history.lock(company.key, owner=f"{socket.gethostname()}:{os.getpid()}") as lock:
         if request.triggered_by == "schedule":
             # checked again under the lock: another scheduler may have just finished this window
             done = history.find_completed_run(company.key, params.date_from, params.date_to, triggered_by="schedule")
@@ -163,7 +163,9 @@ def _locked_run(
             attempt=request.attempt,
         )
         try:
-            outcome = _reconcile_and_publish(company, params, request, qbo_source, rules, out_dir, history, progress)
+            outcome = _reconcile_and_publish(
+                company, params, request, qbo_source, rules, out_dir, history, progress, lock=lock
+            )
         except QboReconError as exc:
             history.finish_run(params.run_id, outcome="failed", reason=exc.one_line())
             _alert(company, request, exc.one_line(), progress)
@@ -183,6 +185,8 @@ def _reconcile_and_publish(
     out_dir: Path,
     history: RunHistory,
     progress: Progress,
+    *,
+    lock: LockHandle | None = None,
 ) -> RunOutcome:
     awra, qbo = read_sources(company, params, qbo_source, progress)
     if request.save_qbo_snapshot is not None:
@@ -194,6 +198,8 @@ def _reconcile_and_publish(
         result = reconcile(awra, qbo, params, rules, sources=sources)
     findings, history_counts = history.compare(params, result.findings)
     result = dataclasses.replace(result, findings=findings, history=history_counts)
+    if lock is not None:
+        lock.ensure_held()  # a run whose lease lapsed (another took over) must not publish
     with _step(progress, "writing reports"):
         report_dir = write_run_folder(result, out_dir)
     email_status = _email(company, result, report_dir, request, progress)
