@@ -21,7 +21,7 @@ from reconcile import frames as F
 from reconcile.config import CompanySettings, Settings
 from reconcile.errors import UsageError
 from reconcile.explain import explain_party, explain_record, explain_sync_run
-from reconcile.history import RunHistory, fingerprint_findings
+from reconcile.history import Acknowledgement, RunHistory, fingerprint_findings
 from reconcile.match import match_records
 from reconcile.model import LookupRequest
 from reconcile.params import RunParams, build_run_params
@@ -254,9 +254,29 @@ def _history_seen(
         return None
     history = RunHistory(settings.history.url)
     try:
-        return history.seen(company.key, list(fingerprint_findings(findings, company.key)))
+        fingerprints = list(fingerprint_findings(findings, company.key))
+        seen = history.seen(company.key, fingerprints)
+        acks = history.acknowledgements(company.key, fingerprints=fingerprints)
     finally:
         history.dispose()
+    return with_acknowledgements(seen, acks)
+
+
+def with_acknowledgements(
+    seen: Mapping[str, Mapping[str, Any]], acks: Sequence[Acknowledgement]
+) -> dict[str, dict[str, Any]]:
+    """``seen`` with each acknowledged finding's acknowledgement under ``acknowledgement``."""
+    out = {fp: dict(v) for fp, v in seen.items()}
+    for ack in acks:
+        out.setdefault(ack.fingerprint, {})["acknowledgement"] = {
+            "by": ack.by,
+            "at": ack.at.isoformat(),
+            "note": ack.note,
+            "until": ack.until.isoformat() if ack.until else None,
+            "in_force": ack.in_force,
+            "lapsed": ack.lapsed_reason,
+        }
+    return out
 
 
 def _history_exists(url: str) -> bool:
@@ -431,6 +451,12 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
             lines.append(f"      action: {f.get('action') or ''}")
             if f.get("first_seen"):
                 lines.append(f"      first seen {f['first_seen']}, last seen {f.get('last_seen')}")
+            ack = f.get("acknowledgement")
+            if ack and ack.get("in_force"):
+                until = f" until {ack['until']}" if ack.get("until") else ""
+                lines.append(f"      acknowledged by {ack['by']} on {ack['at'][:10]}{until}: {ack['note']}")
+            elif ack:
+                lines.append(f"      {ack['lapsed']}")
     else:
         lines.append(s.good("  none: AWRA and QBO agree on this record"))
     retry = e["retry"]

@@ -151,6 +151,19 @@ class HistorySettings:
     """The run-history database (runs, finding fingerprints, the run lock, the job store)."""
 
     url: str = "sqlite:///var/qbo-recon.db"
+    lock_lease_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How a nightly run that failed for a passing reason (a retriable source error) is tried again.
+
+    ``tries`` counts every try (1: never retried); ``delays_seconds[i]`` is the wait before try
+    ``i + 2``, the last delay repeating when there are more tries than delays.
+    """
+
+    tries: int = 3
+    delays_seconds: tuple[float, ...] = (60.0, 300.0, 900.0)
 
 
 @dataclass(frozen=True)
@@ -199,6 +212,7 @@ class Settings:
     schedule: ScheduleSettings
     reconcile: ReconcileSettings
     source: Path | None = None
+    retry: RetrySettings = field(default_factory=RetrySettings)
 
     def company(self, key: str | None) -> CompanySettings:
         """The company named ``key``, or the only one when ``key`` is None."""
@@ -265,7 +279,7 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
 
 
 _COMPANY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_KNOWN_SECTIONS = {"awra", "qbo", "run", "history", "email", "schedule", "reconcile", "companies", "company"}
+_KNOWN_SECTIONS = {"awra", "qbo", "run", "history", "email", "schedule", "reconcile", "companies", "company", "retry"}
 
 
 class _Builder:
@@ -332,8 +346,11 @@ class _Builder:
         history = self._history(self._section(self.doc, "history", "history"))
         schedule = self._schedule(self._section(self.doc, "schedule", "schedule"))
         reconcile = self._reconcile(self._section(self.doc, "reconcile", "reconcile"))
+        retry = self._retry(self._section(self.doc, "retry", "retry"))
         companies = self._companies()
-        return Settings(companies=companies, run=run, history=history, schedule=schedule, reconcile=reconcile)
+        return Settings(
+            companies=companies, run=run, history=history, schedule=schedule, reconcile=reconcile, retry=retry
+        )
 
     def _companies(self) -> tuple[CompanySettings, ...]:
         top_awra = self._section(self.doc, "awra", "awra")
@@ -508,8 +525,32 @@ class _Builder:
         )
 
     def _history(self, t: Mapping[str, Any]) -> HistorySettings:
-        self._unknown_keys(t, {"url"}, "history")
-        return HistorySettings(url=self._get(t, "url", "history", str, "sqlite:///var/qbo-recon.db", _nonblank))
+        self._unknown_keys(t, {"url", "lock_lease_seconds"}, "history")
+        return HistorySettings(
+            url=self._get(t, "url", "history", str, "sqlite:///var/qbo-recon.db", _nonblank),
+            lock_lease_seconds=self._get(t, "lock_lease_seconds", "history", int, 60, _between(5, 3600)),
+        )
+
+    def _retry(self, t: Mapping[str, Any]) -> RetrySettings:
+        defaults = RetrySettings()
+        self._unknown_keys(t, {"tries", "delays_seconds"}, "retry")
+        tries = self._get(t, "tries", "retry", int, defaults.tries, _between(1, 10))
+        raw = self._get(t, "delays_seconds", "retry", list, None)
+        if raw is None:
+            return RetrySettings(tries=tries, delays_seconds=defaults.delays_seconds)
+        delays: list[float] = []
+        for value in raw:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.problems.append(f"retry.delays_seconds: expected numbers of seconds, got {value!r}")
+                return defaults
+            if not 0 < value <= 3600:
+                self.problems.append(f"retry.delays_seconds: {value!r} must be above 0 and at most 3600 seconds")
+                return defaults
+            delays.append(float(value))
+        if tries > 1 and not delays:
+            self.problems.append("retry.delays_seconds: give at least one delay when retry.tries is above 1")
+            return defaults
+        return RetrySettings(tries=tries, delays_seconds=tuple(delays))
 
     def _schedule(self, t: Mapping[str, Any]) -> ScheduleSettings:
         self._unknown_keys(t, {"cron", "timezone", "window_days", "misfire_grace_hours"}, "schedule")
@@ -618,6 +659,7 @@ __all__ = [
     "HistorySettings",
     "QboSettings",
     "ReconcileSettings",
+    "RetrySettings",
     "RunSettings",
     "ScheduleSettings",
     "Secret",

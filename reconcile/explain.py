@@ -91,7 +91,8 @@ def explain_record(
     """Everything about one transaction: AWRA side, QBO counterpart(s), comparison, log, mappings.
 
     Give ``awra_id`` for an AWRA record, or only ``qbo_id`` for a record QBO holds alone.
-    ``seen`` maps finding fingerprints to their run-history ``first_seen``/``last_seen``.
+    ``seen`` maps finding fingerprints to their run-history ``first_seen``/``last_seen`` and, if
+    acknowledged, ``acknowledgement`` (by, at, note, until, in_force, lapsed).
     """
     params = result.params
     awra_tx = awra.transactions
@@ -357,6 +358,9 @@ def _finding(row: pd.Series, seen: Mapping[str, Mapping[str, Any]] | None) -> di
     if seen is not None and fingerprint is not None and fingerprint in seen:
         out["first_seen"] = _text(seen[fingerprint].get("first_seen"))
         out["last_seen"] = _text(seen[fingerprint].get("last_seen"))
+        # who acknowledged it (qbo-recon ack), or why that acknowledgement lapsed
+        if seen[fingerprint].get("acknowledgement"):
+            out["acknowledgement"] = dict(seen[fingerprint]["acknowledgement"])
     return out
 
 
