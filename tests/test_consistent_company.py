@@ -8,8 +8,9 @@ reader, its QBO side parsed by the real parser, and run through ``reconcile.reco
 ``PLANTS`` is the table of differences: kind -> how to plant it -> the findings it must yield
 (category, entity, AWRA id when known, field). Kinds in ``LINE_KINDS`` need the line-level
 comparison (``reconcile.lines``) and ``CURRENCY_KINDS`` AWRA's exchange rates (an
-``exchange_rate`` column in the AWRA tables); each set is switched on by itself once that work
-is present, so the table is complete now and the test runs what the code can find.
+``exchange_rate`` column in the AWRA tables that the canonical frames carry); each set is
+switched on by itself once that work is present, so the table is complete now and the test
+runs what the code can find.
 
 Examples: ``QBO_RECON_PROPERTY_EXAMPLES`` (default 6) sets how many random companies the
 clean-company and random-plant properties draw; every plant kind also runs once on its own.
@@ -480,7 +481,9 @@ PLANTS: dict[str, Kind] = {
 AVAILABLE = {
     "": True,
     "lines": importlib.util.find_spec("reconcile.lines") is not None,
-    "rates": "exchange_rate" in awra_metadata().tables["invoices"].columns,
+    # AWRA's rate must reach the comparison: the tables hold it, and the canonical frames carry it
+    "rates": "exchange_rate" in awra_metadata().tables["invoices"].columns
+    and any("exchange_rate" in column for column in F.TRANSACTIONS.columns),
 }
 ENABLED = sorted(k for k, kind in PLANTS.items() if AVAILABLE[kind.needs])
 LINE_KINDS = sorted(k for k, kind in PLANTS.items() if kind.needs == "lines")
