@@ -441,6 +441,10 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
             for m in e["mappings"]
         ]
         lines += ["  " + x for x in table(rows, ["type", "AWRA", "name", "QBO Id", "QBO name", "state"])]
+        # what the mapping checks said about each master in trouble, in their words
+        for m in e["mappings"]:
+            for problem in m.get("findings") or []:
+                lines.append(f"  {s.bad(problem['category'])}: {problem.get('message') or ''}")
     lines += ["", s.head("Findings")]
     if e["findings"]:
         for f in e["findings"]:

@@ -2,7 +2,8 @@
 
 This is the one place the stages meet; it does no I/O. Order matters: the transaction core
 produces the findings that carry money (and the tie-out bridge); mapping checks add the
-master-data findings (no money effect); triage then reads the sync log over all of them to
+master-data findings (no money effect), counting as blocked only the transactions the core's
+pairing and the sync log show are not in QBO or failing; triage then reads the sync log over all of them to
 give each failed record a cause and an action, add retry loops and build escalation packets.
 """
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from reconcile import frames as F
 from reconcile.escalation import build_escalations
-from reconcile.mappings import check_mappings
+from reconcile.mappings import blocked_transactions, check_mappings
 from reconcile.model import AwraData, QboData, RunResult
 from reconcile.params import RunParams
 from reconcile.tieout import entity_totals
@@ -32,7 +33,8 @@ def reconcile(
 ) -> RunResult:
     """Reconcile AWRA against QBO for one run and return everything the writers need."""
     core = reconcile_transactions(awra, qbo, params)
-    mapping_findings = check_mappings(awra, qbo, params)
+    # a mapping gap blocks only what the sync has not brought to QBO: the core's pairing says which
+    mapping_findings = check_mappings(awra, qbo, params, blocked=blocked_transactions(core.matches, awra))
     combined = F.concat_frames([core.findings, mapping_findings], F.FINDINGS)
     triaged = triage(awra, qbo, combined, params, rules)
     findings = sort_findings(triaged.findings)

@@ -1,5 +1,8 @@
 """The AWRA tables as CONTRACTS §1 defines them, with their default names.
 
+Transaction tables carry the optional ``exchange_rate`` column CONTRACTS §1 allows (home-currency
+units per unit of the record's currency; NULL when AWRA does not know it).
+
 Used to create AWRA databases for the demo data set and for tests; the job itself never
 creates or writes AWRA tables (the reader only selects, and honours renames from config).
 """
@@ -69,6 +72,7 @@ def awra_metadata() -> MetaData:
             Column(party, String(64)),
             Column("txn_date", Date),
             *extra,
+            Column("exchange_rate", Numeric(18, 8)),
             Column("status", String(32)),
             Column("branch", String(64)),
             Column("qbo_id", String(64)),
@@ -139,6 +143,7 @@ def awra_metadata() -> MetaData:
         Column("number", String(64)),
         Column("txn_date", Date),
         Column("currency", String(3)),
+        Column("exchange_rate", Numeric(18, 8)),
         Column("status", String(32)),
         Column("memo", Text),
         Column("branch", String(64)),
