@@ -271,6 +271,7 @@ def plant_invoices(p: Planter) -> None:
     why = "quantity raised by 1 on a zero-rated line in QBO: document and line totals both differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="line_total")
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_amount")
 
     t = p.plant()
     d = take("invoice", lambda x: _kes(x) and _has_tax(x, "VAT16"))
@@ -294,6 +295,7 @@ def plant_invoices(p: Planter) -> None:
     why = "a line's tax code changed to Service Tax in QBO: tax and document total differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="tax_amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_tax_code")
 
     t = p.plant()
     d = take("invoice", lambda x: _kes(x) and x.txn_date >= ctx.date_to - timedelta(days=5))
@@ -351,6 +353,7 @@ def plant_invoices(p: Planter) -> None:
     d.updated_at = ctx.runs[d.log[-1].run] + timedelta(hours=5)
     why = "a line was added in AWRA after the sync without recomputing the header: only the line total differs"
     p.expect(t, d, "mismatch", why, qdoc=d.qdoc, field="line_total")
+    p.expect(t, d, "mismatch", "the added line is in AWRA only", qdoc=d.qdoc, field="line_extra")
 
     t = p.plant()
     d = take("invoice", lambda x: _kes(x) and p.within(0, 3)(x))
@@ -516,6 +519,7 @@ def plant_payments(p: Planter) -> None:
     q.unapplied_cents += cut
     why = "part of the payment unapplied in QBO: same total, applications differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="line_total")
+    p.expect(t, d, "mismatch", why, qdoc=q, field="application")
 
     t = p.plant()
     a_doc = take("payment", _kes)
@@ -627,6 +631,7 @@ def plant_bills(p: Planter) -> None:
     why = "an exempt expense line raised by 1,000.00 in QBO: document and line totals differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="line_total")
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_amount")
 
     t = p.plant()
     d = take("bill", lambda x: _has_tax(x, "VAT16"))
@@ -640,6 +645,7 @@ def plant_bills(p: Planter) -> None:
     why = "a line's tax code changed to Exempt in QBO: tax and document total differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="tax_amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_tax_code")
 
     t = p.plant()
     d = take("bill", lambda x: x.txn_date <= ctx.date_from + timedelta(days=4))
@@ -669,6 +675,7 @@ def plant_bills(p: Planter) -> None:
     d.updated_at = ctx.runs[d.log[-1].run] + timedelta(hours=6)
     why = "a line was deleted in AWRA after the sync, header left as it was: only the line total differs"
     p.expect(t, d, "mismatch", why, qdoc=d.qdoc, field="line_total")
+    p.expect(t, d, "mismatch", "the deleted line is in QBO only", qdoc=d.qdoc, field="line_extra")
 
     t = p.plant()
     bad, month = _bad_date_text(ctx.date_from, ctx.date_to)
