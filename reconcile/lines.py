@@ -27,8 +27,8 @@ used by ``explain`` too) never relies on row order: per record pair, (1) lines a
 position (``line_no`` = QBO ``LineNum``) that agree on every field, (2) lines with the same
 content anywhere (QBO can reorder; repeats are taken in position order), (3) what is left, best
 candidates first: same item/account/invoice, same amount, same position, other fields; two
-lines that share none of item, amount and position are not paired. What stays unpaired is on
-one side only.
+lines that share none of item, amount and position are not paired, (4) unless they are the only
+lines left of their records. What stays unpaired is on one side only.
 
 Money: a line finding never carries money (``effect_cents`` 0, ``tieout.CARRIER_RANK``
 ``other_field``); a record whose total differs keeps its header ``amount`` finding.
@@ -392,6 +392,18 @@ def _pair_indices(entity: str, a: _Side, q: _Side, tol: int) -> tuple[np.ndarray
     ra, rq = np.flatnonzero(a_partner < 0), np.flatnonzero(q_partner < 0)
     if len(ra) and len(rq):
         _pair_best(entity, a, q, ra, rq, tol, accept)
+
+    # 4. a record pair left with one line on each side: the same line, changed
+    ra, rq = np.flatnonzero(a_partner < 0), np.flatnonzero(q_partner < 0)
+    if len(ra) and len(rq):
+        size = int(max(a.pair.max(), q.pair.max())) + 1
+        a_left = np.bincount(a.pair[ra], minlength=size)
+        q_left = np.bincount(q.pair[rq], minlength=size)
+        lone_a = ra[(a_left[a.pair[ra]] == 1) & (q_left[a.pair[ra]] == 1)]
+        lone_q = rq[(q_left[q.pair[rq]] == 1) & (a_left[q.pair[rq]] == 1)]
+        by_pair = np.full(size, -1, dtype=np.int64)
+        by_pair[q.pair[lone_q]] = lone_q
+        accept(lone_a, by_pair[a.pair[lone_a]])
     i = np.flatnonzero(a_partner >= 0)
     return i, a_partner[i]
 
@@ -574,6 +586,8 @@ def _money(cents: object) -> str | None:
 def _line_text(entity: str, side: str, row: _Line, names: _Names) -> str:
     """A line in a few words (what a ``line_extra`` finding shows for the side that has it)."""
     ref = names.awra_ref if side == "awra" else names.qbo_ref
+    if entity == "payment":
+        return f"invoice {row['ref_id']}: {_money(row['amount_cents'])}"
     what = [
         ref("item", row["item_id"]),
         ref("account", row["account_id"]) if entity != "invoice" or side == "qbo" else None,
@@ -795,33 +809,29 @@ def side_by_side(
 ) -> list[dict[str, object]]:
     """One record pair's lines side by side (``pair_lines``), each with the fields that differ.
 
-    For ``explain``: one entry per paired line and per line on one side only, AWRA line first
-    by ``line_no``, then the lines only QBO has.
+    For ``explain``: one entry per paired line and per line on one side only (``line``,
+    ``awra``, ``qbo`` in a few words, ``differs``: the line fields that differ), AWRA lines by
+    ``line_no``, then the lines only QBO has. ``matches``: the run's pairing (a payment's
+    invoices resolve through it).
     """
     run = RunArrays(matches, awra, qbo, params)
     resolve = invoice_counterparts(matches, awra, qbo, run) if entity == "payment" else None
-    pairs = pair_lines(
-        entity, pd.Series([awra_id], dtype="string"), pd.Series([qbo_id], dtype="string"), awra, qbo, params, resolve
-    )
+    ids = (pd.Series([awra_id], dtype="string"), pd.Series([qbo_id], dtype="string"))
+    pairs = pair_lines(entity, *ids, awra, qbo, params, resolve)
     names = _Names(awra, qbo)
-    out = []
-    for k in range(len(pairs.pair)):
-        a_row = awra.lines.iloc[pairs.awra_line[k]] if pairs.awra_line[k] >= 0 else None
-        q_row = qbo.lines.iloc[pairs.qbo_line[k]] if pairs.qbo_line[k] >= 0 else None
-        differs = sorted(f for f, mask in pairs.differs.items() if mask[k])
-        out.append(
-            {
-                "line": _line_name(a_row, q_row),
-                "awra": None if a_row is None else _line_text(entity, "awra", a_row, names),
-                "qbo": None if q_row is None else _line_text(entity, "qbo", q_row, names),
-                "differs": differs,
-                "_order": (a_row is None, int(a_row["line_no"]) if a_row is not None else int(q_row["line_no"])),  # type: ignore[index]
-            }
-        )
-    out.sort(key=lambda x: x["_order"])  # type: ignore[arg-type,return-value]
-    for entry in out:
-        del entry["_order"]
-    return out
+    a_lines, q_lines = _records(awra.lines, pairs.awra_line), _records(qbo.lines, pairs.qbo_line)
+    entries: list[tuple[tuple[bool, int], dict[str, object]]] = []
+    for k, (a_row, q_row) in enumerate(zip(a_lines, q_lines, strict=True)):
+        own = a_row if a_row is not None else q_row
+        assert own is not None
+        entry: dict[str, object] = {
+            "line": _line_name(a_row, q_row),
+            "awra": None if a_row is None else _line_text(entity, "awra", a_row, names),
+            "qbo": None if q_row is None else _line_text(entity, "qbo", q_row, names),
+            "differs": sorted(f for f, mask in pairs.differs.items() if mask[k]),
+        }
+        entries.append(((a_row is None, int(own["line_no"])), entry))  # type: ignore[call-overload]
+    return [entry for _, entry in sorted(entries, key=lambda e: e[0])]
 
 
 __all__: Sequence[str] = [
