@@ -465,8 +465,7 @@ def pair_lines(
 
 def _line_pairs(entity: str, a: _Side, q: _Side, tol: int) -> LinePairs:
     i, j = _pair_indices(entity, a, q, tol)
-    only_a = np.setdiff1d(np.arange(len(a.row)), i)
-    only_q = np.setdiff1d(np.arange(len(q.row)), j)
+    only_a, only_q = _unpaired(len(a.row), i), _unpaired(len(q.row), j)
     differs = {field: _field_differs(entity, field, a, q, i, j, tol) for field in _compared_fields(entity)}
     extra_field = "application" if entity == "payment" else "line_extra"
     n_one = len(only_a) + len(only_q)
@@ -481,6 +480,13 @@ def _line_pairs(entity: str, a: _Side, q: _Side, tol: int) -> LinePairs:
         qbo_line=np.concatenate([q.row[j], np.full(len(only_a), -1), q.row[only_q]]).astype(np.int64),
         differs=out,
     )
+
+
+def _unpaired(n: int, paired: np.ndarray) -> np.ndarray:
+    """Positions below ``n`` not in ``paired`` (a mask: no sort, no hash)."""
+    left = np.ones(n, dtype=bool)
+    left[paired] = False
+    return np.flatnonzero(left)
 
 
 def invoice_counterparts(
