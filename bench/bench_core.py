@@ -25,6 +25,7 @@ RSS after building the data, and the ratios core/merge and core/datacompy.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import gc
 import json
@@ -444,10 +445,8 @@ def build_lines(rows: int, seed: int = 7) -> tuple[AwraData, QboData, RunParams,
 
 def _release_freed_memory() -> None:
     """Hand the build's freed heap back to the OS (glibc), so the RSS counts the data, not garbage."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _rss_mb() -> float:
