@@ -9,7 +9,7 @@ the comparison sees; the AWRA side is built as frames, as the AWRA reader gives 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -555,3 +555,42 @@ def test_no_lines_on_either_side_is_no_finding(entity: str) -> None:
         pair_lines(entity, pd.Series(["x"], dtype="string"), pd.Series(["y"], dtype="string"), awra, qbo, PARAMS).pair,
         np.zeros(0, dtype=np.int64),
     )
+
+
+def test_an_application_resolves_through_the_runs_invoice_pairing_before_the_recorded_link() -> None:
+    c = build_company(random.Random(5))
+    applied = [x for x in c.awra_lines if x["entity"] == "payment" and x.get("ref_id", "a-old") != "a-old"]
+    assert applied
+    for app in applied:
+        app["ref_link"] = "stale-link"  # the invoice pairs by number in this run: its pair decides
+    for txn in c.awra_txns:
+        if txn["entity"] == "invoice":
+            txn["qbo_link"] = None
+    assert _reconcile(c).findings.empty
+    # a run of payments alone pairs no invoice: the stale links are all it has, and they are wrong
+    awra, qbo = c.data()
+    alone = reconcile_transactions(awra, qbo, replace(PARAMS, entities=("payment",))).findings
+    assert set(alone["field"]) == {"application"} and len(alone) >= len(applied)
+
+
+def test_a_bill_line_of_the_other_kind_in_qbo_is_one_account_finding() -> None:
+    c = Company()
+    c.awra_txns.append(_header("bill", "b1", "301", "v1", 100))
+    c.awra_lines.append(
+        {"entity": "bill", "txn_id": "b1", "line_no": 1, "account_id": "ac1", "tax_code_id": "t1", "amount_cents": 100}
+    )
+    payload = _qbo_head("bill", "301", "BIL-b1", 100)
+    payload["VendorRef"] = {"value": "70"}
+    payload["Line"] = [
+        {
+            "Id": "1",
+            "Amount": 1.0,
+            "DetailType": "ItemBasedExpenseLineDetail",
+            "ItemBasedExpenseLineDetail": {"ItemRef": {"value": "12"}, "TaxCodeRef": {"value": "5"}},
+        }
+    ]
+    c.qbo["Bill"].append(payload)
+    f = _reconcile(c).findings
+    assert list(zip(f["field"], f["line"], f["awra_value"], f["qbo_value"], strict=True)) == [
+        ("line_account", "1", "ac1 → QBO 81", "no account (item 12)")
+    ]
