@@ -415,6 +415,7 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
             for f in comparison["fields"]
         ]
         lines += ["  " + x for x in table(rows, ["field", "AWRA", "QBO", ""])]
+    lines += _render_line_comparisons(e.get("lines") or [], s)
     lines += ["", s.head("Sync log")]
     if e["sync_log"]:
         rows = [
@@ -448,7 +449,8 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
     lines += ["", s.head("Findings")]
     if e["findings"]:
         for f in e["findings"]:
-            what = f["category"] + (f" ({f['field']})" if f.get("field") else "")
+            where = f", line {f['line']}" if f.get("line") else ""
+            what = f["category"] + (f" ({f['field']}{where})" if f.get("field") else "")
             lines.append(f"  - {s.bad(what)}: {f.get('cause') or ''}")
             if f.get("awra_value") or f.get("qbo_value"):
                 lines.append(f"      AWRA {f.get('awra_value')} vs QBO {f.get('qbo_value')}")
@@ -468,6 +470,26 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
     lines += ["", s.head("Retry"), f"  {verdict}: {retry['why']}"]
     lines += _render_escalation(e["escalation"], s)
     return lines
+
+
+def _render_line_comparisons(comparisons: Sequence[Mapping[str, Any]], s: _Style) -> list[str]:
+    """Each counterpart's lines beside the record's: one row per line pair, the differences marked."""
+    out: list[str] = []
+    for comparison in comparisons:
+        if not comparison["lines"]:
+            continue
+        out += ["", s.head(f"Lines side by side (QBO Id {comparison['qbo_id']})")]
+        rows = [
+            (
+                ln["line"],
+                ln.get("awra") or "-",
+                ln.get("qbo") or "-",
+                s.bad("DIFFERS: " + ", ".join(ln["differs"])) if ln["differs"] else s.good("same"),
+            )
+            for ln in comparison["lines"]
+        ]
+        out += ["  " + x for x in table(rows, ["line", "AWRA", "QBO", ""])]
+    return out
 
 
 def _render_escalation(esc: Mapping[str, Any], s: _Style) -> list[str]:

@@ -3,9 +3,10 @@
 Pure functions of the frames a run already builds (``AwraData``, ``QboData``, the pairing frame
 of ``reconcile.match`` and the ``RunResult``): they gather, for one thing a person asked about,
 what the walkthrough asks them to look at — the AWRA record beside its QBO counterpart(s), the
-field-by-field comparison, the sync-log history, the mapping state of every master record it
-uses, its findings with cause and action, whether a retry is safe, and an escalation block —
-as JSON-ready dicts. ``jobs/explain.py`` fetches the data and renders the dicts.
+field-by-field comparison, its lines beside QBO's (``lines``: paired as the line comparison pairs
+them, the differing fields marked), the sync-log history, the mapping state of every master
+record it uses, its findings with cause and action, whether a retry is safe, and an escalation
+block — as JSON-ready dicts. ``jobs/explain.py`` fetches the data and renders the dicts.
 
 A QBO party is shown by the name QBO gives it (its Customer/Vendor record, else the name on the
 transaction's reference), never by AWRA's cached ``qbo_mappings.qbo_name``, which is often blank.
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from reconcile import frames as F
+from reconcile.lines import side_by_side
 from reconcile.links import qbo_url
 from reconcile.mappings import MAPPING_CATEGORIES
 from reconcile.model import AwraData, QboData, RunResult
@@ -141,6 +143,7 @@ def explain_record(
         "comparison": [_comparison(entity, record, row, mapped_party, own, qbo) for row in counterparts]
         if record is not None
         else [],
+        "lines": _line_comparisons(entity, record, counterparts, awra, qbo, matches, params),
         "sync_log": log,
         "mappings": masters,
         "findings": [_finding(row, seen) for _, row in own.iterrows()],
@@ -300,6 +303,31 @@ def _qbo_party(qbo: QboData, entity: str, party_id: Any, ref_name: Any) -> str:
     return f"QBO {ident} '{name}'" if name else f"QBO {ident}"
 
 
+def _line_comparisons(
+    entity: str,
+    record: pd.Series | None,
+    counterparts: Sequence[pd.Series],
+    awra: AwraData,
+    qbo: QboData,
+    matches: pd.DataFrame,
+    params: RunParams,
+) -> list[dict[str, Any]]:
+    """Per QBO counterpart, the record's lines beside QBO's, paired as the run pairs them.
+
+    ``reconcile.lines.side_by_side`` is the line comparison's own pairing, so what explain
+    shows side by side is what the findings were raised on.
+    """
+    if record is None:
+        return []
+    return [
+        {
+            "qbo_id": str(row["id"]),
+            "lines": side_by_side(entity, str(record["id"]), str(row["id"]), awra, qbo, params, matches),
+        }
+        for row in counterparts
+    ]
+
+
 def _sync_history(awra: AwraData, entity: str, record_id: str | None) -> list[dict[str, Any]]:
     if record_id is None:
         return []
@@ -402,6 +430,7 @@ def _finding(row: pd.Series, seen: Mapping[str, Mapping[str, Any]] | None) -> di
             "match_method",
             "root_ref",
             "fingerprint",
+            "line",
         ],
     )
     fingerprint = out.get("fingerprint")

@@ -210,9 +210,15 @@ TRANSACTIONS = _schema(
 #: * bill: ``item_id`` or ``account_id``, ``tax_code_id``, ``amount_cents``.
 #: * journal: ``account_id``, ``debit_cents``, ``credit_cents``.
 #: * payment: one row per application, ``ref_id`` the invoice id it pays (AWRA invoice id, or QBO
-#:   LinkedTxn TxnId), ``amount_cents`` the amount applied. AWRA payments also carry
+#:   LinkedTxn TxnId), ``amount_cents`` the amount applied. Payments on both sides also carry
 #:   ``payment_method_id`` / ``account_id`` (deposit account) on a line with ``line_no`` 0 and no
-#:   amount, so mapping checks see every master a payment uses.
+#:   amount (QBO: PaymentMethodRef / DepositToAccountRef), so mapping checks see every master a
+#:   payment uses and the line comparison compares them.
+#: * ``line_id``: QBO's own line ``Id`` (``<NA>`` on the AWRA side and where QBO gives none); a
+#:   finding about a line only QBO has names it.
+#: * ``ref_link``: AWRA payment applications only: the applied invoice's recorded QBO link (its
+#:   ``qbo_id``), read whatever the invoice's date, so an application to an invoice outside the
+#:   window still resolves to its QBO counterpart.
 LINES = _schema(
     "lines",
     entity=STR,
@@ -227,6 +233,8 @@ LINES = _schema(
     amount_cents=CENTS,
     debit_cents=CENTS,
     credit_cents=CENTS,
+    line_id=STR,
+    ref_link=STR,
 )
 
 #: AWRA master records, all six types in one frame. Type-specific columns are ``<NA>`` elsewhere.

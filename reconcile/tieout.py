@@ -443,7 +443,7 @@ def decorate(
     """Fill what a finding shows about its record(s) from ``awra_row`` / ``qbo_row``.
 
     Only missing values are filled: ids and number, ``party`` (AWRA party's name, else QBO's),
-    ``txn_date`` and ``amount_cents`` (AWRA's, else QBO's), ``sync_status``, ``retry_count``
+    ``txn_date``, ``amount_cents`` and ``currency`` (AWRA's, else QBO's), ``sync_status``, ``retry_count``
     and ``message`` from the AWRA record's latest sync attempt, and ``run_id``.
     """
     out = findings.copy()
@@ -486,6 +486,7 @@ def decorate(
     fill("party", (a["party_name"], ar), (q["party_name"], qr))
     fill("txn_date", (a["txn_date"], ar), (q["txn_date"], qr))
     fill("amount_cents", (a["amount_cents"], ar), (q["amount_cents"], qr))
+    fill("currency", (a["currency"], ar), (q["currency"], qr))
     # latest sync attempt of the AWRA record
     sync_of_row = np.full(len(a), -1, dtype=np.int64)
     run = arrays or RunArrays(matches, awra, qbo, params)

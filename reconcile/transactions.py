@@ -2,7 +2,8 @@
 
 ``reconcile_transactions`` composes ``match.match_records``, ``compare.compare_pairs`` and the
 finding builders below into one ``TransactionResult``: the transaction findings (``missing_*``,
-``duplicate_*``, ``mismatch``, ``sync_conflict``, ``not_ready``, ``data_quality``), each with a
+``duplicate_*``, ``mismatch`` of header fields and, through ``lines.compare_lines``, of lines,
+``sync_conflict``, ``not_ready``, ``data_quality``), each with a
 plain-words default ``cause`` and ``action`` and its money ``effect_cents``, the per-entity
 totals and bridge, and one outcome per record. Pure: no I/O, inputs never modified. The stages
 share one ``tieout.RunArrays`` per call (each takes it as ``arrays``; called alone, a stage
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.compare import compare_parts, compared_pairs
+from reconcile.lines import compare_lines
 from reconcile.match import (
     MATCH_METHODS,
     arrow_strings,
@@ -104,6 +106,7 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
     run = RunArrays(matches, awra, qbo, params, pairing)
     parts = [
         *compare_parts(matches, awra, qbo, params, run),
+        *compare_lines(matches, awra, qbo, params, run),
         *unpaired_findings(matches, awra, qbo, params, run),
         *not_ready_findings(matches, awra, qbo, params, run),
         *sync_conflict_findings(matches, awra, qbo, params, run),
@@ -134,7 +137,18 @@ def sort_findings(findings: pd.DataFrame) -> pd.DataFrame:
         "e": label_codes(findings["entity"], order),
         "c": label_codes(findings["category"], F.CATEGORIES),
     }
-    names = ["entity", "category", "awra_number", "awra_id", "qbo_id", "field", "awra_value", "qbo_value", "cause"]
+    names = [
+        "entity",
+        "category",
+        "awra_number",
+        "awra_id",
+        "qbo_id",
+        "field",
+        "line",
+        "awra_value",
+        "qbo_value",
+        "cause",
+    ]
     table = pa.table({**keys, **{n: arrow_strings(findings[n]) for n in names}})
     idx = pc.sort_indices(table, sort_keys=[(k, "ascending", "at_start") for k in table.column_names]).to_numpy()
     return _take_rows(findings, idx)

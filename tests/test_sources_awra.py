@@ -432,6 +432,8 @@ def test_lines_include_payment_masters_and_applications(db: AwraDb) -> None:
         (1, "1", 10000),
         (2, "3", 1600),
     ]
+    # each applied invoice's QBO link, also for invoice 3, dated before the window and not read
+    assert apps["ref_link"].tolist() == ["Q1", "Q3"]
     journal = lines[lines["entity"] == "journal"]
     assert journal["debit_cents"].tolist() == [7525, pd.NA]
     assert journal["credit_cents"].tolist() == [pd.NA, 7525]

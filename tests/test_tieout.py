@@ -55,9 +55,9 @@ def test_each_effect_is_carried_once():
     awra, qbo, params = build_scenario()
     result = reconcile_transactions(awra, qbo, params)
     f = result.findings
-    # a-1002 differs in amount and line_total: only the amount carries the money
+    # a-1002 differs in amount, line_total and its line's amount: only the amount carries the money
     rows = f[f["awra_id"] == "a-1002"]
-    assert sorted(rows["effect_cents"].tolist()) == [0, 1000]
+    assert sorted(rows["effect_cents"].tolist()) == [0, 0, 1000]
     assert rows.loc[rows["effect_cents"] != 0, "field"].iat[0] == "amount"
     # a-1014 is missing and its sync log contradicts QBO: the missing finding carries it
     rows = f[f["awra_id"] == "a-1014"].set_index("category")

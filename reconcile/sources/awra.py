@@ -642,6 +642,8 @@ def _read_entity_raw(
             ref_id = invoices.c[tables["invoices"].columns["id"]]
             joined = joined.outerjoin(invoices, ref_id == lines.c("invoice_id"))
             line_cols.append(ref_id.label("_ref_found"))
+            # its recorded QBO link, so an application resolves whatever the invoice's date
+            line_cols.append(invoices.c[tables["invoices"].columns["qbo_id"]].label("_ref_link"))
         stmt, names = _select(*line_cols)
         line_parts.append(_fetch(conn, stmt.select_from(joined).where(cond), names))
         stmt, names = _select(*sync.select_columns())
@@ -1439,6 +1441,7 @@ def _build_lines(
         order = pd.DataFrame({"t": txn_ids, "r": ref}).sort_values(["t", "r"], kind="stable")
         out["line_no"] = (order.groupby("t", dropna=False).cumcount() + 1).sort_index().to_numpy()
         out["ref_id"] = ref
+        out["ref_link"] = _texts(raw["_ref_link"], blank_is_na=True)
         out["amount_cents"] = amount.values
         _add_money_findings(findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where)
         findings.add(

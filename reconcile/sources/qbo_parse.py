@@ -43,8 +43,11 @@ row for the group (``item_id`` = GroupItemRef), or its component lines if the gr
 ``AccountBasedExpenseLineDetail`` → ``account_id``, ``ItemBasedExpenseLineDetail`` →
 ``item_id``, both with ``tax_code_id``. Journal ``JournalEntryLineDetail`` → ``account_id`` and
 ``debit_cents`` / ``credit_cents`` by PostingType (the other side 0; ``amount_cents`` NA).
-Payment → one row per application, ``ref_id`` = the invoice's ``TxnId``. ``line_no`` is QBO's
-``LineNum`` where given, else the line's 1-based position in ``Line``.
+Payment → one row per application, ``ref_id`` = the invoice's ``TxnId``, after a line 0 holding
+the payment's ``PaymentMethodRef`` (``payment_method_id``) and ``DepositToAccountRef``
+(``account_id``), as the AWRA reader gives a payment's own refs. ``line_no`` is QBO's
+``LineNum`` where given, else the line's 1-based position in ``Line``; ``line_id`` is the
+line's own ``Id`` (what a finding names for a line only QBO has).
 
 Money is exact
 --------------
@@ -275,6 +278,7 @@ class _Columns:
         self.l_desc: list[Any] = []
         self.l_amount: list[Any] = []
         self.l_kind: list[int] = []
+        self.l_id: list[Any] = []
 
     def line_lists(self) -> tuple[list[Any], ...]:
         return (
@@ -287,6 +291,7 @@ class _Columns:
             self.l_desc,
             self.l_amount,
             self.l_kind,
+            self.l_id,
         )
 
     def drop_lines_from(self, start: int) -> None:
@@ -298,11 +303,11 @@ class _Columns:
 
 
 _Append = Callable[[Any], None]
-_Appenders = tuple[_Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append]
+_Appenders = tuple[_Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append]
 
 
 def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -322,6 +327,7 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
                 a_desc(ln.get("Description"))
                 a_amount(ln.get("Amount", 0))
                 a_kind(_ADD)
+                a_id(ln.get("Id"))
                 continue
         elif kind == "SubTotalLineDetail":
             continue
@@ -347,6 +353,7 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
                 a_desc(sub.get("Description"))
                 a_amount(sub.get("Amount", 0))
                 a_kind(_ADD)
+                a_id(sub.get("Id"))
             continue
         item = account = tax = None
         if detail:
@@ -366,10 +373,11 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(sign)
+        a_id(ln.get("Id"))
 
 
 def _bill_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -392,10 +400,11 @@ def _bill_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(_ADD)
+        a_id(ln.get("Id"))
 
 
 def _journal_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -413,10 +422,11 @@ def _journal_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(_DEBIT if posting == "Debit" else _CREDIT if posting == "Credit" else _BAD)
+        a_id(ln.get("Id"))
 
 
 def _payment_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     for position, ln in enumerate(lines, start=1):
         for linked in ln.get("LinkedTxn") or ():
             if linked.get("TxnType") == "Invoice":
@@ -430,6 +440,7 @@ def _payment_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
                 a_desc(ln.get("Description"))
                 a_amount(ln.get("Amount", 0))
                 a_kind(_ADD)
+                a_id(ln.get("Id"))
                 break
 
 
@@ -452,7 +463,7 @@ _LINE_READERS = {
 # the reference, and a common reader must store exactly the rows they would, or return False.
 
 #: The line fields, in ``_Columns.line_lists`` order (after the transaction index).
-_LINE_FIELDS = ("no", "item", "account", "tax", "ref", "desc", "amount", "kind")
+_LINE_FIELDS = ("no", "item", "account", "tax", "ref", "desc", "amount", "kind", "id")
 
 #: For each entity, the line fields that are the same on every line its common reader accepts.
 _COMMON_CONSTANTS: Mapping[str, Mapping[str, Any]] = {
@@ -466,7 +477,7 @@ _BILL_EXPENSE_KINDS = ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDet
 
 def _common_invoice_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Sales lines with an object detail, and subtotal lines (left out); False at any other line."""
-    a_no, a_item, a_tax, a_desc, a_amount = appenders
+    a_no, a_item, a_tax, a_desc, a_amount, a_id = appenders
     for position, ln in enumerate(lines, start=1):
         kind = ln.get("DetailType")
         if kind == "SalesItemLineDetail":
@@ -481,6 +492,7 @@ def _common_invoice_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
             a_tax(tax.get("value") if tax else None)
             a_desc(ln.get("Description"))
             a_amount(ln.get("Amount", 0))
+            a_id(ln.get("Id"))
         elif kind != "SubTotalLineDetail":
             return False
     return True
@@ -488,7 +500,7 @@ def _common_invoice_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
 
 def _common_bill_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Expense lines (account- or item-based) with an object detail, and subtotal lines."""
-    a_no, a_item, a_account, a_tax, a_desc, a_amount = appenders
+    a_no, a_item, a_account, a_tax, a_desc, a_amount, a_id = appenders
     for position, ln in enumerate(lines, start=1):
         kind = ln.get("DetailType")
         if type(kind) is str and kind in _BILL_EXPENSE_KINDS:
@@ -505,6 +517,7 @@ def _common_bill_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
             a_tax(tax.get("value") if tax else None)
             a_desc(ln.get("Description"))
             a_amount(ln.get("Amount", 0))
+            a_id(ln.get("Id"))
         elif kind != "SubTotalLineDetail":
             return False
     return True
@@ -512,7 +525,7 @@ def _common_bill_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
 
 def _common_journal_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Journal lines with an object detail (description-only lines post nothing)."""
-    a_no, a_account, a_tax, a_desc, a_amount, a_kind = appenders
+    a_no, a_account, a_tax, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -531,12 +544,13 @@ def _common_journal_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(_DEBIT if posting == "Debit" else _CREDIT if posting == "Credit" else _BAD)
+        a_id(ln.get("Id"))
     return True
 
 
 def _common_payment_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Payment lines whose links are a list of objects; one row per application to an invoice."""
-    a_no, a_ref, a_desc, a_amount = appenders
+    a_no, a_ref, a_desc, a_amount, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -552,6 +566,7 @@ def _common_payment_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
                 a_ref(linked.get("TxnId"))
                 a_desc(ln.get("Description"))
                 a_amount(ln.get("Amount", 0))
+                a_id(ln.get("Id"))
                 break
     return True
 
@@ -663,6 +678,7 @@ class _Lines(NamedTuple):
     desc: list[Any]
     amount: list[Any]
     kind: np.ndarray
+    id: list[Any]
 
 
 def _line_columns(c: _Columns, common: _CommonLines) -> _Lines:
@@ -686,7 +702,9 @@ def _line_columns(c: _Columns, common: _CommonLines) -> _Lines:
     order = np.argsort(index, kind="stable")
     positions = order.tolist()
     merged: dict[str, Any] = {}
-    for name in _LINE_FIELDS[:-1]:
+    for name in _LINE_FIELDS:
+        if name == "kind":
+            continue
         both = columns[name] + general[name]
         merged[name] = [both[i] for i in positions]
     merged["kind"] = np.concatenate([columns["kind"], np.array(general["kind"], dtype=np.int64)])[order]
@@ -936,12 +954,51 @@ def _parse_transactions(
             "tax_code_id": _strings(lines.tax),
             "ref_id": _strings(lines.ref),
             "description": _strings(lines.desc),
+            "line_id": _strings(lines.id),
             **amounts,
         },
         F.LINES,
         m,
     )
+    if entity == "payment":
+        line_frame = _with_payment_header_lines(payloads, ids, line_frame, index)
     return transactions, line_frame
+
+
+def _header_ref(payload: Any, key: str) -> Any:
+    """``payload[key].value``, or None when absent or not of QBO's shape."""
+    try:
+        ref = payload.get(key)
+        return ref.get("value") if ref else None
+    except (AttributeError, TypeError):
+        return None
+
+
+def _with_payment_header_lines(
+    payloads: Sequence[Mapping[str, Any]], ids: Any, applications: pd.DataFrame, owners: np.ndarray
+) -> pd.DataFrame:
+    """A payment's own refs on a line 0 before its applications, as the AWRA reader gives them.
+
+    ``payment_method_id`` = PaymentMethodRef, ``account_id`` = DepositToAccountRef (no amount):
+    the line comparison reads both sides' line 0 for the ``payment_method`` and
+    ``deposit_account`` fields. One line 0 per payment, refs absent or not.
+    """
+    n = len(payloads)
+    header = _frame(
+        {
+            "entity": _constant_strings("payment", n),
+            "txn_id": ids,
+            "line_no": pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)),
+            "payment_method_id": _strings([_header_ref(p, "PaymentMethodRef") for p in payloads]),
+            "account_id": _strings([_header_ref(p, "DepositToAccountRef") for p in payloads]),
+        },
+        F.LINES,
+        n,
+    )
+    # by payment, line 0 first (the order the parse gives every entity's lines)
+    owner = np.concatenate([np.arange(n), owners])
+    both = F.concat_frames([header, applications], F.LINES)
+    return both.take(np.argsort(owner, kind="stable")).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- references
