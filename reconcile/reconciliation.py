@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from reconcile import frames as F
+from reconcile.currencies import home_currency_of
 from reconcile.escalation import build_escalations
 from reconcile.mappings import check_mappings
 from reconcile.model import AwraData, QboData, RunResult
@@ -37,7 +38,7 @@ def reconcile(
     triaged = triage(awra, qbo, combined, params, rules)
     findings = sort_findings(triaged.findings)
     # counted again over every finding: triage adds retry loops (with no money effect)
-    totals = entity_totals(findings, awra, qbo, params, core.tolerance_cents)
+    totals = entity_totals(findings, awra, qbo, params, core.tolerance_cents, core.arrays)
     return RunResult(
         params=params,
         findings=F.check_frame(findings, F.FINDINGS),
@@ -46,6 +47,7 @@ def reconcile(
         safe_to_retry=triaged.safe_to_retry,
         escalations=build_escalations(awra, triaged, params),
         sources=dict(sources or {}),
+        home_currency=home_currency_of(qbo, params),
     )
 
 
