@@ -20,6 +20,8 @@ from sqlalchemy import (
 )
 
 MONEY = Numeric(18, 2)
+#: an exchange rate: home-currency units per unit of the record's currency (optional, CONTRACTS §1)
+RATE = Numeric(18, 8)
 
 
 def awra_metadata() -> MetaData:
@@ -84,6 +86,7 @@ def awra_metadata() -> MetaData:
         Column("total_amount", MONEY),
         Column("tax_amount", MONEY),
         Column("warehouse", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "invoice_lines",
@@ -104,6 +107,7 @@ def awra_metadata() -> MetaData:
         Column("amount", MONEY),
         Column("payment_method_id", String(64)),
         Column("deposit_account_id", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "payment_applications",
@@ -120,6 +124,7 @@ def awra_metadata() -> MetaData:
         Column("total_amount", MONEY),
         Column("tax_amount", MONEY),
         Column("warehouse", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "bill_lines",
@@ -145,6 +150,7 @@ def awra_metadata() -> MetaData:
         Column("qbo_id", String(64)),
         Column("updated_at", DateTime),
         Column("updated_by", String(128)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "journal_lines",
