@@ -19,11 +19,10 @@ Everything is vectorized over the pairs; text is built only for the rows that di
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
-
-from decimal import Decimal
 
 from reconcile import frames as F
 from reconcile.currencies import home_cents, home_currency_of, money_text, rate_decimal
@@ -319,8 +318,8 @@ def _rate_cause(run: RunArrays, ar: int, qr: int, a_rate: Decimal, q_rate: Decim
     names = run.currency_names
     a_cur, q_cur = names[run.a_currency[ar]], names[run.q_currency[qr]]
     a_amount, q_amount = int(run.a_amount[ar]), int(run.q_amount[qr])
-    q_home_stated = run.qbo.transactions["home_amount_cents"].iat[qr]
-    q_home = int(q_home_stated) if q_home_stated is not pd.NA else home_cents(q_amount, q_rate)
+    q_home_values, q_home_missing = int_values(run.qbo.transactions["home_amount_cents"])
+    q_home = home_cents(q_amount, q_rate) if q_home_missing[qr] else int(q_home_values[qr])
     return (
         f"the exchange rate differs: AWRA {_decimal_text(a_rate)} {home} per {a_cur} "
         f"({money_text(a_amount, a_cur)} = {money_text(home_cents(a_amount, a_rate), home)}), "

@@ -551,9 +551,7 @@ class _Builder:
                 rules = candidate if candidate.is_absolute() else (self.base / candidate)
                 if not rules.is_file():
                     self.problems.append(f"reconcile.triage_rules: file not found: {rules}")
-        return ReconcileSettings(
-            **values, triage_rules=rules, exchange_rate_tolerance=self._exchange_rate_tolerance(t)
-        )
+        return ReconcileSettings(**values, triage_rules=rules, exchange_rate_tolerance=self._exchange_rate_tolerance(t))
 
     def _exchange_rate_tolerance(self, t: Mapping[str, Any]) -> Decimal:
         """``reconcile.exchange_rate_tolerance``: a decimal ≥ 0, written as text or a number.
@@ -563,7 +561,7 @@ class _Builder:
         raw = t.get("exchange_rate_tolerance", 0)
         where = "reconcile.exchange_rate_tolerance"
         if isinstance(raw, bool) or not isinstance(raw, str | int | float):
-            self.problems.append(f"{where}: expected a decimal such as \"0.0001\", got {type(raw).__name__}")
+            self.problems.append(f'{where}: expected a decimal such as "0.0001", got {type(raw).__name__}')
             return Decimal(0)
         try:
             value = Decimal(repr(raw) if isinstance(raw, float) else str(raw).strip())

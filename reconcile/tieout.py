@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -340,7 +340,7 @@ def assign_effects(
         if arrays is not None:
             known = row_currency[m] >= 0
             names = arrays.currency_names
-            currency = out["currency"].to_numpy(dtype=object, na_value=None).copy()
+            currency = np.array(out["currency"].astype(object).where(out["currency"].notna(), None), dtype=object)
             currency[pos[known]] = [names[c] for c in row_currency[m[known]]]
             out["currency"] = pd.array(currency, dtype="string")
     out["effect_cents"] = pd.array(effect, dtype="Int64")
@@ -355,11 +355,14 @@ def assign_effects(
     tolerance: dict[tuple[str, str], int] = {}
     if loose.any():
         if arrays is not None:
-            currency_of_row = np.array([arrays.currency_names[c] if c >= 0 else UNKNOWN_CURRENCY for c in row_currency[loose]])
+            names_of = arrays.currency_names
+            currency_of_row = np.array([names_of[c] if c >= 0 else UNKNOWN_CURRENCY for c in row_currency[loose]])
         else:
             currency_of_row = np.full(int(loose.sum()), UNKNOWN_CURRENCY)
         sums = pd.Series(effects[loose]).groupby([matches["entity"].to_numpy()[loose], currency_of_row]).sum()
-        tolerance = {(str(k[0]), str(k[1])): int(v) for k, v in sums.items()}
+        for key, v in sums.items():
+            entity_key, currency_key = cast(tuple[str, str], key)
+            tolerance[(str(entity_key), str(currency_key))] = int(v)
     return out, tolerance
 
 
@@ -371,8 +374,7 @@ def entity_totals(
     tolerance_cents: Mapping[tuple[str, str], int] | None = None,
     arrays: RunArrays | None = None,
 ) -> tuple[EntityTotals, ...]:
-    """Per entity (``params.entities`` order): counts, counts per category, and per currency the
-    totals and the bridge.
+    """Per entity (``params.entities`` order): counts, and per currency the totals and the bridge.
 
     Totals come from the transaction frames alone; the bridge from the findings'
     ``effect_cents`` (in their ``currency``) and ``other_effect_cents`` (in their
@@ -400,8 +402,8 @@ def entity_totals(
         present = {names[c] for c in np.unique(a_cur)} | {names[c] for c in np.unique(q_cur)}
         present |= {key[1] for key, v in bridge.items() if key[0] == entity and v}
         category_counts = {c: 0 for c in F.CATEGORIES}
-        for key, n in counts.items():
-            pair: tuple[str, str] = tuple(key)  # type: ignore[arg-type,assignment]
+        for count_key, n in counts.items():
+            pair = cast(tuple[str, str], count_key)
             if pair[0] == entity:
                 category_counts[pair[1]] = int(n)
         currencies = []
@@ -442,8 +444,10 @@ def _exact_sum(cents: np.ndarray) -> int:
 
 
 def _bridge_by_currency(findings: pd.DataFrame) -> dict[tuple[str, str, str], int]:
-    """Σ effect per (entity, currency, category): ``effect_cents`` in ``currency``, plus
-    ``other_effect_cents`` in ``other_currency``."""
+    """Σ effect per (entity, currency, category).
+
+    ``effect_cents`` counts in ``currency``, ``other_effect_cents`` in ``other_currency``.
+    """
     out: dict[tuple[str, str, str], int] = {}
     if not len(findings):
         return out
@@ -465,7 +469,8 @@ def _bridge_by_currency(findings: pd.DataFrame) -> dict[tuple[str, str, str], in
             }
         )
         for key, v in frame.groupby(["entity", "currency", "category"])["e"].sum().items():
-            k: tuple[str, str, str] = tuple(str(x) for x in key)  # type: ignore[assignment]
+            entity_key, currency_key, category_key = cast(tuple[str, str, str], key)
+            k = (str(entity_key), str(currency_key), str(category_key))
             out[k] = out.get(k, 0) + int(v)
     return out
 

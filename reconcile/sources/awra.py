@@ -950,8 +950,10 @@ def _decimal_text(value: Any) -> object:
 
 
 def _exchange_rates(raw: np.ndarray, findings: _Findings, where: Mapping[str, Any]) -> np.ndarray:
-    """Exchange rates as normalized decimal text; NULL is unknown, anything but a positive
-    number is a data-quality row and unknown too."""
+    """Exchange rates as normalized decimal text.
+
+    NULL is unknown; anything but a positive number is a data-quality row, and unknown too.
+    """
     texts = np.array([_decimal_text(v) for v in raw], dtype=object)
     bad = np.array([t is _BAD or (isinstance(t, str) and Decimal(t) <= 0) for t in texts], dtype=bool)
     findings.add(

@@ -189,8 +189,10 @@ class SnapshotSource:
             self._served.setdefault(name, {}).update(by_id)
 
     def pull(self, params: RunParams) -> QboData:
-        """The window's transactions of ``params.entities``, every reference record and the
-        company's Preferences (the home currency), when the snapshot holds them."""
+        """The window's transactions of ``params.entities``, every reference record, the Preferences.
+
+        The Preferences (the home currency) are there when the snapshot holds them.
+        """
         tx = self._data.transactions
         start, end = pd.Timestamp(params.date_from), pd.Timestamp(params.date_to)
         mask = tx["entity"].isin(params.entities) & (tx["txn_date"] >= start) & (tx["txn_date"] <= end)

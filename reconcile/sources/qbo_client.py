@@ -528,8 +528,10 @@ class QboClient:
             return rows.payloads()
 
     def query_once(self, sql: str) -> list[dict[str, Any]]:
-        """The rows of one query sent as is, one request (with the usual retries): for entities
-        QBO keeps a single record of, such as ``Preferences``, which need no paging or order."""
+        """The rows of one query sent as is, in one request (with the usual retries).
+
+        For entities QBO keeps a single record of, such as ``Preferences``: no paging, no order.
+        """
         base = sql.strip().rstrip(";")
         page = self._call(f"query {_short(base)}", lambda: self._read_page(base, entity_of(base)))
         with _GC_PAUSE:

@@ -56,8 +56,10 @@ class LiveSource:
         return f"QBO realm {self.company.qbo.realm_id} ({self.company.qbo.environment})"
 
     def pull(self, params: RunParams) -> QboData:
-        """The run's window of transactions (every status), all reference records (active or not)
-        and the company's Preferences."""
+        """The window's transactions (every status), all reference records, the Preferences.
+
+        Reference records active or not; the Preferences give the home currency.
+        """
         from reconcile.sources.qbo import reference_query, window_query
 
         queries: dict[str, str] = {}
@@ -68,7 +70,7 @@ class LiveSource:
         # a window's transactions often span pages: count them alongside the first page
         payloads = self._run(queries, count_first=set(F.QBO_ENTITY.values()))
         # the company's one Preferences object says its home currency
-        payloads[PREFERENCES] = self.client.query_once(PREFERENCES_QUERY)
+        payloads[PREFERENCES] = list(self.client.query_once(PREFERENCES_QUERY))
         self._keep(payloads)
         log.info(
             "QBO %s: pulled %s",

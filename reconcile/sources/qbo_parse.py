@@ -1137,10 +1137,10 @@ def qbo_data_from_payloads(
 __all__ = [
     "ENTITY_OF_QBO",
     "PREFERENCES",
-    "home_currency_of_preferences",
     "REF_TYPE_OF_QBO",
     "cents_array",
     "exact_cents",
+    "home_currency_of_preferences",
     "parse_references",
     "parse_transactions",
     "qbo_data_from_payloads",
