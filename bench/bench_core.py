@@ -305,7 +305,8 @@ def _step(which: str, awra: AwraData, qbo: QboData, params: RunParams) -> dict[s
         return {
             "findings": len(result.findings),
             "by_category": {str(k): int(v) for k, v in result.findings["category"].value_counts().items()},
-            "unexplained_cents": [t.unexplained_cents for t in result.totals],
+            # per entity, per currency (amounts in two currencies are never added)
+            "unexplained_cents": [{c.currency: c.unexplained_cents for c in t.currencies} for t in result.totals],
         }
     if which == "merge":
         merged = pd.merge(

@@ -32,12 +32,13 @@ finding. Pure: no I/O, inputs never modified.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
-from reconcile.match import texts_at
+from reconcile.match import factorize_together, label_codes, texts_at
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 from reconcile.tieout import RunArrays
@@ -74,34 +75,42 @@ def account_impact(
     ``findings``: the run's findings (every stage's); ``arrays``: the transaction stage's
     ``RunArrays`` (the pairing, the rows counted in totals, the currencies).
     """
-    a_post = _awra_postings(awra, arrays)
-    q_post = _qbo_postings(qbo, arrays)
-    if not len(a_post) and not len(q_post):
+    book = _Codes()
+    a_post = _awra_postings(awra, arrays, book)
+    q_post = _qbo_postings(qbo, arrays, book)
+    if not len(a_post.row) and not len(q_post.row):
         return F.empty_frame(F.ACCOUNTS)
-    a_post = a_post.assign(m=_owners(arrays.awra_row, len(awra.transactions))[a_post["row"].to_numpy()])
-    q_post = q_post.assign(m=_owners(arrays.qbo_row, len(qbo.transactions))[q_post["row"].to_numpy()])
-    # a row no MATCHES row owns (none should) stays a group of its own
-    a_post.loc[a_post["m"] < 0, "m"] = -1 - a_post.loc[a_post["m"] < 0, "row"]
-    q_post.loc[q_post["m"] < 0, "m"] = -(10**12) - q_post.loc[q_post["m"] < 0, "row"]
-    keys = ["m", "account", "currency"]
-    a_sum = a_post.groupby(keys, sort=False)["net"].sum().rename("awra")
-    q_sum = q_post.groupby(keys, sort=False)["net"].sum().rename("qbo")
-    deltas = pd.concat([a_sum, q_sum], axis=1).fillna(0).astype(np.int64).reset_index()
+    n_matches = len(arrays.matches)
+    a_m = _owners(arrays.awra_row, len(awra.transactions), n_matches)[a_post.row]
+    # a QBO row no MATCHES row owns (none should) is a group of its own, apart from AWRA's
+    q_m = _owners(arrays.qbo_row, len(qbo.transactions), n_matches + len(awra.transactions))[q_post.row]
+    n_accounts, n_currencies = len(book.names) + 1, len(arrays.currency_names)
+
+    def keyed(m: np.ndarray, post: _Postings) -> pd.Series:
+        key = (m * n_accounts + post.account + 1) * n_currencies + post.currency
+        return pd.Series(post.net).groupby(key).sum()
+
+    both = pd.concat([keyed(a_m, a_post).rename("awra"), keyed(q_m, q_post).rename("qbo")], axis=1)
+    both = both.fillna(0).astype(np.int64)
+    key = both.index.to_numpy(dtype=np.int64)
+    rest, currency = np.divmod(key, n_currencies)
+    m, account = np.divmod(rest, n_accounts)
+    names = np.array(["", *book.names], dtype=object)
+    deltas = pd.DataFrame(
+        {
+            "m": m,
+            "account": names[account],
+            "currency": np.asarray(arrays.currency_names, dtype=object)[currency],
+            "awra": both["awra"].to_numpy(),
+            "qbo": both["qbo"].to_numpy(),
+        }
+    )
     deltas["delta"] = deltas["awra"] - deltas["qbo"]
-    explainer = _explainers(deltas, a_post, awra, qbo, findings, arrays)
-    deltas["explainer"] = explainer
+    deltas["explainer"] = _explainers(deltas, a_post, a_m, book, awra, qbo, findings, arrays)
     return _account_rows(deltas, awra, qbo, findings)
 
 
 # --------------------------------------------------------------------------- postings
-
-
-def _owners(rows: np.ndarray, n: int) -> np.ndarray:
-    """Per side row, the ``MATCHES`` row that owns it (-1 if none)."""
-    own = np.full(n, -1, dtype=np.int64)
-    has = rows >= 0
-    own[rows[has]] = np.flatnonzero(has)
-    return own
 
 
 def _objects(series: pd.Series) -> np.ndarray:
@@ -109,140 +118,186 @@ def _objects(series: pd.Series) -> np.ndarray:
     return np.array(series.astype(object).where(series.notna(), None), dtype=object)
 
 
-def _text(series: pd.Series) -> pd.Series:
-    return series.astype("string")
+class _Codes:
+    """Text values (QBO account Ids, AWRA item and account ids) as integer codes, one code book."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def code(self, name: str) -> int:
+        """The code of one text."""
+        if name not in self._index:
+            self._index[name] = len(self.names)
+            self.names.append(name)
+        return self._index[name]
+
+    def codes(self, values: pd.Series, translate: Mapping[str, str | None] | None = None) -> np.ndarray:
+        """Codes of a text column (-1 missing), each distinct value first passed through ``translate``."""
+        codes, uniques = pd.factorize(values)
+        table = np.full(len(uniques) + 1, -1, dtype=np.int64)  # the last slot: code -1 (missing)
+        for i, value in enumerate(uniques):
+            text = str(value) if translate is None else translate.get(str(value))
+            if text is not None:
+                table[i] = self.code(text)
+        return table[codes]
 
 
-def _line_rows(lines: pd.DataFrame, transactions: pd.DataFrame, counted: np.ndarray) -> pd.DataFrame:
-    """The lines of counted transactions, each with its transaction's row position (``row``)."""
-    keys = pd.DataFrame(
-        {
-            "entity": _text(transactions["entity"]),
-            "txn_id": _text(transactions["id"]),
-            "row": np.arange(len(transactions)),
-        }
-    )
-    keys = keys[counted].drop_duplicates(["entity", "txn_id"])
-    return lines.merge(keys, how="inner", on=["entity", "txn_id"])
+@dataclass(frozen=True)
+class _Postings:
+    """One side's postings, one entry per posting (all integer arrays).
 
-
-def _postings(
-    entity: pd.Series,
-    row: np.ndarray,
-    account: pd.Series,
-    net: np.ndarray,
-    currency: np.ndarray,
-    via: Mapping[str, pd.Series] | None = None,
-) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {
-            "entity": _text(entity).to_numpy(),
-            "row": row.astype(np.int64),
-            "account": _text(account).fillna("").to_numpy(),
-            "net": net.astype(np.int64),
-            "currency": currency,
-        }
-    )
-    for name, values in (via or {}).items():
-        out[name] = _text(values).to_numpy()
-    return out
-
-
-def _awra_postings(awra: AwraData, run: RunArrays) -> pd.DataFrame:
-    """AWRA postings: one row per line (payments: per record) of the records in the AWRA totals.
-
-    Columns ``entity, row, account`` (QBO account Id through the mappings; ``""`` unmapped),
-    ``net`` (cents, debit positive), ``currency``, and ``item`` / ``via_account`` (the AWRA item
-    and account the posting goes through, for the mapping findings that explain it).
+    ``row``: the transaction row; ``account``: the QBO account (a code, -1 none); ``net``: cents,
+    debit positive; ``currency``: a ``RunArrays.currency_names`` code; for AWRA also ``item`` and
+    ``via``: the AWRA item and account the posting goes through (codes, -1 none).
     """
-    t = awra.transactions
-    counted = run.a_in_total
-    names = np.asarray(run.currency_names, dtype=object)
-    masters = awra.masters
-    items = masters[(masters["master_type"] == "item").fillna(False).to_numpy(dtype=bool)].drop_duplicates("id")
-    income = pd.Series(items["income_account_id"].to_numpy(), index=items["id"].to_numpy())
-    expense = pd.Series(items["expense_account_id"].to_numpy(), index=items["id"].to_numpy())
-    maps = awra.mappings
-    account_maps = maps[(maps["mapping_type"] == "account").fillna(False).to_numpy(dtype=bool)]
-    account_maps = account_maps.drop_duplicates("awra_id")
-    to_qbo = pd.Series(account_maps["qbo_id"].to_numpy(), index=account_maps["awra_id"].to_numpy())
 
-    lines = _line_rows(awra.lines, t, counted)
-    parts = []
-    for entity, frame in lines.groupby("entity", sort=False):
-        rows = frame["row"].to_numpy(dtype=np.int64)
-        item = _text(frame["item_id"])
-        if entity == "invoice":
-            via = _text(item.map(income))
-            net = -frame["amount_cents"].fillna(0).to_numpy(dtype=np.int64)
-        elif entity == "bill":
-            via = _text(frame["account_id"]).fillna(_text(item.map(expense)))
-            net = frame["amount_cents"].fillna(0).to_numpy(dtype=np.int64)
-        elif entity == "journal":
-            via = _text(frame["account_id"])
-            debit = frame["debit_cents"].fillna(0).to_numpy(dtype=np.int64)
-            net = debit - frame["credit_cents"].fillna(0).to_numpy(dtype=np.int64)
-        else:
-            continue  # a payment posts its amount to its deposit account (below), not per application
-        parts.append(
-            _postings(
-                frame["entity"],
-                rows,
-                via.map(to_qbo),
-                net,
-                names[run.a_currency[rows]],
-                {"item": item, "via_account": via},
-            )
-        )
-    parts.append(_payment_postings(t, counted, run.a_amount, names[run.a_currency], to_qbo))
-    return pd.concat(parts, ignore_index=True)
+    row: np.ndarray
+    account: np.ndarray
+    net: np.ndarray
+    currency: np.ndarray
+    item: np.ndarray
+    via: np.ndarray
+
+    @classmethod
+    def join(cls, parts: list[_Postings]) -> _Postings:
+        """The postings of every part, in order."""
+        columns = {
+            f.name: np.concatenate([getattr(p, f.name) for p in parts] + [np.zeros(0, np.int64)]).astype(np.int64)
+            for f in fields(cls)
+        }
+        return cls(**columns)
 
 
-def _payment_postings(
-    t: pd.DataFrame,
-    counted: np.ndarray,
-    amounts: np.ndarray,
-    currency: np.ndarray,
-    to_qbo: pd.Series | None,
-) -> pd.DataFrame:
-    """Each counted payment debits its deposit account with its amount (AWRA: through ``to_qbo``)."""
-    rows = np.flatnonzero(counted & (t["entity"] == "payment").fillna(False).to_numpy(dtype=bool))
-    via = _text(t["deposit_account_id"].take(rows)).reset_index(drop=True)
-    account = via.map(to_qbo) if to_qbo is not None else via
-    extra = {"item": pd.Series(pd.NA, index=via.index, dtype="string"), "via_account": via}
-    entity = pd.Series(["payment"] * len(rows), dtype="string")
-    return _postings(entity, rows, account, amounts[rows], currency[rows], extra if to_qbo is not None else None)
+def _owners(rows: np.ndarray, n: int, start: int) -> np.ndarray:
+    """Per side row, the ``MATCHES`` row that owns it; rows none owns get ``start + row``."""
+    own = start + np.arange(n, dtype=np.int64)
+    has = rows >= 0
+    own[rows[has]] = np.flatnonzero(has)
+    return own
 
 
-def _qbo_postings(qbo: QboData, run: RunArrays) -> pd.DataFrame:
-    """QBO postings, the same columns as ``_awra_postings`` without ``item`` / ``via_account``."""
-    t = qbo.transactions
-    counted = run.q_in_total
-    names = np.asarray(run.currency_names, dtype=object)
-    refs = qbo.references
-    items = refs[(refs["ref_type"] == "item").fillna(False).to_numpy(dtype=bool)].drop_duplicates("id")
-    income = pd.Series(items["income_account_id"].to_numpy(), index=items["id"].to_numpy())
-    expense = pd.Series(items["expense_account_id"].to_numpy(), index=items["id"].to_numpy())
-    lines = _line_rows(qbo.lines, t, counted)
-    parts = []
-    for entity, frame in lines.groupby("entity", sort=False):
-        rows = frame["row"].to_numpy(dtype=np.int64)
-        item = _text(frame["item_id"])
-        account = _text(frame["account_id"])
-        if entity == "invoice":
-            account = _text(item.map(income)).fillna(account)  # discount lines: DiscountAccountRef
-            net = -frame["amount_cents"].fillna(0).to_numpy(dtype=np.int64)
-        elif entity == "bill":
-            account = account.fillna(_text(item.map(expense)))
-            net = frame["amount_cents"].fillna(0).to_numpy(dtype=np.int64)
-        elif entity == "journal":
-            debit = frame["debit_cents"].fillna(0).to_numpy(dtype=np.int64)
-            net = debit - frame["credit_cents"].fillna(0).to_numpy(dtype=np.int64)
-        else:
-            continue
-        parts.append(_postings(frame["entity"], rows, account, net, names[run.q_currency[rows]]))
-    parts.append(_payment_postings(t, counted, run.q_amount, names[run.q_currency], None))
-    return pd.concat(parts, ignore_index=True)
+def _lookup(frame: pd.DataFrame, kind_column: str, kind: str, value: str, key: str = "id") -> dict[str, str | None]:
+    """``key`` → ``value`` for the rows of one kind (the first row per key)."""
+    rows = frame[(frame[kind_column] == kind).fillna(False).to_numpy(dtype=bool)].drop_duplicates(key)
+    return {
+        str(i): (None if v is None or v is pd.NA else str(v))
+        for i, v in zip(rows[key].astype(object), rows[value].astype(object), strict=True)
+        if i is not None and i is not pd.NA
+    }
+
+
+def _line_rows(lines: pd.DataFrame, transactions: pd.DataFrame, counted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions of the lines of counted transactions, each one's transaction row)."""
+    t_codes, l_codes = factorize_together(transactions["id"], lines["txn_id"])
+    entities = len(F.ENTITIES) + 1
+    t_key = t_codes * entities + label_codes(transactions["entity"], F.ENTITIES) + 1
+    l_key = l_codes * entities + label_codes(lines["entity"], F.ENTITIES) + 1
+    rows = np.flatnonzero(counted & (t_codes >= 0))
+    keys, first = np.unique(t_key[rows], return_index=True)
+    if not len(keys):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    at = np.minimum(np.searchsorted(keys, l_key), len(keys) - 1)
+    found = (keys[at] == l_key) & (l_codes >= 0)
+    return np.flatnonzero(found), rows[first[at[found]]]
+
+
+def _cents(frame: pd.DataFrame, column: str, at: np.ndarray) -> np.ndarray:
+    return frame[column].to_numpy(dtype=np.int64, na_value=0)[at]
+
+
+def _awra_postings(awra: AwraData, run: RunArrays, book: _Codes) -> _Postings:
+    """AWRA postings: each line (payments: each record) of the records in the AWRA totals.
+
+    A line's QBO account is its AWRA account's mapping; ``item`` / ``via`` name the AWRA item
+    and account it goes through (for the mapping findings that explain a difference).
+    """
+    t, lines = awra.transactions, awra.lines
+    income = _lookup(awra.masters, "master_type", "item", "income_account_id")
+    expense = _lookup(awra.masters, "master_type", "item", "expense_account_id")
+    to_qbo = _lookup(awra.mappings, "mapping_type", "account", "qbo_id", key="awra_id")
+    positions, rows = _line_rows(lines, t, run.a_in_total)
+    entity = label_codes(lines["entity"], F.ENTITIES)[positions]
+    items, books = _Codes(), _Codes()
+    item = items.codes(lines["item_id"])[positions]
+    own_account = books.codes(lines["account_id"])[positions]
+    pay = _payment_rows(t, run.a_in_total)
+    deposit = books.codes(t["deposit_account_id"])[pay]
+    via = np.full(len(positions), -1, dtype=np.int64)
+    is_invoice, is_bill = entity == F.ENTITIES.index("invoice"), entity == F.ENTITIES.index("bill")
+    is_journal = entity == F.ENTITIES.index("journal")
+    item_income = _table(items.names, income, books)
+    item_expense = _table(items.names, expense, books)
+    via[is_invoice] = item_income[item[is_invoice]]
+    via[is_bill | is_journal] = own_account[is_bill | is_journal]
+    no_account = is_bill & (via < 0)
+    via[no_account] = item_expense[item[no_account]]
+    amount = _cents(lines, "amount_cents", positions)
+    net = np.where(is_invoice, -amount, amount)
+    net = np.where(is_journal, _cents(lines, "debit_cents", positions) - _cents(lines, "credit_cents", positions), net)
+    keep = is_invoice | is_bill | is_journal  # a payment posts its amount (below), not per application
+    account_of_via = _table(books.names, to_qbo, book)
+    line_part = _Postings(
+        row=rows[keep],
+        account=account_of_via[via[keep]],
+        net=net[keep],
+        currency=run.a_currency[rows[keep]],
+        item=_recode(item[keep], items, book),
+        via=_recode(via[keep], books, book),
+    )
+    payment_part = _Postings(
+        row=pay,
+        account=account_of_via[deposit],
+        net=run.a_amount[pay],
+        currency=run.a_currency[pay],
+        item=np.full(len(pay), -1, dtype=np.int64),
+        via=_recode(deposit, books, book),
+    )
+    return _Postings.join([line_part, payment_part])
+
+
+def _table(names: list[str], to: Mapping[str, str | None], book: _Codes) -> np.ndarray:
+    """Per code of ``names`` (and -1 last), the code in ``book`` of what ``to`` maps it to (-1 none)."""
+    codes = [-1 if (target := to.get(name)) is None else book.code(target) for name in names]
+    return np.array([*codes, -1], dtype=np.int64)
+
+
+def _recode(codes: np.ndarray, source: _Codes, target: _Codes) -> np.ndarray:
+    """Codes of ``source``'s book as codes of ``target``'s (-1 stays -1), prefixed by kind."""
+    table = np.array([target.code(f"awra:{n}") for n in source.names] + [-1], dtype=np.int64)
+    return table[codes]
+
+
+def _payment_rows(t: pd.DataFrame, counted: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(counted & (label_codes(t["entity"], F.ENTITIES) == F.ENTITIES.index("payment")))
+
+
+def _qbo_postings(qbo: QboData, run: RunArrays, book: _Codes) -> _Postings:
+    """QBO postings, as ``_awra_postings`` gives them (no ``item`` / ``via``)."""
+    t, lines = qbo.transactions, qbo.lines
+    income = _lookup(qbo.references, "ref_type", "item", "income_account_id")
+    expense = _lookup(qbo.references, "ref_type", "item", "expense_account_id")
+    positions, rows = _line_rows(lines, t, run.q_in_total)
+    entity = label_codes(lines["entity"], F.ENTITIES)[positions]
+    is_invoice, is_bill = entity == F.ENTITIES.index("invoice"), entity == F.ENTITIES.index("bill")
+    is_journal = entity == F.ENTITIES.index("journal")
+    own_account = book.codes(lines["account_id"])[positions]
+    by_income = book.codes(lines["item_id"], income)[positions]
+    by_expense = book.codes(lines["item_id"], expense)[positions]
+    # invoice: the item's income account (a discount line: its DiscountAccountRef); bill: the
+    # line's AccountRef, else its item's expense account; journal: its AccountRef
+    account = np.where(is_invoice, np.where(by_income >= 0, by_income, own_account), own_account)
+    account = np.where(is_bill & (account < 0), by_expense, account)
+    amount = _cents(lines, "amount_cents", positions)
+    net = np.where(is_invoice, -amount, amount)
+    net = np.where(is_journal, _cents(lines, "debit_cents", positions) - _cents(lines, "credit_cents", positions), net)
+    keep = is_invoice | is_bill | is_journal
+    none = np.full(int(keep.sum()), -1, dtype=np.int64)
+    line_part = _Postings(rows[keep], account[keep], net[keep], run.q_currency[rows[keep]], none, none)
+    pay = _payment_rows(t, run.q_in_total)
+    none = np.full(len(pay), -1, dtype=np.int64)
+    deposit = book.codes(t["deposit_account_id"])[pay]
+    return _Postings.join([line_part, _Postings(pay, deposit, run.q_amount[pay], run.q_currency[pay], none, none)])
 
 
 # --------------------------------------------------------------------------- explaining
@@ -250,7 +305,9 @@ def _qbo_postings(qbo: QboData, run: RunArrays) -> pd.DataFrame:
 
 def _explainers(
     deltas: pd.DataFrame,
-    a_post: pd.DataFrame,
+    a_post: _Postings,
+    a_m: np.ndarray,
+    book: _Codes,
     awra: AwraData,
     qbo: QboData,
     findings: pd.DataFrame,
@@ -262,7 +319,7 @@ def _explainers(
     if not len(moving) or not len(findings):
         return out
     index = _FindingIndex(findings)
-    used = _masters_used(a_post, deltas["m"].to_numpy()[moving])
+    used = _masters_used(a_post, a_m, deltas["m"].to_numpy()[moving], book)
     matches = run.matches
     chosen: dict[int, int] = {}
     m_values = deltas["m"].to_numpy(dtype=np.int64)
@@ -328,15 +385,17 @@ class _FindingIndex:
         return -1
 
 
-def _masters_used(a_post: pd.DataFrame, ms: np.ndarray) -> dict[int, tuple[tuple[str, str], ...]]:
-    """Per ``MATCHES`` row, the items and accounts its AWRA postings go through."""
-    rows = a_post[a_post["m"].isin(ms)]
-    out: dict[int, list[tuple[str, str]]] = {}
-    for m, item, account in zip(rows["m"], rows["item"], rows["via_account"], strict=True):
-        seen = out.setdefault(int(m), [])
-        for key in (("item", item), ("account", account)):
-            if isinstance(key[1], str) and key not in seen:
-                seen.append(key)
+def _masters_used(
+    a_post: _Postings, a_m: np.ndarray, ms: np.ndarray, book: _Codes
+) -> dict[int, tuple[tuple[str, str], ...]]:
+    """Per ``MATCHES`` row in ``ms``, the AWRA items and accounts its AWRA postings go through."""
+    at = np.flatnonzero(np.isin(a_m, ms))
+    out: dict[int, set[tuple[str, str]]] = {}
+    for m, item, via in zip(a_m[at].tolist(), a_post.item[at].tolist(), a_post.via[at].tolist(), strict=True):
+        seen = out.setdefault(m, set())
+        for kind, code in (("item", item), ("account", via)):
+            if code >= 0:
+                seen.add((kind, book.names[code].removeprefix("awra:")))
     return {m: tuple(sorted(keys)) for m, keys in out.items()}
 
 
