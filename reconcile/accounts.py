@@ -11,7 +11,8 @@ on QBO accounts, signed debit positive, credit negative:
   QBO: ``AccountRef``, else the Item's ``ExpenseAccountRef``);
 * journal lines: ``debit - credit`` on their account (AWRA through the account mapping);
 * payments debit their deposit account with the payment's amount (AWRA ``deposit_account_id``
-  through the mapping; QBO ``DepositToAccountRef``).
+  through the mapping; QBO ``DepositToAccountRef``); an AWRA payment naming no deposit account
+  leaves it to QBO's default, so it posts where its QBO counterpart does.
 
 Only records counted in their side's totals post (``tieout``: in window, status filter, usable
 data), in the record's currency (``reconcile.currencies``); an AWRA posting whose account has no
@@ -38,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
-from reconcile.match import factorize_together, label_codes, texts_at
+from reconcile.match import factorize_together, gather, label_codes, texts_at
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 from reconcile.tieout import RunArrays
@@ -76,8 +77,9 @@ def account_impact(
     ``RunArrays`` (the pairing, the rows counted in totals, the currencies).
     """
     book = _Codes()
-    a_post = _awra_postings(awra, arrays, book)
-    q_post = _qbo_postings(qbo, arrays, book)
+    qbo_deposits = book.codes(qbo.transactions["deposit_account_id"])
+    a_post = _awra_postings(awra, arrays, book, qbo_deposits)
+    q_post = _qbo_postings(qbo, arrays, book, qbo_deposits)
     if not len(a_post.row) and not len(q_post.row):
         return F.empty_frame(F.ACCOUNTS)
     n_matches = len(arrays.matches)
@@ -206,11 +208,13 @@ def _cents(frame: pd.DataFrame, column: str, at: np.ndarray) -> np.ndarray:
     return frame[column].to_numpy(dtype=np.int64, na_value=0)[at]
 
 
-def _awra_postings(awra: AwraData, run: RunArrays, book: _Codes) -> _Postings:
+def _awra_postings(awra: AwraData, run: RunArrays, book: _Codes, qbo_deposits: np.ndarray) -> _Postings:
     """AWRA postings: each line (payments: each record) of the records in the AWRA totals.
 
     A line's QBO account is its AWRA account's mapping; ``item`` / ``via`` name the AWRA item
-    and account it goes through (for the mapping findings that explain a difference).
+    and account it goes through (for the mapping findings that explain a difference). A payment
+    without a deposit account leaves it to QBO's default: it posts where its QBO counterpart
+    does (``qbo_deposits``: per QBO row, the code of its deposit account).
     """
     t, lines = awra.transactions, awra.lines
     income = _lookup(awra.masters, "master_type", "item", "income_account_id")
@@ -247,13 +251,24 @@ def _awra_postings(awra: AwraData, run: RunArrays, book: _Codes) -> _Postings:
     )
     payment_part = _Postings(
         row=pay,
-        account=account_of_via[deposit],
+        account=_default_deposits(account_of_via[deposit], deposit < 0, pay, qbo_deposits, run),
         net=run.a_amount[pay],
         currency=run.a_currency[pay],
         item=np.full(len(pay), -1, dtype=np.int64),
         via=_recode(deposit, books, book),
     )
     return _Postings.join([line_part, payment_part])
+
+
+def _default_deposits(
+    accounts: np.ndarray, unset: np.ndarray, rows: np.ndarray, qbo_deposits: np.ndarray, run: RunArrays
+) -> np.ndarray:
+    """AWRA payments' QBO deposit accounts, QBO's choice where AWRA names none (its default)."""
+    partner = np.full(len(run.awra.transactions), -1, dtype=np.int64)
+    paired = run.is_pair & (run.awra_row >= 0) & (run.qbo_row >= 0)
+    partner[run.awra_row[paired]] = run.qbo_row[paired]
+    theirs = gather(qbo_deposits, partner[rows], -1).astype(np.int64)
+    return np.where(unset, theirs, accounts)
 
 
 def _table(names: list[str], to: Mapping[str, str | None], book: _Codes) -> np.ndarray:
@@ -272,7 +287,7 @@ def _payment_rows(t: pd.DataFrame, counted: np.ndarray) -> np.ndarray:
     return np.flatnonzero(counted & (label_codes(t["entity"], F.ENTITIES) == F.ENTITIES.index("payment")))
 
 
-def _qbo_postings(qbo: QboData, run: RunArrays, book: _Codes) -> _Postings:
+def _qbo_postings(qbo: QboData, run: RunArrays, book: _Codes, deposits: np.ndarray) -> _Postings:
     """QBO postings, as ``_awra_postings`` gives them (no ``item`` / ``via``)."""
     t, lines = qbo.transactions, qbo.lines
     income = _lookup(qbo.references, "ref_type", "item", "income_account_id")
@@ -296,7 +311,7 @@ def _qbo_postings(qbo: QboData, run: RunArrays, book: _Codes) -> _Postings:
     line_part = _Postings(rows[keep], account[keep], net[keep], run.q_currency[rows[keep]], none, none)
     pay = _payment_rows(t, run.q_in_total)
     none = np.full(len(pay), -1, dtype=np.int64)
-    deposit = book.codes(t["deposit_account_id"])[pay]
+    deposit = deposits[pay]
     return _Postings.join([line_part, _Postings(pay, deposit, run.q_amount[pay], run.q_currency[pay], none, none)])
 
 

@@ -352,7 +352,9 @@ DATA_QUALITY = _schema(
 #: * ``retry_safe``: whether retrying the sync can succeed now (triage); ``<NA>`` if not judged.
 #: * ``line``: for a line-level finding, the line it names (the AWRA ``line_no``, or the QBO line
 #:   Id for a line only QBO has); ``<NA>`` for record-level findings.
-#: * ``currency``: the record's currency (AWRA's if known, else QBO's); ``<NA>`` for master data.
+#: * ``currency``: the record's currency (AWRA's if known, else QBO's; a record stating none
+#:   takes its counterpart's, else the home currency: ``reconcile.currencies``); the currency of
+#:   ``amount_cents`` and ``effect_cents``. ``<NA>`` for master data.
 #: * ``fingerprint``: a stable identity of the finding across runs (run history).
 #: * ``history_status``: new, persisting or reopened against the previous completed run of the
 #:   company; ``first_seen`` when the finding was first seen, ``age_days`` days since then

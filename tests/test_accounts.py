@@ -149,3 +149,12 @@ def test_largest_differences_come_first():
     result = run(awra, qbo, params)
     differences = result.accounts["difference_cents"].abs().tolist()
     assert differences == sorted(differences, reverse=True) and differences[0] == 30_000
+
+
+def test_a_payment_without_a_deposit_account_posts_where_qbo_put_it():
+    awra, qbo, params = build_company()
+    # AWRA leaves the deposit account to QBO's default (allowed): no difference, no finding
+    awra = replace(awra, transactions=change_rows(awra.transactions, row_of("id", "p-1"), deposit_account_id=None))
+    result = run(awra, qbo, params)
+    assert len(result.findings) == 0
+    assert (result.accounts["difference_cents"] == 0).all() and account(result, "81", "KES").awra_net_cents == 160_000
