@@ -529,7 +529,8 @@ def _step(
         return {
             "findings": len(result.findings),
             "by_category": {str(k): int(v) for k, v in result.findings["category"].value_counts().items()},
-            "unexplained_cents": [t.unexplained_cents for t in result.totals],
+            # per entity, per currency (amounts in two currencies are never added)
+            "unexplained_cents": [{c.currency: c.unexplained_cents for c in t.currencies} for t in result.totals],
             "by_field": {
                 str(k): int(v)
                 for k, v in result.findings["field"].value_counts().items()

@@ -22,6 +22,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,8 @@ class QboSettings:
     max_retries: int = 5
     max_in_flight: int = 10
     requests_per_minute: int = 500
+    #: the home currency when QBO's Preferences do not say it (blank: unknown)
+    home_currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -184,6 +187,7 @@ class ReconcileSettings:
     tax_tolerance_cents: int = 0
     line_total_tolerance_cents: int = 0
     date_tolerance_days: int = 0
+    exchange_rate_tolerance: Decimal = Decimal(0)
     probable_match_days: int = 3
     retry_loop_threshold: int = 3
     pending_sla_hours: int = 24
@@ -447,6 +451,7 @@ class _Builder:
                 "max_retries",
                 "max_in_flight",
                 "requests_per_minute",
+                "home_currency",
             },
             path,
         )
@@ -473,6 +478,7 @@ class _Builder:
             max_retries=self._get(t, "max_retries", path, int, 5, _at_least(0)),
             max_in_flight=self._get(t, "max_in_flight", path, int, 10, _between(1, 10)),
             requests_per_minute=self._get(t, "requests_per_minute", path, int, 500, _between(1, 500)),
+            home_currency=self._get(t, "home_currency", path, str, "", _currency_code).strip().upper(),
         )
 
     def _email(self, t: Mapping[str, Any], path: str) -> EmailSettings:
@@ -573,7 +579,7 @@ class _Builder:
             "pending_sla_hours": 1,
             "escalation_threshold": 1,
         }
-        self._unknown_keys(t, {*ints, "triage_rules"}, "reconcile")
+        self._unknown_keys(t, {*ints, "triage_rules", "exchange_rate_tolerance"}, "reconcile")
         values = {
             key: self._get(t, key, "reconcile", int, getattr(defaults, key), _at_least(low))
             for key, low in ints.items()
@@ -586,10 +592,35 @@ class _Builder:
                 rules = candidate if candidate.is_absolute() else (self.base / candidate)
                 if not rules.is_file():
                     self.problems.append(f"reconcile.triage_rules: file not found: {rules}")
-        return ReconcileSettings(**values, triage_rules=rules)
+        return ReconcileSettings(**values, triage_rules=rules, exchange_rate_tolerance=self._exchange_rate_tolerance(t))
+
+    def _exchange_rate_tolerance(self, t: Mapping[str, Any]) -> Decimal:
+        """``reconcile.exchange_rate_tolerance``: a decimal ≥ 0, written as text or a number.
+
+        A TOML float is read through its shortest text (``0.0001`` stays exactly 0.0001).
+        """
+        raw = t.get("exchange_rate_tolerance", 0)
+        where = "reconcile.exchange_rate_tolerance"
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            self.problems.append(f'{where}: expected a decimal such as "0.0001", got {type(raw).__name__}')
+            return Decimal(0)
+        try:
+            value = Decimal(repr(raw) if isinstance(raw, float) else str(raw).strip())
+        except InvalidOperation:
+            self.problems.append(f"{where}: {raw!r} is not a decimal number")
+            return Decimal(0)
+        if not value.is_finite() or value < 0:
+            self.problems.append(f"{where}: {raw!r} must be a number of at least 0")
+            return Decimal(0)
+        return value
 
 
 # --------------------------------------------------------------------------- value checks
+
+
+def _currency_code(value: str) -> str | None:
+    text = value.strip()
+    return None if not text or re.fullmatch(r"[A-Za-z]{3}", text) else f"{value!r} is not a 3-letter currency code"
 
 
 def _nonblank(value: str) -> str | None:

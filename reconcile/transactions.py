@@ -83,15 +83,18 @@ class TransactionResult:
     * ``outcomes``: one row per AWRA and QBO record (schema ``OUTCOMES``), built when first
       read: a run reports findings and totals, so it does not pay for two million outcome rows.
     * ``matches``: the pairing frame (``match.MATCHES``).
-    * ``tolerance_cents``: per entity, differences within tolerance (bridge line
+    * ``tolerance_cents``: per (entity, currency), differences within tolerance (bridge line
       ``within_tolerance``): pass it to ``tieout.entity_totals`` when recomputing totals.
+    * ``arrays``: the run's ``tieout.RunArrays`` (pairing, flags, currencies), for the stages
+      composed after this one (totals again, account impact) within the same run.
     """
 
     findings: pd.DataFrame
     totals: tuple[EntityTotals, ...]
     build_outcomes: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
     matches: pd.DataFrame = field(default_factory=pd.DataFrame)
-    tolerance_cents: Mapping[str, int] = field(default_factory=dict)
+    tolerance_cents: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    arrays: RunArrays | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def outcomes(self) -> pd.DataFrame:
@@ -118,7 +121,9 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
     tolerable = compared_pairs(matches, awra, qbo, params, run) & both
     tolerable &= gather(run.a_in_total, ar, False).astype(bool)
     tolerable &= gather(run.q_in_total, qr, False).astype(bool)
-    found, tolerance = assign_effects(found, matches, run.effects, tolerable)
+    # a pair in two currencies is never "within tolerance": its currency finding carries it
+    tolerable &= gather(run.a_currency, ar, -1) == gather(run.q_currency, qr, -2)
+    found, tolerance = assign_effects(found, matches, run.effects, tolerable, run)
     findings = sort_findings(F.conform(found, F.FINDINGS))
     totals = entity_totals(findings, awra, qbo, params, tolerance, run)
     return TransactionResult(
@@ -127,6 +132,7 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
         build_outcomes=lambda: record_outcomes(matches, awra, qbo, params, run),
         matches=matches,
         tolerance_cents=tolerance,
+        arrays=run,
     )
 
 

@@ -250,6 +250,8 @@ EXPECTED: list[tuple[str, str, str | None, str | None, str | None]] = [
 #: finding carries 0.
 EXPECTED_EFFECTS: dict[tuple[str, str, str | None, str | None, str | None], int] = {
     ("invoice", "mismatch", "a-1002", "102", "amount"): 1000,
+    # USD 80.00 in AWRA, KES 80.00 in QBO: +80.00 USD here, -80.00 KES as its other_effect
+    ("invoice", "mismatch", "a-1006", "106", "currency"): 8000,
     ("invoice", "mismatch", "a-1007", "107", "status"): 8000,
     ("invoice", "missing_in_qbo", "a-1009", None, None): 4000,
     ("invoice", "missing_in_qbo", "a-1010", None, None): 3000,

@@ -69,17 +69,9 @@ def run(company: Company, folder: Path, name: str) -> RunResult:
 
 
 def unexplained(result: RunResult) -> list[int]:
-    """Every ``unexplained`` figure of the run: per entity, and per currency and per account where
-    the result carries them (read by name, so the figures added by later work are checked too)."""
-    out = []
-    for totals in result.totals:
-        out.append(totals.unexplained_cents)
-        per_currency = getattr(totals, "currencies", None) or {}
-        out += [getattr(c, "unexplained_cents", 0) for c in per_currency.values()]
-    accounts = getattr(result, "accounts", None) or ()
-    out += [
-        getattr(a, "unexplained_cents", 0) for a in (accounts.values() if hasattr(accounts, "values") else accounts)
-    ]
+    """Every ``unexplained`` figure of the run: per entity and currency, and per account and currency."""
+    out = [c.unexplained_cents for totals in result.totals for c in totals.currencies]
+    out += [int(v) for v in result.accounts["unexplained_cents"]]
     return out
 
 

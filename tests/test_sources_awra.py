@@ -1136,3 +1136,56 @@ def test_date_columns_declared_as_text_follow_their_type(backend: str, request: 
     assert not tx.loc[["word", "dmy", "impossible"], "data_ok"].any()
     bad_dates = data.data_quality[data.data_quality["field"] == "txn_date"]
     assert set(bad_dates["awra_id"]) == {"word", "dmy", "impossible"}
+
+
+# --------------------------------------------------------------------------- exchange rates
+
+
+def _txn(data: AwraData, entity: str, ident: str) -> pd.Series:
+    t = data.transactions
+    return t[((t["entity"] == entity) & (t["id"] == ident)).fillna(False).to_numpy(dtype=bool)].iloc[0]
+
+
+def test_exchange_rates_and_the_deposit_account_are_read(db: AwraDb) -> None:
+    db.execute(
+        "UPDATE invoices SET exchange_rate = 129.5 WHERE id = '1'",
+        "UPDATE payments SET exchange_rate = 0.0077 WHERE id = 'P1'",
+    )
+    data = read_awra(db.settings(), MARCH)
+    assert _txn(data, "invoice", "1")["exchange_rate"] == "129.5"
+    assert _txn(data, "payment", "P1")["exchange_rate"] == "0.0077"
+    assert pd.isna(_txn(data, "invoice", "2")["exchange_rate"])  # NULL: unknown
+    assert _txn(data, "payment", "P1")["deposit_account_id"] == "A-BANK"
+    assert (data.data_quality["field"] != "exchange_rate").all()
+
+
+def test_a_bad_exchange_rate_is_listed_and_leaves_only_the_rate_unknown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'awra.db'}"
+    engine = sa.create_engine(url)
+    awra_metadata().create_all(engine)
+    db = AwraDb("sqlite", url, engine)
+    build_standard(db)
+    db.execute(
+        "UPDATE invoices SET exchange_rate = 'lots' WHERE id = '1'",
+        "UPDATE bills SET exchange_rate = -2 WHERE id = 'B1'",
+    )
+    data = read_awra(db.settings(), MARCH)
+    rates = data.data_quality[data.data_quality["field"] == "exchange_rate"]
+    assert sorted(zip(rates["awra_id"], rates["value"], strict=True)) == [("1", "lots"), ("B1", "-2")]
+    assert all("not a positive number" in p for p in rates["problem"])
+    for entity, ident in (("invoice", "1"), ("bill", "B1")):
+        row = _txn(data, entity, ident)
+        assert pd.isna(row["exchange_rate"]) and bool(row["data_ok"])
+    engine.dispose()
+
+
+def test_a_database_without_exchange_rate_columns_reads_them_as_unknown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'awra.db'}"
+    engine = sa.create_engine(url)
+    awra_metadata().create_all(engine)
+    db = AwraDb("sqlite", url, engine)
+    build_standard(db)
+    db.execute(*(f"ALTER TABLE {t} DROP COLUMN exchange_rate" for t in ("invoices", "payments", "bills", "journals")))
+    data = read_awra(db.settings(), MARCH)
+    assert data.transactions["exchange_rate"].isna().all() and len(data.transactions)
+    engine.dispose()

@@ -827,3 +827,43 @@ def test_vectorized_timestamps_equal_pandas(texts: list[str | None]) -> None:
     low, high = pd.Timestamp("1678-01-01", tz="UTC"), pd.Timestamp("2261-12-31", tz="UTC")
     expected = pd.DatetimeIndex(expected.where((expected >= low) & (expected <= high))).as_unit("ns")
     assert list(_timestamps(texts)) == list(expected)
+
+
+# --------------------------------------------------------------------------- currencies
+
+
+def test_exchange_rate_home_total_and_deposit_account_are_read_exactly() -> None:
+    invoice = {
+        "Id": "7",
+        "TxnDate": "2026-03-04",
+        "TotalAmt": Decimal("200.00"),
+        "CurrencyRef": {"value": "USD"},
+        "ExchangeRate": Decimal("129.50"),
+        "HomeTotalAmt": Decimal("25900.00"),
+        "Line": [],
+    }
+    floats = {**invoice, "Id": "8", "ExchangeRate": 0.0077, "HomeTotalAmt": 1.54}
+    plain = {"Id": "9", "TxnDate": "2026-03-04", "TotalAmt": 5, "Line": [], "ExchangeRate": "odd"}
+    txns, _ = parse_transactions("invoice", [invoice, floats, plain])
+    assert list(txns["exchange_rate"].astype(object)) == ["129.5", "0.0077", pd.NA]
+    assert list(txns["home_amount_cents"].astype(object)) == [2_590_000, 154, pd.NA]
+    payment = {
+        "Id": "20",
+        "TxnDate": "2026-03-05",
+        "TotalAmt": 5,
+        "DepositToAccountRef": {"value": "35", "name": "Bank"},
+        "Line": [],
+    }
+    payments, _ = parse_transactions("payment", [payment, {**payment, "Id": "21", "DepositToAccountRef": None}])
+    assert list(payments["deposit_account_id"].astype(object)) == ["35", pd.NA]
+
+
+def test_the_home_currency_is_read_from_the_preferences() -> None:
+    prefs = {"CurrencyPrefs": {"HomeCurrency": {"value": "kes "}}}
+    assert qbo_parse.home_currency_of_preferences([prefs]) == "KES"
+    assert qbo_parse.home_currency_of_preferences([]) is None
+    assert qbo_parse.home_currency_of_preferences([{"CurrencyPrefs": {"HomeCurrency": {"value": ""}}}]) is None
+    assert qbo_parse.home_currency_of_preferences([{"CurrencyPrefs": "odd"}]) is None
+    data = qbo_parse.qbo_data_from_payloads({"Preferences": [prefs], "Invoice": []})
+    assert data.home_currency == "KES"
+    assert qbo_parse.qbo_data_from_payloads({"Invoice": []}).home_currency is None

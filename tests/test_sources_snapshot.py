@@ -365,3 +365,26 @@ def test_credentials_are_client_id_secret_and_a_refresh_token_or_token_store(tmp
     (tmp_path / "tokens.json").write_text("{}")
     assert has_credentials(company(tmp_path, client_id="i", client_secret="s"))
     assert not has_credentials(company(tmp_path, client_id="i"))
+
+
+# --------------------------------------------------------------------------- Preferences
+
+
+PREFERENCES = {"Id": "1", "CurrencyPrefs": {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "KES"}}}
+
+
+def test_the_home_currency_comes_from_preferences_json_and_is_saved_again(tmp_path: Path) -> None:
+    folder = tmp_path / "snap"
+    write_snapshot(folder, {**company_payloads(), "Preferences": [PREFERENCES]})
+    source = SnapshotSource(folder)
+    assert source.pull(params()).home_currency == "KES"
+    assert source.payloads()["Preferences"] == [PREFERENCES]
+    write_snapshot(tmp_path / "again", source.payloads())
+    assert json.loads((tmp_path / "again" / "Preferences.json").read_text()) == [PREFERENCES]
+    assert SnapshotSource(tmp_path / "again").pull(params()).home_currency == "KES"
+
+
+def test_without_preferences_json_the_home_currency_is_unknown(snapshot_dir: Path) -> None:
+    source = SnapshotSource(snapshot_dir)
+    assert source.pull(params()).home_currency is None
+    assert "Preferences" not in source.payloads()

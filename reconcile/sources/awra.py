@@ -185,6 +185,14 @@ READ_COLUMNS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 
+#: Columns a table may have or not (CONTRACTS §1): read when present, ``<NA>`` when absent.
+OPTIONAL_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "invoices": ("exchange_rate",),
+    "payments": ("exchange_rate",),
+    "bills": ("exchange_rate",),
+    "journals": ("exchange_rate",),
+}
+
 #: The AWRA table of each master type.
 MASTER_TABLES: Mapping[str, str] = {
     "customer": "customers",
@@ -523,6 +531,10 @@ def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable
             if found is None:
                 missing_columns.append(f"{actual}.{wanted}" + ("" if wanted == col else f" ({canonical}.{col})"))
             else:
+                columns[col] = found
+        for col in OPTIONAL_COLUMNS.get(canonical, ()):
+            found = have.get(settings.column_name(canonical, col).lower())
+            if found is not None:
                 columns[col] = found
         texts = frozenset(c for c, found in columns.items() if found in text_typed)
         tables[canonical] = _Table(canonical, actual, schema_key, columns, texts)
@@ -962,6 +974,24 @@ def _decimal_text(value: Any) -> object:
     return "0" if out in ("-0", "0") else out
 
 
+def _exchange_rates(raw: np.ndarray, findings: _Findings, where: Mapping[str, Any]) -> np.ndarray:
+    """Exchange rates as normalized decimal text.
+
+    NULL is unknown; anything but a positive number is a data-quality row, and unknown too.
+    """
+    texts = np.array([_decimal_text(v) for v in raw], dtype=object)
+    bad = np.array([t is _BAD or (isinstance(t, str) and Decimal(t) <= 0) for t in texts], dtype=bool)
+    findings.add(
+        bad,
+        field="exchange_rate",
+        raw=raw,
+        problem=lambda v: f"exchange rate{_quoted(v)} is not a positive number (the rate is taken as unknown)",
+        **where,
+    )
+    texts[bad] = None
+    return texts
+
+
 # --------------------------------------------------------------------------- data quality
 
 
@@ -1390,9 +1420,17 @@ def _build_entity(
     if spec.entity == "journal":
         frame["amount_cents"] = line_total  # a journal's amount is the sum of its debits
 
+    if spec.entity == "payment":
+        frame["deposit_account_id"] = _texts(h["deposit_account_id"], blank_is_na=True)
+
     dq = findings.frame()
     flagged = set(dq["awra_id"].dropna())
     frame["data_ok"] = _notna(ids) & ~_isin(ids, flagged)
+    # a bad exchange rate is listed but leaves only the rate unknown: the record is still compared
+    rate_findings = _Findings()
+    if "exchange_rate" in h:
+        frame["exchange_rate"] = _exchange_rates(h["exchange_rate"], rate_findings, where)
+    dq = F.concat_frames([dq, rate_findings.frame()], F.DATA_QUALITY)
     transactions = F.conform(pd.DataFrame(frame), F.TRANSACTIONS)
     transactions = transactions.sort_values("id", kind="stable").reset_index(drop=True)
 

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 
 MONEY = Numeric(18, 2)
+#: an exchange rate: home-currency units per unit of the record's currency (optional, CONTRACTS §1)
+RATE = Numeric(18, 8)
 
 
 def awra_metadata() -> MetaData:
@@ -72,7 +74,6 @@ def awra_metadata() -> MetaData:
             Column(party, String(64)),
             Column("txn_date", Date),
             *extra,
-            Column("exchange_rate", Numeric(18, 8)),
             Column("status", String(32)),
             Column("branch", String(64)),
             Column("qbo_id", String(64)),
@@ -88,6 +89,7 @@ def awra_metadata() -> MetaData:
         Column("total_amount", MONEY),
         Column("tax_amount", MONEY),
         Column("warehouse", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "invoice_lines",
@@ -108,6 +110,7 @@ def awra_metadata() -> MetaData:
         Column("amount", MONEY),
         Column("payment_method_id", String(64)),
         Column("deposit_account_id", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "payment_applications",
@@ -124,6 +127,7 @@ def awra_metadata() -> MetaData:
         Column("total_amount", MONEY),
         Column("tax_amount", MONEY),
         Column("warehouse", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "bill_lines",
@@ -143,13 +147,13 @@ def awra_metadata() -> MetaData:
         Column("number", String(64)),
         Column("txn_date", Date),
         Column("currency", String(3)),
-        Column("exchange_rate", Numeric(18, 8)),
         Column("status", String(32)),
         Column("memo", Text),
         Column("branch", String(64)),
         Column("qbo_id", String(64)),
         Column("updated_at", DateTime),
         Column("updated_by", String(128)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "journal_lines",

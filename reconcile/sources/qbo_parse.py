@@ -11,7 +11,12 @@ How QBO fields map
 * ``txn_date`` / ``due_date`` = ``TxnDate`` / ``DueDate`` (``YYYY-MM-DD``; anything else → NaT).
 * ``party_id`` / ``party_name`` = ``CustomerRef`` (invoice, payment) or ``VendorRef`` (bill)
   ``value`` / ``name``; journals have no party (NA).
-* ``currency`` = ``CurrencyRef.value``.
+* ``currency`` = ``CurrencyRef.value``; ``exchange_rate`` = ``ExchangeRate`` as normalized
+  decimal text (exact; absent or not a number → NA); ``home_amount_cents`` = ``HomeTotalAmt``
+  (invoices and bills of a multi-currency company; absent → NA).
+* ``deposit_account_id`` = a payment's ``DepositToAccountRef.value``.
+* The company's home currency (``QboData.home_currency``) = ``CurrencyPrefs.HomeCurrency.value``
+  of the ``Preferences`` object, when one is given (``home_currency_of_preferences``).
 * ``amount_cents`` = ``TotalAmt``; a JournalEntry has none: the sum of its Debit lines.
 * ``tax_cents`` = ``TxnTaxDetail.TotalTax``. QBO omits properties without a value, so on an
   invoice or bill a missing ``TotalTax`` (or ``TxnTaxDetail``) means 0; on a payment or journal
@@ -92,6 +97,8 @@ from reconcile.model import QboData
 ENTITY_OF_QBO: Mapping[str, str] = {qbo: entity for entity, qbo in F.QBO_ENTITY.items()}
 #: Our reference type for each QBO reference entity name (``TaxCode`` → ``tax_code``).
 REF_TYPE_OF_QBO: Mapping[str, str] = {qbo: ref for ref, qbo in F.QBO_REFERENCE_ENTITY.items()}
+#: The QBO entity holding the company settings (one object): the home currency comes from it.
+PREFERENCES = "Preferences"
 
 _NAN = math.nan  # "absent" in the raw money lists (keeps them numeric for the bulk path)
 _INT64_MAX = 2**63 - 1
@@ -236,6 +243,23 @@ def _rate_text(value: Any) -> str | None:
     return _decimal_text(number)
 
 
+def _rate_texts(values: Sequence[Any]) -> list[str | None]:
+    """``_rate_text`` of each value, each distinct value converted once (most are absent or 1)."""
+    seen: dict[Any, str | None] = {}
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        try:
+            key = (type(value), value)
+            text = seen[key] if key in seen else seen.setdefault(key, _rate_text(value))
+        except TypeError:  # unhashable: not a rate
+            text = None
+        out.append(text)
+    return out
+
+
 def _decimal_text(number: Decimal) -> str:
     text = format(number.normalize(), "f")
     return "0" if text in ("-0", "0") else text
@@ -268,6 +292,9 @@ class _Columns:
         self.taxes: list[Any] = []
         self.notes: list[Any] = []
         self.updated: list[Any] = []
+        self.rates: list[Any] = []
+        self.home_totals: list[Any] = []
+        self.deposits: list[Any] = []
         # line columns
         self.l_index: list[int] = []
         self.l_no: list[Any] = []
@@ -616,6 +643,7 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> tuple[_Colum
     a_id, a_number, a_date, a_due = c.ids.append, c.numbers.append, c.txn_dates.append, c.due_dates.append
     a_pid, a_pname, a_cur = c.party_ids.append, c.party_names.append, c.currencies.append
     a_total, a_tax, a_note, a_upd = c.totals.append, c.taxes.append, c.notes.append, c.updated.append
+    a_rate, a_home, a_deposit = c.rates.append, c.home_totals.append, c.deposits.append
     for index, payload in enumerate(payloads):
         start = len(c.l_index)
         common_start = len(common_rows)
@@ -646,8 +674,9 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> tuple[_Colum
             common.drop_from(common_start)
             a_count(0)
             a_id(payload.get("Id") if isinstance(payload, Mapping) else None)
-            for append in (a_number, a_date, a_due, a_pid, a_pname, a_cur, a_note, a_upd):
+            for append in (a_number, a_date, a_due, a_pid, a_pname, a_cur, a_note, a_upd, a_rate, a_deposit):
                 append(None)
+            a_home(_NAN)
             a_total(_NAN)
             a_tax(_NAN)
             continue
@@ -663,6 +692,10 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> tuple[_Colum
         a_tax(tax)
         a_note(get("PrivateNote"))
         a_upd(updated)
+        a_rate(get("ExchangeRate"))
+        a_home(get("HomeTotalAmt", _NAN))
+        deposit = get("DepositToAccountRef")
+        a_deposit(deposit.get("value") if isinstance(deposit, Mapping) else None)
     return c, common
 
 
@@ -900,6 +933,7 @@ def _parse_transactions(
     else:
         amount, amount_na = _cents_numpy(c.totals)
     tax, tax_na = _cents_numpy(c.taxes)
+    home, home_na = _cents_numpy(c.home_totals)
 
     txn_date = _dates(c.txn_dates)
     ids = _strings(c.ids)
@@ -928,6 +962,9 @@ def _parse_transactions(
             "data_ok": pd.arrays.BooleanArray(data_ok, no_mask.copy()),
             "memo": _strings(c.notes),
             "updated_at": _timestamps(c.updated),
+            "exchange_rate": _strings(_rate_texts(c.rates)),
+            "home_amount_cents": pd.arrays.IntegerArray(home, home_na),
+            "deposit_account_id": _strings(_only_text(c.deposits)),
         },
         F.TRANSACTIONS,
         n,
@@ -1109,13 +1146,29 @@ def resolve_tax_rates(references: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- bundle
 
 
+def home_currency_of_preferences(preferences: Sequence[Mapping[str, Any]]) -> str | None:
+    """``CurrencyPrefs.HomeCurrency.value`` of QBO's Preferences object (the first one given).
+
+    ``None`` when there is none or it does not say (a blank or odd shape is not a currency).
+    """
+    for payload in preferences:
+        prefs = payload.get("CurrencyPrefs") if isinstance(payload, Mapping) else None
+        home = prefs.get("HomeCurrency") if isinstance(prefs, Mapping) else None
+        value = home.get("value") if isinstance(home, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip().upper()
+        return None
+    return None
+
+
 def qbo_data_from_payloads(
     payloads_by_entity: Mapping[str, Sequence[Mapping[str, Any]]], *, in_window: bool = True
 ) -> QboData:
     """A ``QboData`` from payloads keyed by QBO entity name (``Invoice``, ``Customer``…).
 
     Transaction entities go to ``transactions``/``lines`` (with ``in_window``), reference
-    entities to ``references`` (TaxCode rates resolved); other names are kept in ``raw`` only.
+    entities to ``references`` (TaxCode rates resolved), ``Preferences`` gives
+    ``home_currency``; other names are kept in ``raw`` only.
     ``raw`` is ``{entity: {Id: payload}}`` for every entity given.
     """
     transactions, lines, references = [], [], []
@@ -1134,14 +1187,17 @@ def qbo_data_from_payloads(
             lines=F.concat_frames(lines, F.LINES),
             references=resolve_tax_rates(F.concat_frames(references, F.REFERENCES)),
             raw=raw,
+            home_currency=home_currency_of_preferences(payloads_by_entity.get(PREFERENCES, ())),
         ).check()
 
 
 __all__ = [
     "ENTITY_OF_QBO",
+    "PREFERENCES",
     "REF_TYPE_OF_QBO",
     "cents_array",
     "exact_cents",
+    "home_currency_of_preferences",
     "parse_references",
     "parse_transactions",
     "qbo_data_from_payloads",
