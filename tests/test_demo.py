@@ -151,6 +151,7 @@ def test_sqlite_holds_every_awra_table_with_its_columns(demo: DemoSet) -> None:
 def test_snapshot_files_are_json_arrays_of_objects_with_ids(demo: DemoSet) -> None:
     names = {p.stem for p in demo.snapshot_dir.glob("*.json")}
     assert names == {
+        "Preferences",
         "Invoice",
         "Payment",
         "Bill",

@@ -95,7 +95,7 @@ from reconcile.demo._write import qbo_payloads, resolve, write_awra, write_snaps
 __all__ = ["DEFAULT_ANCHOR", "GENERATOR_VERSION", "DemoSet", "build_demo", "ensure_demo"]
 
 #: Bump when the generator's output changes, so ``ensure_demo`` rebuilds older sets.
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 DEFAULT_ANCHOR = date(2026, 8, 1)
 MARKER = ".demo-complete.json"
 _OURS = {"awra.db", "awra.db-journal", "qbo", "manifest.json", MARKER}

@@ -720,6 +720,14 @@ def qbo_payloads(ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
             "PaymentMethod": methods,
             "TaxCode": codes,
             "TaxRate": rates,
+            # the company's home currency, as QBO's Preferences say it (multi-currency on: USD customers)
+            "Preferences": [
+                {
+                    "Id": "1",
+                    "SyncToken": "0",
+                    "CurrencyPrefs": {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "KES"}},
+                }
+            ],
         }
     )
     return out
