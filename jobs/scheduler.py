@@ -16,9 +16,9 @@ A job is stored by textual reference (``jobs.scheduler:nightly_job``) with simpl
 the schedule's time zone and the window (``jobs.windows``), skips a window that a scheduled
 run already completed (a cron time in a daylight-saving fall-back fires twice), and calls the
 run entry point, or, with ``[workers] enabled``, queues the run for the Celery workers
-(``jobs.worker``) under a run id named after the night it was due. The run lock in the history database keeps one run per company at a time;
-each company is its own job, so one company's failure does not stop the others. Job errors
-and missed runs are logged and alerted.
+(``jobs.worker``) under a run id named after the night it was due. The run lock in the history
+database keeps one run per company at a time; each company is its own job, so one company's
+failure does not stop the others. Job errors and missed runs are logged and alerted.
 """
 
 from __future__ import annotations

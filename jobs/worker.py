@@ -289,13 +289,16 @@ def wait_for(
     jobs: Sequence[QueuedRun],
     timeout: float,
     *,
-    poll_seconds: float = 1.0,
+    poll_seconds: float | None = None,
     on_finished: Callable[[QueuedRun, QueuedState], None] | None = None,
 ) -> dict[str, QueuedState]:
     """Poll the run history until every queued run finished or ``timeout`` seconds passed.
 
     ``on_finished`` is called once per run as it finishes. Returns each run's last state by run id.
+    By default a round of look-ups comes every second, or every ``len(jobs) / 200`` seconds when
+    that is longer, so the wait costs the history database at most ~200 look-ups a second.
     """
+    poll_seconds = poll_seconds if poll_seconds is not None else max(1.0, len(jobs) / 200)
     deadline = time.monotonic() + timeout
     states: dict[str, QueuedState] = {}
     history = RunHistory(settings.history.url)

@@ -172,7 +172,7 @@ def test_a_company_reads_qbo_from_its_configured_snapshot_dir(capsys, tmp_path, 
     )
     window = ("--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat())
     # no --qbo-snapshot and no QBO credentials: the company's snapshot_dir is read
-    code, out, err = run_cli(capsys, "run", *window, "--config", str(config), "--company", "acme", "--out", str(out_dir))
+    code, _, err = run_cli(capsys, "run", *window, "--config", str(config), "--company", "acme", "--out", str(out_dir))
     assert code == 0, err
     (folder,) = out_dir.iterdir()
     summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))

@@ -164,7 +164,9 @@ def test_workers_default_to_the_local_broker_and_stay_off(tmp_path):
 
 
 def test_workers_keys_are_read_and_checked(tmp_path):
-    good = write(tmp_path, '[workers]\nbroker_url = "amqp://u:p@mq.internal:5672/recon"\nqueue = "nightly"\nenabled = true\n')
+    good = write(
+        tmp_path, '[workers]\nbroker_url = "amqp://u:p@mq.internal:5672/recon"\nqueue = "nightly"\nenabled = true\n'
+    )
     settings = load_settings(good, {})
     assert (settings.workers.broker_url.reveal(), settings.workers.queue, settings.workers.enabled) == (
         "amqp://u:p@mq.internal:5672/recon",
