@@ -402,3 +402,43 @@ def _group_of(pid: int) -> int | None:
         return os.getpgid(pid)
     except ProcessLookupError:
         return None
+
+
+def test_a_passing_failure_is_tried_again_each_try_recorded_and_alerted_once(tmp_path, monkeypatch):
+    companies = make_companies(tmp_path / "data", 1)
+    down = '[companies.down]\nawra = { url = "postgresql+psycopg://nobody@127.0.0.1:9/awra" }\n'
+    down += f'qbo = {{ snapshot_dir = "{companies["co00"].snapshot_dir}" }}\n'
+    config = write_config(tmp_path / "c.toml", f"sqlite:///{tmp_path}/h.db", tmp_path / "out", "unused", {}, down)
+    settings = load_settings(config, {})
+    alerts: list[tuple[str, str]] = []
+    monkeypatch.setattr("jobs.worker._alert", lambda _settings, job, reason: alerts.append((job.company, reason)))
+    run_id = "20261101T000000000Z-down"
+    # eager: each retry runs at once, in this process (the worker waits retry_delay seconds instead)
+    build_app(settings).tasks[TASK_NAME].apply(kwargs=queued("down", companies["co00"], run_id))
+
+    history = RunHistory(settings.history.url)
+    try:
+        tries = attempts_of(history, run_id)
+        assert [r.run_id for r in tries] == [run_id, f"{run_id}-try2", f"{run_id}-try3"]
+        assert all(r.outcome == "failed" and "AWRA" in (r.reason or "") for r in tries)
+        assert ["tried again in" in (r.reason or "") for r in tries] == [True, True, False]
+        assert queued_state(history, run_id).state == "failed"
+    finally:
+        history.dispose()
+    assert len(alerts) == 1 and alerts[0][0] == "down"
+
+
+def test_a_failure_before_the_run_is_recorded_still_ends_the_queued_run(tmp_path):
+    companies = make_companies(tmp_path / "data", 1)
+    config = write_config(tmp_path / "c.toml", f"sqlite:///{tmp_path}/h.db", tmp_path / "out", "unused", companies)
+    settings = load_settings(config, {})
+    message = queued("co00", companies["co00"], "20261101T000000000Z-co00")
+    message["company"] = "renamed"  # the worker's config does not know the company
+    assert build_app(settings).tasks[TASK_NAME].apply(kwargs=message).get() == "failed"
+    history = RunHistory(settings.history.url)
+    try:
+        state = queued_state(history, "20261101T000000000Z-co00")
+        assert state.state == "failed"
+        assert state.attempt is not None and "no company 'renamed'" in (state.attempt.reason or "")
+    finally:
+        history.dispose()
