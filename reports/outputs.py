@@ -141,11 +141,18 @@ def _write_files(result: RunResult, tmp: Path) -> None:
 
 @contextlib.contextmanager
 def _writer_lock(folder: Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``folder/.writing`` while the run's files are written and renamed."""
+    """Hold an exclusive lock on ``folder/.writing`` while the run's files are written and renamed.
+
+    The lock file is locked under another name and only then renamed to ``.writing``: a sweep
+    that opened ``.writing`` between its creation and its locking would find it free and remove
+    a folder whose writer is alive (seen with twenty runs writing at once).
+    """
     path = folder / _LOCK_NAME
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    fresh = folder / f"{_LOCK_NAME}-{os.getpid()}"
+    fd = os.open(fresh, os.O_CREAT | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        fresh.rename(path)
         yield path
     finally:
         os.close(fd)  # closing drops the lock
