@@ -25,14 +25,23 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from reconcile.errors import AlreadyReconciled, UsageError
+from reconcile.errors import AlreadyReconciled, QboReconError, UsageError
 from reconcile.history import RunHistory, RunRecord
 from reconcile.params import RunParams
 
+#: A run whose worker died this many times is not started again (a run that kills its worker,
+#: say by running out of memory, would otherwise be delivered again for ever).
+MAX_INTERRUPTED = 3
 #: Appended to the reason of a failed attempt that the worker will try again.
 RETRY_NOTE = "; tried again in"
 #: The email status of an attempt recorded from its published folder (its worker died after publishing).
 UNKNOWN_EMAIL = "unknown (the worker stopped after publishing the report)"
+
+
+class RunKeepsDying(QboReconError):
+    """A queued run's workers died ``MAX_INTERRUPTED`` times running it; it is not started again."""
+
+    exit_code = 3
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,8 @@ def claim_attempt(history: RunHistory, out_dir: Path, run_id: str) -> str:
     """The run id for the next attempt of queued run ``run_id``; call it holding the company's lock.
 
     Raises ``AlreadyReconciled`` when an earlier attempt completed, or published its folder (then
-    recorded here as completed, from the folder's ``summary.json``): the queued run is done.
+    recorded here as completed, from the folder's ``summary.json``): the queued run is done; and
+    ``RunKeepsDying`` when ``MAX_INTERRUPTED`` attempts died with their worker.
     """
     earlier = attempts_of(history, run_id)
     for record in earlier:
@@ -137,6 +147,9 @@ def claim_attempt(history: RunHistory, out_dir: Path, run_id: str) -> str:
                 f"{record.company}: queued run {run_id} was published as {folder} before its worker stopped;"
                 " recorded it as completed"
             )
+    died = sum(1 for r in earlier if is_interrupted(r))
+    if died >= MAX_INTERRUPTED:
+        raise RunKeepsDying(f"queued run {run_id}: its worker died {died} times running it; not started again")
     return attempt_id(run_id, len(earlier) + 1)
 
 
@@ -211,10 +224,12 @@ def _reason(record: RunRecord) -> str:
 
 
 __all__ = [
+    "MAX_INTERRUPTED",
     "RETRY_NOTE",
     "UNKNOWN_EMAIL",
     "QueuedRun",
     "QueuedState",
+    "RunKeepsDying",
     "attempt_id",
     "attempts_of",
     "claim_attempt",

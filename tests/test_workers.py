@@ -24,7 +24,7 @@ import pytest
 from kombu import Connection
 
 from jobs.cli import main
-from jobs.queued import QueuedRun, attempt_id, attempts_of, is_interrupted, queued_state
+from jobs.queued import MAX_INTERRUPTED, QueuedRun, attempt_id, attempts_of, is_interrupted, queued_state
 from jobs.run import RunRequest, execute_run
 from jobs.scheduler import run_nightly
 from jobs.worker import TASK_NAME, build_app
@@ -440,5 +440,36 @@ def test_a_failure_before_the_run_is_recorded_still_ends_the_queued_run(tmp_path
         state = queued_state(history, "20261101T000000000Z-co00")
         assert state.state == "failed"
         assert state.attempt is not None and "no company 'renamed'" in (state.attempt.reason or "")
+    finally:
+        history.dispose()
+
+
+def test_a_run_whose_worker_keeps_dying_is_not_started_again(tmp_path):
+    companies = make_companies(tmp_path / "data", 1)
+    config = write_config(tmp_path / "c.toml", f"sqlite:///{tmp_path}/h.db", tmp_path / "out", "unused", companies)
+    settings = load_settings(config, {})
+    demo, run_id = companies["co00"], "20261101T000000000Z-co00"
+    history = RunHistory(settings.history.url)
+    try:
+        for n in range(1, MAX_INTERRUPTED + 1):  # three deliveries, each killed its worker
+            params = build_run_params(
+                settings,
+                company="co00",
+                date_from=demo.date_from,
+                date_to=demo.date_to,
+                status=None,
+                entities=None,
+                now=datetime.now(UTC),
+                run_id=attempt_id(run_id, n),
+            )
+            history.start_run(params, triggered_by="dispatch")
+            history.finish_run(params.run_id, outcome="failed", reason="interrupted: the run's process ended")
+        assert queued_state(history, run_id).state == "running"  # so far, it would be delivered again
+
+        assert build_app(settings).tasks[TASK_NAME].apply(kwargs=queued("co00", demo, run_id)).get() == "failed"
+        state = queued_state(history, run_id)
+        assert state.state == "failed" and state.tries == MAX_INTERRUPTED + 1
+        assert state.attempt is not None and "died 3 times" in (state.attempt.reason or "")
+        assert not (tmp_path / "out").exists()
     finally:
         history.dispose()
