@@ -473,3 +473,18 @@ def test_a_run_whose_worker_keeps_dying_is_not_started_again(tmp_path):
         assert not (tmp_path / "out").exists()
     finally:
         history.dispose()
+
+
+def test_dispatch_with_the_broker_down_exits_3_with_one_line_and_no_password(capsys, tmp_path, monkeypatch):
+    companies = make_companies(tmp_path / "data", 1)
+    config = write_config(tmp_path / "c.toml", f"sqlite:///{tmp_path}/h.db", tmp_path / "out", "unused", companies)
+    monkeypatch.setenv("QBO_RECON_BROKER_URL", "amqp://guest:s3cret@127.0.0.1:9//")  # nothing listens on port 9
+    demo = companies["co00"]
+    window = ["--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat()]
+    code = main(["dispatch", *window, "--config", str(config)])
+    captured = capsys.readouterr()
+    assert code == 3
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert "could not queue the runs" in line and "127.0.0.1:9" in line
+    assert "s3cret" not in captured.err
