@@ -130,10 +130,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=3000.0, help="added to every QBO request")
     parser.add_argument("--concurrency", type=int, default=10, help="pool processes per worker (two workers)")
     parser.add_argument("--scale", type=float, default=0.05, help="demo data scale of each company")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="work in DIR and keep it (worker logs, reports)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = args.keep or Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
         schema = f"bench_{uuid.uuid4().hex[:10]}"
         queue = f"qbo-recon-bench-{uuid.uuid4().hex[:8]}"
         admin = sa.create_engine(POSTGRES)

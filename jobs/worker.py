@@ -191,9 +191,9 @@ def _after_failure(
     try:
         attempts = attempts_of(history, job.run_id)
         if len(attempts) == recorded_before:
+            # it failed before its run was recorded (bad config, a missing folder): record it as a try
             record_failed_attempt(history, job, exc.one_line())
             attempts = attempts_of(history, job.run_id)
-        # only a failure recorded as an attempt counts as a try; one before that (bad config) is final
         failed = bool(attempts) and attempts[-1].outcome == "failed"
         delay = retry_delay(settings, exc, failed_tries(attempts)) if failed else None
         if delay is not None:
