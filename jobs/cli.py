@@ -2,6 +2,7 @@
 
 Exit codes: 0 the run completed (whatever it found); 2 bad usage, config or input, with a
 one-line reason; 3 a source could not be read; 4 another run for the company is in progress.
+``dispatch --wait``: 0 every queued run completed, 3 one failed, 5 the wait ran out first.
 """
 
 from __future__ import annotations
@@ -13,15 +14,20 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from reconcile.config import Settings, load_settings
 from reconcile.errors import ConfigError, QboReconError, UsageError
 from reconcile.frames import AWRA_STATUSES, ENTITIES
 from reconcile.params import parse_date
 
+if TYPE_CHECKING:
+    from jobs.queued import QueuedRun, QueuedState
+
 PROG = "qbo-recon"
 DEMO_FOLDER = Path("data/demo")
+#: ``dispatch --wait``: the wait ran out before every queued run finished.
+EXIT_WAIT_RAN_OUT = 5
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,11 +85,56 @@ def build_parser() -> argparse.ArgumentParser:
     unack.add_argument("--config", type=Path, metavar="FILE")
     unack.add_argument("--company", metavar="KEY", help="company key when the config holds several")
 
+    worker = commands.add_parser("worker", help="a Celery worker that runs queued runs")
+    worker.add_argument("--config", type=Path, metavar="FILE")
+    worker.add_argument("--concurrency", type=_positive_int, metavar="N", help="runs at a time (default: CPU count)")
+    worker.add_argument(
+        "--pool",
+        choices=("prefork", "threads", "solo"),
+        default="prefork",
+        help="prefork: a process per run (default); threads: lighter, for runs that mostly wait on QBO",
+    )
+
+    dispatch = commands.add_parser("dispatch", help="queue one run per company for the workers")
+    dispatch.add_argument("--from", dest="date_from", required=True, metavar="YYYY-MM-DD")
+    dispatch.add_argument("--to", dest="date_to", required=True, metavar="YYYY-MM-DD")
+    dispatch.add_argument(
+        "--company", action="append", dest="companies", metavar="KEY", help="repeat for several (default: every one)"
+    )
+    dispatch.add_argument("--status", choices=AWRA_STATUSES, help="AWRA transaction status to compare")
+    dispatch.add_argument("--entity", action="append", choices=ENTITIES, dest="entities", help="repeat for several")
+    dispatch.add_argument("--config", type=Path, metavar="FILE")
+    dispatch.add_argument("--out", type=Path, metavar="DIR", help="where run folders go (a folder every worker sees)")
+    dispatch.add_argument("--no-email", action="store_true", help="do not email the reports")
+    dispatch.add_argument(
+        "--wait", type=_positive_float, metavar="SECONDS", help="wait for the runs and print each one's outcome"
+    )
+
     history = commands.add_parser("history", help="list recent runs")
     history.add_argument("--config", type=Path, metavar="FILE")
     history.add_argument("--company", metavar="KEY")
     history.add_argument("--limit", type=int, default=20)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0")
+    return value
 
 
 def _config_flags(sub: argparse.ArgumentParser) -> None:
@@ -96,9 +147,9 @@ def _config_flags(sub: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = build_parser().parse_args(argv)
-    # the scheduler runs unattended: its start-up, fire and stop lines always go to the log
+    # the scheduler and the worker run unattended: their start-up, fire and stop lines always go to the log
     logging.basicConfig(
-        level=logging.INFO if args.verbose or args.command == "schedule" else logging.WARNING,
+        level=logging.INFO if args.verbose or args.command in ("schedule", "worker") else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
@@ -125,6 +176,13 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         run_scheduler(_settings(args.config), config_path=args.config)
         return 0
+    if args.command == "worker":
+        from jobs.worker import run_worker
+
+        run_worker(_settings(args.config), concurrency=args.concurrency, pool=args.pool)
+        return 0
+    if args.command == "dispatch":
+        return _dispatch_runs(args)
     if args.command == "explain":
         return _explain(args)
     if args.command == "ack":
@@ -173,6 +231,70 @@ def _run(args: argparse.Namespace) -> int:
     )
     _print_outcome(outcome)
     return 0
+
+
+def _dispatch_runs(args: argparse.Namespace) -> int:
+    from jobs.queued import QueuedRun
+    from jobs.worker import queue_runs
+    from reconcile.params import build_run_params
+
+    date_from = parse_date(args.date_from, "--from")
+    date_to = parse_date(args.date_to, "--to")
+    settings = _settings(args.config)
+    keys = list(dict.fromkeys(args.companies or [c.key for c in settings.companies]))
+    now = datetime.now(UTC)
+    jobs = []
+    for key in keys:
+        # validated here, so a bad company, status or window is refused before anything is queued
+        params = build_run_params(
+            settings,
+            company=key,
+            date_from=date_from,
+            date_to=date_to,
+            status=args.status,
+            entities=args.entities,
+            now=now,
+        )
+        jobs.append(
+            QueuedRun(
+                run_id=params.run_id,
+                company=params.company,
+                date_from=date_from,
+                date_to=date_to,
+                status=args.status,
+                entities=tuple(args.entities or ()),
+                out_dir=str(args.out.resolve()) if args.out is not None else None,
+                send_email=not args.no_email,
+            )
+        )
+    queue_runs(settings, jobs)
+    for job in jobs:
+        print(f"{job.company}: queued as run {job.run_id} on {settings.workers.queue}", flush=True)
+    if args.wait is None:
+        return 0
+    return _wait_for_runs(settings, jobs, args.wait)
+
+
+def _wait_for_runs(settings: Settings, queued: Sequence[QueuedRun], seconds: float) -> int:
+    from jobs.worker import wait_for
+
+    def print_outcome(job: QueuedRun, state: QueuedState) -> None:
+        attempt = state.attempt
+        assert attempt is not None
+        if state.state == "completed":
+            found = sum(int(v) for v in attempt.counts.values())
+            print(f"{job.company}: completed, run {attempt.run_id}: {found} findings, report {attempt.report_dir}")
+        else:
+            print(f"{job.company}: failed, run {attempt.run_id}: {attempt.reason}")
+        sys.stdout.flush()
+
+    states = wait_for(settings, queued, seconds, on_finished=print_outcome)
+    unfinished = [job for job in queued if not states[job.run_id].finished]
+    for job in unfinished:
+        print(f"{job.company}: not finished after {seconds:g} s ({states[job.run_id].state}), run {job.run_id}")
+    if any(s.state == "failed" for s in states.values()):
+        return 3
+    return EXIT_WAIT_RAN_OUT if unfinished else 0
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ def explain(
     if len(found) > 1:
         raise AmbiguousReference(ref, found)
     target = found[0]
-    qbo_source = open_qbo_source(company, snapshot_dir=qbo_snapshot)
+    qbo_source = open_qbo_source(company, snapshot_dir=qbo_snapshot or company.qbo.snapshot_dir)
     if target.kind in F.ENTITIES:
         return _explain_transaction(settings, company, qbo_source, target, now, progress)
     if target.kind == "qbo":

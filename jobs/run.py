@@ -25,9 +25,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from jobs import notify
+from jobs.queued import claim_attempt
 from reconcile import __version__
 from reconcile.config import CompanySettings, Settings
-from reconcile.errors import AlreadyReconciled, QboReconError, UsageError
+from reconcile.errors import AlreadyReconciled, ConfigError, QboReconError, UsageError
 from reconcile.history import LockHandle, RunHistory
 from reconcile.match import plan_lookups
 from reconcile.model import AwraData, LookupRequest, QboData, RunResult
@@ -60,6 +61,8 @@ class RunRequest:
     send_email: bool = True
     triggered_by: str = "manual"
     attempt: int = 1  # the try of a run retried after a passing failure (jobs.retry)
+    #: the run id a queued run was given at dispatch; the run is then one attempt of it (``jobs.queued``)
+    queued_as: str | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,16 @@ def company_for(settings: Settings, request: RunRequest) -> CompanySettings:
     return company
 
 
+def qbo_snapshot_of(company: CompanySettings, request: RunRequest) -> Path | None:
+    """The snapshot folder the run reads QBO from: ``--qbo-snapshot``, else the company's ``snapshot_dir``."""
+    if request.qbo_snapshot is not None:
+        return request.qbo_snapshot
+    configured = company.qbo.snapshot_dir
+    if configured is not None and not configured.is_dir():
+        raise ConfigError([f"{company.key}: qbo.snapshot_dir {configured}: no such folder"])
+    return configured
+
+
 def _check_url(url: str) -> None:
     try:
         make_url(url)
@@ -127,7 +140,7 @@ def execute_run(
         now=now,
     )
     rules = load_rules(settings.reconcile.triage_rules)
-    qbo_source = open_qbo_source(company, snapshot_dir=request.qbo_snapshot)
+    qbo_source = open_qbo_source(company, snapshot_dir=qbo_snapshot_of(company, request))
     out_dir = request.out_dir or settings.run.out_dir
     history = RunHistory(settings.history.url, lease_seconds=settings.history.lock_lease_seconds)
     try:
@@ -154,6 +167,9 @@ def _locked_run(
                 raise AlreadyReconciled(
                     f"{company.key}: {params.date_from}..{params.date_to} already reconciled by run {done.run_id}"
                 )
+        if request.queued_as is not None:
+            # under the lock, so two deliveries of one message cannot both run it
+            params = dataclasses.replace(params, run_id=claim_attempt(history, out_dir, request.queued_as))
         history.start_run(
             params,
             inputs_hash=None,
@@ -290,8 +306,12 @@ def _email(
 
 
 def _alert(company: CompanySettings, request: RunRequest, reason: str, progress: Progress) -> None:
-    """Tell the recipients a manual run failed (scheduled runs are alerted by the scheduler)."""
-    if not (request.send_email and company.email.enabled) or request.triggered_by == "schedule":
+    """Tell the recipients a manual run failed.
+
+    Scheduled and queued runs are alerted by their caller (the scheduler, the worker), which
+    knows whether the run will be tried again.
+    """
+    if not (request.send_email and company.email.enabled) or request.triggered_by in ("schedule", "dispatch"):
         return
     try:
         notify.send_alert(company.email, company=company.name, reason=reason)
@@ -307,4 +327,4 @@ def inputs_hash(awra: AwraData, qbo: QboData) -> str:
     return digest.hexdigest()[:16]
 
 
-__all__ = ["RunOutcome", "RunRequest", "company_for", "execute_run", "inputs_hash"]
+__all__ = ["RunOutcome", "RunRequest", "company_for", "execute_run", "inputs_hash", "qbo_snapshot_of"]

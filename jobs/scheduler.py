@@ -15,9 +15,10 @@ A job is stored by textual reference (``jobs.scheduler:nightly_job``) with simpl
 (company key, config path); it reloads the config at each fire, computes the business date in
 the schedule's time zone and the window (``jobs.windows``), skips a window that a scheduled
 run already completed (a cron time in a daylight-saving fall-back fires twice), and calls the
-run entry point. The run lock in the history database keeps one run per company at a time;
-each company is its own job, so one company's failure does not stop the others. Job errors
-and missed runs are logged and alerted.
+run entry point, or, with ``[workers] enabled``, queues the run for the Celery workers
+(``jobs.worker``) under a run id named after the night it was due. The run lock in the history
+database keeps one run per company at a time; each company is its own job, so one company's
+failure does not stop the others. Job errors and missed runs are logged and alerted.
 """
 
 from __future__ import annotations
@@ -376,6 +377,32 @@ def _execute_run(settings: Settings, company: str, date_from: date, date_to: dat
     )
 
 
+def _queue_run_for(fired: datetime) -> Callable[[Settings, str, date, date], object]:
+    """Queue the nightly run for the workers, its run id named after the night it was due.
+
+    Two fires of one night (a restart, a daylight-saving fall-back) queue the same run id, and a
+    queued run completes at most once (``jobs.queued``).
+    """
+
+    def queue(settings: Settings, company: str, date_from: date, date_to: date) -> object:
+        from jobs.queued import QueuedRun
+        from jobs.worker import queue_runs
+        from reconcile.params import make_run_id
+
+        job = QueuedRun(
+            run_id=make_run_id(company, fired),
+            company=company,
+            date_from=date_from,
+            date_to=date_to,
+            triggered_by="schedule",
+        )
+        queue_runs(settings, [job])
+        logger.info("%s: queued as run %s on %s", company, job.run_id, settings.workers.queue)
+        return job
+
+    return queue
+
+
 def run_nightly(
     settings: Settings,
     company: str,
@@ -386,11 +413,12 @@ def run_nightly(
 ) -> str:
     """Run one company's nightly reconciliation for the business date of ``now``.
 
-    Returns ``ran``, ``skipped`` (a scheduled run already completed this window: the second
-    fire of a daylight-saving fall-back, or a restart) or ``locked`` (another run of the
-    company is in progress). A try that fails with a retriable source error is tried again
-    after the ``[retry]`` delay (``jobs.retry``; ``sleep`` waits, by default until the scheduler
-    stops); the last failure raises, so the scheduler logs and alerts it once.
+    Returns ``ran``, ``queued`` (``[workers] enabled``: the run was queued for the workers, which
+    retry it themselves), ``skipped`` (a scheduled run already completed this window: the second
+    fire of a daylight-saving fall-back, or a restart) or ``locked`` (another run of the company is
+    in progress). A try that fails with a retriable source error is tried again after the
+    ``[retry]`` delay (``jobs.retry``; ``sleep`` waits, by default until the scheduler stops); the
+    last failure raises, so the scheduler logs and alerts it once.
     """
     now = now or datetime.now(UTC)
     fired = scheduled_fire_time(settings.schedule, now)
@@ -414,21 +442,25 @@ def run_nightly(
         )
         return "skipped"
     logger.info("%s: business date %s, reconciling %s..%s", company, day, date_from, date_to)
-    run_once = execute or _execute_run
+    queued = execute is None and settings.workers.enabled
     try:
-        run_with_retries(
-            lambda attempt: run_once(settings, company, date_from, date_to, attempt),
-            settings,
-            sleep=sleep or _wait_unless_stopping,
-            label=company,
-        )
+        if queued:
+            _queue_run_for(fired)(settings, company, date_from, date_to)
+        else:
+            run_once = execute or _execute_run
+            run_with_retries(
+                lambda attempt: run_once(settings, company, date_from, date_to, attempt),
+                settings,
+                sleep=sleep or _wait_unless_stopping,
+                label=company,
+            )
     except RunLocked as exc:
         logger.warning("%s", exc.one_line())
         return "locked"
     except AlreadyReconciled as exc:
         logger.info("%s", exc.one_line())
         return "skipped"
-    return "ran"
+    return "queued" if queued else "ran"
 
 
 def nightly_job(company: str, config_path: str) -> None:

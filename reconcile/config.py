@@ -5,14 +5,16 @@ path and raises one ``ConfigError`` listing them all; otherwise it returns froze
 ``Settings`` that the rest of the job receives instead of dicts.
 
 Shape (CONTRACTS §5): the single-company sections ``[awra]``, ``[qbo]``, ``[run]``,
-``[history]``, ``[email]``, ``[schedule]``, plus our ``[reconcile]`` (tolerances, thresholds)
-and optionally ``[companies.<key>]`` tables for several companies. A company table may hold
-``name`` and its own ``awra``, ``qbo`` and ``email`` sub-tables; each key it sets overrides the
-top-level section's key, so shared settings are written once.
+``[history]``, ``[email]``, ``[schedule]``, ``[workers]`` (the Celery broker and queue), plus
+our ``[reconcile]`` (tolerances, thresholds) and optionally ``[companies.<key>]`` tables for
+several companies. A company table may hold ``name`` and its own ``awra``, ``qbo`` (its
+``snapshot_dir`` included) and ``email`` sub-tables; each key it sets overrides the top-level
+section's key, so shared settings are written once.
 
 Secrets never live in the file: ``QBO_CLIENT_ID``, ``QBO_CLIENT_SECRET``, ``QBO_REFRESH_TOKEN``
 (per company: ``QBO_REFRESH_TOKEN_<KEY>`` first), ``QBO_RECON_SMTP_USER``,
-``QBO_RECON_SMTP_PASSWORD``. They are wrapped in ``Secret`` so no repr or log shows them.
+``QBO_RECON_SMTP_PASSWORD``, ``QBO_RECON_BROKER_URL`` (replaces ``[workers] broker_url``, so
+a broker password need not sit in the file). They are wrapped in ``Secret`` so no repr or log shows them.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from reconcile.frames import AWRA_STATUSES, ENTITIES, MASTER_TYPES
 
 #: The shipped default config (used when ``--config`` is not given).
 DEFAULT_CONFIG_PATH = Path(__file__).resolve().parent.parent / "config" / "qbo-recon.toml"
+
+#: RabbitMQ on this host with its stock account (CONTRACTS §5).
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672//"
 
 #: AWRA tables whose names (and columns) a deployment may rename under ``[awra.tables]`` and
 #: ``[awra.columns.<table>]``.
@@ -122,6 +127,8 @@ class QboSettings:
     requests_per_minute: int = 500
     #: the home currency when QBO's Preferences do not say it (blank: unknown)
     home_currency: str = ""
+    #: read QBO from this snapshot folder instead of the API (offline reruns, tests, the demo)
+    snapshot_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +187,15 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """The Celery fan-out: where queued runs go and whether ``schedule`` queues instead of running."""
+
+    broker_url: Secret = field(default_factory=lambda: Secret(DEFAULT_BROKER_URL))
+    queue: str = "qbo-recon"
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
 class ReconcileSettings:
     """Tolerances and thresholds of the reconciliation stages (all exact by default)."""
 
@@ -215,6 +231,7 @@ class Settings:
     history: HistorySettings
     schedule: ScheduleSettings
     reconcile: ReconcileSettings
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
     source: Path | None = None
     retry: RetrySettings = field(default_factory=RetrySettings)
 
@@ -283,7 +300,19 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
 
 
 _COMPANY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_KNOWN_SECTIONS = {"awra", "qbo", "run", "history", "email", "schedule", "reconcile", "companies", "company", "retry"}
+_KNOWN_SECTIONS = {
+    "awra",
+    "qbo",
+    "run",
+    "history",
+    "email",
+    "schedule",
+    "reconcile",
+    "retry",
+    "workers",
+    "companies",
+    "company",
+}
 
 
 class _Builder:
@@ -351,9 +380,16 @@ class _Builder:
         schedule = self._schedule(self._section(self.doc, "schedule", "schedule"))
         reconcile = self._reconcile(self._section(self.doc, "reconcile", "reconcile"))
         retry = self._retry(self._section(self.doc, "retry", "retry"))
+        workers = self._workers(self._section(self.doc, "workers", "workers"))
         companies = self._companies()
         return Settings(
-            companies=companies, run=run, history=history, schedule=schedule, reconcile=reconcile, retry=retry
+            companies=companies,
+            run=run,
+            history=history,
+            schedule=schedule,
+            reconcile=reconcile,
+            workers=workers,
+            retry=retry,
         )
 
     def _companies(self) -> tuple[CompanySettings, ...]:
@@ -452,6 +488,7 @@ class _Builder:
                 "max_in_flight",
                 "requests_per_minute",
                 "home_currency",
+                "snapshot_dir",
             },
             path,
         )
@@ -479,6 +516,7 @@ class _Builder:
             max_in_flight=self._get(t, "max_in_flight", path, int, 10, _between(1, 10)),
             requests_per_minute=self._get(t, "requests_per_minute", path, int, 500, _between(1, 500)),
             home_currency=self._get(t, "home_currency", path, str, "", _currency_code).strip().upper(),
+            snapshot_dir=Path(snapshot) if (snapshot := self._get(t, "snapshot_dir", path, str, "")) else None,
         )
 
     def _email(self, t: Mapping[str, Any], path: str) -> EmailSettings:
@@ -565,6 +603,21 @@ class _Builder:
             timezone=self._get(t, "timezone", "schedule", str, "Africa/Nairobi", _timezone_check),
             window_days=self._get(t, "window_days", "schedule", int, 7, _between(1, 366)),
             misfire_grace_hours=float(self._get(t, "misfire_grace_hours", "schedule", (int, float), 6.0, _positive)),
+        )
+
+    def _workers(self, t: Mapping[str, Any]) -> WorkerSettings:
+        self._unknown_keys(t, {"broker_url", "queue", "enabled"}, "workers")
+        broker = self._get(t, "broker_url", "workers", str, DEFAULT_BROKER_URL, _broker_check)
+        if self.env.get("QBO_RECON_BROKER_URL"):
+            # a broker password belongs in the environment, like every other secret
+            broker = self.env["QBO_RECON_BROKER_URL"]
+            reason = _broker_check(broker)
+            if reason:
+                self.problems.append(f"QBO_RECON_BROKER_URL: {reason}")
+        return WorkerSettings(
+            broker_url=Secret(broker),
+            queue=self._get(t, "queue", "workers", str, "qbo-recon", _queue_check),
+            enabled=self._get(t, "enabled", "workers", bool, False),
         )
 
     def _reconcile(self, t: Mapping[str, Any]) -> ReconcileSettings:
@@ -658,6 +711,20 @@ def _url_or_blank(value: str) -> str | None:
     return None if re.match(r"^https?://[^\s/]+", value) else f"{value!r} is not an http(s) URL"
 
 
+def _broker_check(value: str) -> str | None:
+    # the URL may hold a password: the problem names the scheme, never the URL itself
+    scheme = value.split("://", 1)[0] if "://" in value else ""
+    if scheme in ("amqp", "amqps", "pyamqp"):
+        return None
+    return "expected an AMQP broker URL (amqp://user:password@host:5672/vhost)"
+
+
+def _queue_check(value: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}", value):
+        return None
+    return "queue names use letters, digits, _ . : -"
+
+
 def _email_check(value: str) -> str | None:
     return None if "@" in value else f"{value!r} is not an email address"
 
@@ -682,6 +749,7 @@ def _cron_check(value: str) -> str | None:
 
 __all__ = [
     "AWRA_TABLES",
+    "DEFAULT_BROKER_URL",
     "DEFAULT_CONFIG_PATH",
     "MASTER_TYPES",
     "AwraSettings",
@@ -695,5 +763,6 @@ __all__ = [
     "ScheduleSettings",
     "Secret",
     "Settings",
+    "WorkerSettings",
     "load_settings",
 ]

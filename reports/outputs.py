@@ -215,7 +215,12 @@ def _write_files(result: RunResult, tmp: Path) -> None:
 
 @contextlib.contextmanager
 def _writer_lock(folder: Path) -> Iterator[Path]:
-    """Hold an exclusive lock on ``folder/.writing`` while the run's files are written and renamed."""
+    """Hold an exclusive lock on ``folder/.writing`` while the run's files are written and renamed.
+
+    The lock file is locked under another name and only then renamed to ``.writing``: a sweep
+    that opened ``.writing`` between its creation and its locking would find it free and remove
+    a folder whose writer is alive (seen with twenty runs writing at once).
+    """
     path = folder / _LOCK_NAME
     # locked under another name first, then renamed: a sweep that finds ``.writing`` always finds
     # it locked (locking it after creating it would leave a moment where a sweep takes it)

@@ -155,3 +155,30 @@ def test_a_run_while_another_holds_the_company_lock_exits_4(capsys, tmp_path, ou
     history.dispose()
     assert_one_line_error(code, err, 4, "default")
     assert not (out_dir.exists() and any(out_dir.iterdir()))
+
+
+def test_a_company_reads_qbo_from_its_configured_snapshot_dir(capsys, tmp_path, out_dir):
+    import json
+
+    from reconcile.demo import build_demo
+
+    demo = build_demo(tmp_path / "demo", seed=5, scale=0.05)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[history]\nurl = "sqlite:///{tmp_path}/history.db"\n'
+        f'[companies.acme]\nawra = {{ url = "{demo.awra_url}" }}\nqbo = {{ snapshot_dir = "{demo.snapshot_dir}" }}\n'
+        f'[companies.gone]\nqbo = {{ snapshot_dir = "{tmp_path / "nope"}" }}\n',
+        encoding="utf-8",
+    )
+    window = ("--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat())
+    # no --qbo-snapshot and no QBO credentials: the company's snapshot_dir is read
+    code, _, err = run_cli(capsys, "run", *window, "--config", str(config), "--company", "acme", "--out", str(out_dir))
+    assert code == 0, err
+    (folder,) = out_dir.iterdir()
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert summary["sources"]["qbo"] == f"snapshot {demo.snapshot_dir}"
+    assert summary["entities"]["invoice"]["qbo_count"] > 0
+
+    code, _, err = run_cli(capsys, "run", *window, "--config", str(config), "--company", "gone", "--out", str(out_dir))
+    assert_one_line_error(code, err, 2, "qbo.snapshot_dir", "no such folder")
+    assert len(list(out_dir.iterdir())) == 1

@@ -207,3 +207,57 @@ qbo = { home_currency = "UGX" }
 def test_bad_currency_settings_are_config_errors(tmp_path, text, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
         load_settings(write(tmp_path, text), {})
+
+
+def test_workers_default_to_the_local_broker_and_stay_off(tmp_path):
+    settings = load_settings(write(tmp_path, ""), {})
+    assert settings.workers.broker_url.reveal() == "amqp://guest:guest@127.0.0.1:5672//"
+    assert settings.workers.queue == "qbo-recon"
+    assert settings.workers.enabled is False
+    assert "guest" not in repr(settings.workers)
+
+
+def test_workers_keys_are_read_and_checked(tmp_path):
+    good = write(
+        tmp_path, '[workers]\nbroker_url = "amqp://u:p@mq.internal:5672/recon"\nqueue = "nightly"\nenabled = true\n'
+    )
+    settings = load_settings(good, {})
+    assert (settings.workers.broker_url.reveal(), settings.workers.queue, settings.workers.enabled) == (
+        "amqp://u:p@mq.internal:5672/recon",
+        "nightly",
+        True,
+    )
+    from_env = load_settings(good, {"QBO_RECON_BROKER_URL": "amqps://u:s3cret@mq.example:5671//"})
+    assert from_env.workers.broker_url.reveal() == "amqps://u:s3cret@mq.example:5671//"
+
+    bad = write(tmp_path, '[workers]\nbroker_url = "redis://u:s3cret@h/0"\nqueue = "a b"\nenabled = "yes"\nhosts = 2\n')
+    with pytest.raises(ConfigError) as info:
+        load_settings(bad, {})
+    lines = info.value.lines()
+    assert len(lines) == 4
+    assert all("\n" not in line for line in lines)
+    text = "\n".join(lines)
+    for key in ("workers.broker_url", "workers.queue", "workers.enabled", "workers.hosts: unknown key"):
+        assert key in text
+    assert "s3cret" not in text  # a broker URL's password never shows in an error
+
+
+def test_snapshot_dir_is_set_per_company(tmp_path):
+    path = write(
+        tmp_path,
+        """
+[qbo]
+snapshot_dir = "snapshots/shared"
+[companies.acme]
+qbo = { snapshot_dir = "snapshots/acme" }
+[companies.beta]
+[companies.live]
+qbo = { snapshot_dir = "" }
+""",
+    )
+    settings = load_settings(path, {})
+    assert settings.company("acme").qbo.snapshot_dir == Path("snapshots/acme")
+    assert settings.company("beta").qbo.snapshot_dir == Path("snapshots/shared")
+    assert settings.company("live").qbo.snapshot_dir is None
+    single = load_settings(write(tmp_path, "[qbo]\nrealm_id = '1'\n"), {})
+    assert single.company(None).qbo.snapshot_dir is None

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -197,3 +199,20 @@ def test_concurrent_runs_into_one_folder_all_publish(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(f.name for f in folders)
     for folder in folders:
         assert sorted(p.name for p in folder.iterdir()) == sorted(outputs.RUN_FILES)
+
+
+def test_a_sweep_between_creating_and_locking_the_lock_file_leaves_the_folder(tmp_path, monkeypatch):
+    # the defect (seen with twenty runs writing at once): another run's sweep opened the new lock
+    # file before its writer had locked it, found it free, and removed the live writer's folder
+    real_flock = fcntl.flock
+    sweeps: list[list[Path]] = []
+
+    def sweep_then_lock(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX and not sweeps:  # the writer taking its own lock, once
+            sweeps.append(outputs.sweep_partial_folders(tmp_path))
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(fcntl, "flock", sweep_then_lock)
+    folder = outputs.write_run_folder(small_result(), tmp_path)
+    assert sweeps == [[]]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(outputs.RUN_FILES)
