@@ -347,6 +347,8 @@ DATA_QUALITY = _schema(
 #:   in force for this finding, if any (``<NA>`` otherwise); an acknowledged finding is listed
 #:   but does not need action. ``ack_lapsed``: when an earlier acknowledgement no longer holds,
 #:   why, in plain words (the finding changed, it resolved and reopened, its date passed).
+#: * ``cause_code``: the sync triage's cause code (``reconcile.triage.CAUSES``) when the triage
+#:   decided the cause; ``cause`` then holds the same cause as a sentence.
 FINDINGS = _schema(
     "findings",
     run_id=STR,
@@ -384,6 +386,7 @@ FINDINGS = _schema(
     ack_at=TS,
     ack_until=DATE,
     ack_lapsed=STR,
+    cause_code=STR,
 )
 
 #: The findings.csv columns fixed by CONTRACTS §4 (the frame may hold more).
