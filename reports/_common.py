@@ -155,14 +155,28 @@ def text_or_none(value: object) -> str | None:
 class Headline:
     """The figures an accountant reads first."""
 
-    agrees: bool  # no finding beyond informational ones, and equal totals
-    action_findings: int  # findings that need someone to act (informational ones left out)
+    agrees: bool  # no finding beyond informational and acknowledged ones, and equal totals
+    action_findings: int  # findings that need someone to act (informational and acknowledged left out)
     ties_out: bool
     unexplained_cents: int  # sum over entities of |unexplained|
     open_findings: int
     money_at_stake_cents: int
     awra_total_cents: int
     qbo_total_cents: int
+    acknowledged: int = 0  # findings someone acknowledged (listed apart, not needing action)
+
+
+def acknowledged_mask(findings: pd.DataFrame) -> pd.Series:
+    """True for findings with an acknowledgement in force (``ack_by`` or ``ack_at`` set).
+
+    A lapsed acknowledgement is not in force (``ack_*`` empty, the reason in ``ack_lapsed``):
+    that finding needs action again.
+    """
+    mask = pd.Series(False, index=findings.index)
+    for column in ("ack_by", "ack_at"):
+        if column in findings.columns:
+            mask = mask | findings[column].notna()
+    return mask.astype(bool)
 
 
 def headline(result: RunResult) -> Headline:
@@ -170,9 +184,15 @@ def headline(result: RunResult) -> Headline:
 
     *Money at stake* is the sum of ``|amount|`` over the distinct transactions (by entity and
     AWRA id, else QBO Id) that carry at least one finding other than an informational one.
+    Acknowledged findings are counted apart from the findings that need action.
     """
     findings = result.findings
-    needs_action = int((~findings["category"].isin(INFORMATIONAL_CATEGORIES)).sum()) if len(findings) else 0
+    acked = acknowledged_mask(findings) if len(findings) else pd.Series([], dtype=bool)
+    needs_action = (
+        int((~findings["category"].isin(INFORMATIONAL_CATEGORIES).fillna(False).astype(bool) & ~acked).sum())
+        if len(findings)
+        else 0
+    )
     awra_total = sum(int(t.awra_total_cents) for t in result.totals)
     qbo_total = sum(int(t.qbo_total_cents) for t in result.totals)
     stake = 0
@@ -192,6 +212,7 @@ def headline(result: RunResult) -> Headline:
         money_at_stake_cents=stake,
         awra_total_cents=awra_total,
         qbo_total_cents=qbo_total,
+        acknowledged=int(acked.sum()),
     )
 
 
@@ -239,6 +260,11 @@ HISTORY_STATUSES: tuple[str, ...] = ("new", "persisting", "reopened")
 def has_finding_history(findings: pd.DataFrame) -> bool:
     """True when run history has marked the findings (``history_status`` filled in)."""
     return "history_status" in findings.columns and bool(findings["history_status"].notna().any())
+
+
+def has_acknowledgements(findings: pd.DataFrame) -> bool:
+    """True when some finding carries an acknowledgement in force or a lapsed one."""
+    return any(c in findings.columns and bool(findings[c].notna().any()) for c in ("ack_by", "ack_at", "ack_lapsed"))
 
 
 def category_counts(result: RunResult) -> list[CategoryCount]:

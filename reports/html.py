@@ -17,11 +17,12 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from reconcile.links import qbo_url
@@ -30,6 +31,7 @@ from reports._common import (
     INFORMATIONAL_CATEGORIES,
     MAPPING_CATEGORIES,
     Headline,
+    acknowledged_mask,
     bridge_lines,
     categories_in_order,
     category_counts,
@@ -45,8 +47,9 @@ from reports._common import (
     shorten,
     text_or_none,
 )
-from reports.chart import findings_chart_png
+from reports.chart import ChartImage, chart_images, findings_chart_png
 from reports.excel import (
+    ACKNOWLEDGED_SHEET,
     ESCALATIONS_SHEET,
     MAPPING_GAPS_SHEET,
     SAFE_TO_RETRY_SHEET,
@@ -70,31 +73,66 @@ _ENV = jinja2.Environment(
 )
 
 
-def render_html(result: RunResult, *, chart_src: str, max_rows_per_category: int = 10) -> str:
-    """The report as one HTML document; ``chart_src`` is ``cid:findings-chart`` or a data URI.
+def render_html(
+    result: RunResult, *, chart_src: str, max_rows_per_category: int = 10, workbook_location: str = ""
+) -> str:
+    """The report as one HTML document.
+
+    ``chart_src`` says how the charts are embedded: a value starting with ``cid:`` (e.g.
+    ``cid:findings-chart``) links each chart by its Content-ID (``cid:<ChartImage.cid>``, for
+    the email, which attaches ``chart_images(result)``); any other value (e.g. a ``data:`` URI)
+    embeds every chart as a data URI (the standalone file).
 
     Shows at most ``max_rows_per_category`` findings per category, fewer if the page would
-    otherwise exceed ``BODY_LIMIT`` bytes (not counting a data-URI chart).
+    otherwise exceed ``BODY_LIMIT`` bytes (not counting data-URI charts). ``workbook_location``
+    (a path, or an http(s) URL shown as a link) says near the top where the workbook is, for an
+    email sent without it.
     """
-    base = _base_context(result)
+    base = dict(_base_context(result), workbook=_workbook_notice(workbook_location))
+    images = chart_images(result)
+    by_cid = chart_src.startswith("cid:")
     rows = max(0, int(max_rows_per_category))
     while True:
         context = dict(base, **_row_context(result, rows))
-        html = _ENV.get_template(TEMPLATE).render(chart_src="cid:x", **context)
+        html = _ENV.get_template(TEMPLATE).render(charts=_charts(images, by_cid=True), **context)
         if len(html.encode("utf-8")) <= BODY_LIMIT or rows == 0:
             break
         rows = rows - 1 if rows <= 5 else rows // 2
-    return _ENV.get_template(TEMPLATE).render(chart_src=chart_src, **context)
+    return _ENV.get_template(TEMPLATE).render(charts=_charts(images, by_cid=by_cid), **context)
+
+
+def _workbook_notice(location: str) -> dict[str, str] | None:
+    if not location:
+        return None
+    link = location.startswith(("http://", "https://"))
+    return {"text": shorten(location, 300), "href": location if link else ""}
+
+
+def _charts(images: Sequence[ChartImage], *, by_cid: bool) -> dict[str, dict[str, Any]]:
+    """Per Content-ID: the ``src``, alt text and size of the chart's ``<img>``."""
+    return {
+        image.cid: {
+            "src": f"cid:{image.cid}" if by_cid else _data_uri(image.png),
+            "alt": image.alt,
+            "width": image.width,
+            "height": image.height,
+        }
+        for image in images
+    }
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def chart_data_uri(result: RunResult) -> str:
-    """The findings chart as a ``data:image/png;base64,…`` URI (for the standalone file)."""
-    return "data:image/png;base64," + base64.b64encode(findings_chart_png(result)).decode("ascii")
+    """The first chart (findings by category) as a ``data:image/png;base64,…`` URI."""
+    return _data_uri(findings_chart_png(result))
 
 
 def write_html(result: RunResult, path: Path) -> None:
-    """Write the standalone report (chart embedded as a data URI) to ``path``."""
-    Path(path).write_text(render_html(result, chart_src=chart_data_uri(result)), encoding="utf-8")
+    """Write the standalone report (charts embedded as data URIs) to ``path``."""
+    Path(path).write_text(render_html(result, chart_src="data:"), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -137,9 +175,6 @@ def _base_context(result: RunResult) -> dict[str, Any]:
         }
         for cc in counts
     ]
-    chart_alt = "Findings by category: " + (
-        "; ".join(f"{cc.title} {cc.count:,}" for cc in counts) if counts else "none"
-    )
     trend = history_trend(result.history)
     triage = result.triage if isinstance(result.triage, pd.DataFrame) else pd.DataFrame()
     safe = result.safe_to_retry if isinstance(result.safe_to_retry, pd.DataFrame) else pd.DataFrame()
@@ -162,7 +197,7 @@ def _base_context(result: RunResult) -> dict[str, Any]:
         "bridges": bridges,
         "category_rows": category_rows,
         "with_history": with_history,
-        "chart_alt": chart_alt,
+        "acknowledged_count": f"{head.acknowledged:,}",
         "history": [(k.capitalize(), f"{n:,}") for k, n in history_counts(result.history)],
         "aging": [(shorten(label, 40), f"{n:,}") for label, n in history_aging(result.history)],
         "trend": [{"date": t.date, "run_id": shorten(t.run_id, 60), "open": f"{t.open:,}"} for t in trend[-12:]],
@@ -173,7 +208,9 @@ def _base_context(result: RunResult) -> dict[str, Any]:
             "triage": TRIAGE_SHEET,
             "safe": SAFE_TO_RETRY_SHEET,
             "escalations": ESCALATIONS_SHEET,
+            "acknowledged": ACKNOWLEDGED_SHEET,
         },
+        "acknowledged_headers": _ACKNOWLEDGED_HEADERS,
         "sources": [(shorten(str(k), 40), shorten(str(v), 200)) for k, v in sorted(result.sources.items())],
     }
 
@@ -183,18 +220,21 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
     qbo = result.params.qbo_environment
     sections = []
     mapping_section = None
+    acknowledged = None
     if len(findings):
+        acked = acknowledged_mask(findings).to_numpy(dtype=bool)
         groups = findings.groupby(findings["category"].astype("string"), sort=False, dropna=True).indices
         for category in categories_in_order(findings["category"]):
-            positions = groups[category]
-            subset = findings.iloc[positions]
+            positions = np.asarray(groups[category])
+            subset = findings.take(positions[~acked[positions]])
             top = subset.iloc[order_positions(subset, by_money=True)[:rows]]
             mapping = category in MAPPING_CATEGORIES
             sections.append(
                 {
                     "title": category_title(category),
-                    "total": f"{len(subset):,}",
+                    "total": f"{len(positions):,}",
                     "count": len(subset),
+                    "acknowledged": f"{int(acked[positions].sum()):,}" if acked[positions].any() else "",
                     "shown": len(top),
                     "informational": category in INFORMATIONAL_CATEGORIES,
                     "headers": _MAPPING_HEADERS if mapping else _TRANSACTION_HEADERS,
@@ -212,9 +252,19 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
                 "blocked": cents_text(int(blocked.sum())),
                 "rows": [_gap_cells(r, qbo) for r in _records(top)],
             }
+        if acked.any():
+            subset = findings.loc[acked]
+            top = subset.iloc[order_positions(subset, by_money=True)[:rows]]
+            acknowledged = {
+                "total": f"{len(subset):,}",
+                "count": len(subset),
+                "shown": len(top),
+                "rows": [_acknowledged_cells(r, qbo) for r in _records(top)],
+            }
     return {
         "sections": sections,
         "mapping_gaps": mapping_section,
+        "acknowledged": acknowledged,
         "escalations": _escalations(result.escalations, rows),
         "escalation_total": len(result.escalations),
     }
@@ -222,6 +272,7 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
 
 _TRANSACTION_HEADERS = ("Record", "QBO", "Party", "Date", "Amount", "What", "Action")
 _MAPPING_HEADERS = ("Type", "AWRA id", "Name", "QBO", "Blocks", "Blocked amount", "What", "Action")
+_ACKNOWLEDGED_HEADERS = ("Record", "Category", "Amount", "What", "Acknowledged", "Note")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -253,18 +304,57 @@ def _what(row: Mapping[str, Any]) -> str:
     return cause or message
 
 
+def _what_with_lapse(row: Mapping[str, Any]) -> str:
+    """What the finding is, and why an earlier acknowledgement no longer holds (if one lapsed)."""
+    what = _what(row)
+    lapsed = _t(row.get("ack_lapsed"))
+    if not lapsed:
+        return what
+    return f"{what} Acknowledgement lapsed: {lapsed}".strip()
+
+
+def _record_text(row: Mapping[str, Any]) -> str:
+    number = _t(row.get("awra_number"), 32) or _t(row.get("awra_id"), 32) or _t(row.get("qbo_id"), 32)
+    return f"{_t(row.get('entity'), 16)} {number}".strip()
+
+
+def _date_text(value: object) -> str:
+    if isinstance(value, pd.Timestamp) and not pd.isna(value):
+        return value.tz_convert(UTC).strftime("%Y-%m-%d") if value.tzinfo else value.strftime("%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    return ""
+
+
+def _acknowledged_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
+    mapping = str(row.get("category", "")) in MAPPING_CATEGORIES
+    money = int_or_none(row.get("blocks_cents") if mapping else row.get("amount_cents"))
+    who = _t(row.get("ack_by"), _NAME_LIMIT) or "someone"
+    when = _date_text(row.get("ack_at"))
+    until = _date_text(row.get("ack_until"))
+    ack = f"by {who}" + (f" on {when}" if when else "") + (f", until {until}" if until else "")
+    return [
+        _Cell(_record_text(row), nowrap=True),
+        _Cell(category_title(str(row.get("category", "")))),
+        _Cell(cents_text(money), align="right", nowrap=True),
+        _Cell(_what(row)),
+        _Cell(ack),
+        _Cell(_t(row.get("ack_note"))),
+    ]
+
+
 def _transaction_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
     number = _t(row.get("awra_number"), 32) or _t(row.get("awra_id"), 32)
     date = row.get("txn_date")
     date_text = date.strftime("%Y-%m-%d") if isinstance(date, pd.Timestamp) and not pd.isna(date) else ""
     amount = int_or_none(row.get("amount_cents"))
     return [
-        _Cell(f"{_t(row.get('entity'), 16)} {number}".strip()),
+        _Cell(f"{_t(row.get('entity'), 16)} {number}".strip(), nowrap=True),
         _qbo_cell(row, environment),
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
         _Cell(date_text, nowrap=True),
         _Cell(cents_text(amount), align="right", nowrap=True),
-        _Cell(_what(row)),
+        _Cell(_what_with_lapse(row)),
         _Cell(_t(row.get("action"))),
     ]
 
@@ -272,13 +362,13 @@ def _transaction_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
 def _mapping_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
     blocks = int_or_none(row.get("blocks_count"))
     return [
-        _Cell(_t(row.get("entity"), 16)),
-        _Cell(_t(row.get("awra_id"), 32)),
+        _Cell(_t(row.get("entity"), 16), nowrap=True),
+        _Cell(_t(row.get("awra_id"), 32), nowrap=True),
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
         _qbo_cell(row, environment),
-        _Cell(f"{blocks:,}" if blocks is not None else "", align="right"),
+        _Cell(f"{blocks:,}" if blocks is not None else "", align="right", nowrap=True),
         _Cell(cents_text(int_or_none(row.get("blocks_cents"))), align="right", nowrap=True),
-        _Cell(_what(row)),
+        _Cell(_what_with_lapse(row)),
         _Cell(_t(row.get("action"))),
     ]
 
@@ -328,7 +418,10 @@ def _escalations(escalations: Sequence[Mapping[str, Any]], rows: int) -> list[di
 
 def _verdict(head: Headline) -> str:
     """The one sentence an accountant reads first: do the books agree, and is every cent explained."""
+    acknowledged = f", {head.acknowledged:,} acknowledged" if head.acknowledged else ""
     if head.agrees:
+        if head.acknowledged:
+            return f"AWRA and QBO agree for this window: 0 findings need action{acknowledged}."
         return "AWRA and QBO agree for this window."
     difference = cents_text(head.awra_total_cents - head.qbo_total_cents)
     explained = (
@@ -336,7 +429,8 @@ def _verdict(head: Headline) -> str:
         if head.ties_out
         else f"{cents_text(head.unexplained_cents)} of it is NOT explained"
     )
+    need = "finding needs" if head.action_findings == 1 else "findings need"
     return (
-        f"AWRA and QBO do not agree: {head.action_findings:,} findings need action; "
+        f"AWRA and QBO do not agree: {head.action_findings:,} {need} action{acknowledged}; "
         f"AWRA − QBO = {difference}, and {explained}."
     )
