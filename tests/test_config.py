@@ -153,3 +153,17 @@ x = "y"
     assert awra.table_name("bills") == "bills"
     assert awra.column_name("invoices", "total_amount") == "t"
     assert awra.column_name("invoices", "number") == "number"
+
+
+def test_attachment_limit_and_reports_link_keys(tmp_path):
+    email = load_settings(DEFAULT_CONFIG_PATH, {}).company(None).email
+    assert email.max_attachment_mb == 10 and email.reports_base_url == ""
+    path = write(
+        tmp_path, '[email]\nmax_attachment_mb = 2.5\nreports_base_url = "https://recon.example.com/reports/"\n'
+    )
+    email = load_settings(path, {}).company(None).email
+    assert email.max_attachment_mb == 2.5 and email.reports_base_url == "https://recon.example.com/reports"
+    bad = write(tmp_path, '[email]\nmax_attachment_mb = -1\nreports_base_url = "reports/out"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(bad, {})
+    assert "email.max_attachment_mb" in str(err.value) and "email.reports_base_url" in str(err.value)

@@ -184,3 +184,58 @@ def test_a_live_run_against_the_emulator_matches_the_snapshot_run(demo_run, tmp_
     assert (tmp_path / "tokens.json").stat().st_mode & 0o777 == 0o600
     text = (live / "summary.json").read_text(encoding="utf-8") + (live / "report.html").read_text(encoding="utf-8")
     assert "app-secret-9" not in text and emu.refresh_token not in text
+
+
+def test_a_run_whose_workbook_passes_the_attachment_limit_mails_a_link_to_it(demo_run, tmp_path):
+    import email as email_lib
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from reconcile.history import RunHistory
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email_lib.message_from_bytes(envelope.content, policy=email.policy.default))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[history]\nurl = "sqlite:///{tmp_path}/history.db"\n'
+        f'[email]\nenabled = true\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsecurity = "none"\n'
+        'max_attachment_mb = 0.001\nreports_base_url = "https://recon.example.com/reports"\n',
+        encoding="utf-8",
+    )
+    demo = demo_run["demo"]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        window = ["--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat()]
+        sources = ["--awra-url", demo.awra_url, "--qbo-snapshot", str(demo.snapshot_dir)]
+        code = main(["run", *window, "--config", str(config), *sources, "--out", str(tmp_path / "out")])
+    finally:
+        controller.stop()
+    assert code == 0
+    (folder,) = list((tmp_path / "out").iterdir())
+    (msg,) = received
+    assert list(msg.iter_attachments()) == []
+    link = f"https://recon.example.com/reports/{folder.name}/reconciliation.xlsx"
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert f'href="{link}"' in html and 'id="workbook-notice"' in html
+    cids = {p["Content-ID"] for p in msg.walk() if p.get_content_type() == "image/png"}
+    assert "<findings-chart>" in cids and all(f'src="cid:{c[1:-1]}"' in html for c in cids)
+    history = RunHistory(f"sqlite:///{tmp_path}/history.db")
+    try:
+        (run,) = history.recent_runs()
+    finally:
+        history.dispose()
+    assert run.email_status is not None
+    assert run.email_status.startswith("sent without the workbook (") and run.email_status.endswith(
+        f"workbook at {link}"
+    )
