@@ -272,7 +272,7 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
 
 _TRANSACTION_HEADERS = ("Record", "QBO", "Party", "Date", "Amount", "What", "Action")
 _MAPPING_HEADERS = ("Type", "AWRA id", "Name", "QBO", "Blocks", "Blocked amount", "What", "Action")
-_ACKNOWLEDGED_HEADERS = ("Record", "Category", "Amount", "What", "Acknowledged", "Note")
+_ACKNOWLEDGED_HEADERS = ("Record", "Category", "Amount", "What", "By", "On", "Until", "Note")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -319,7 +319,9 @@ def _record_text(row: Mapping[str, Any]) -> str:
 
 
 def _date_text(value: object) -> str:
-    if isinstance(value, pd.Timestamp) and not pd.isna(value):
+    if value is None or value is pd.NaT or value is pd.NA:
+        return ""
+    if isinstance(value, pd.Timestamp):
         return value.tz_convert(UTC).strftime("%Y-%m-%d") if value.tzinfo else value.strftime("%Y-%m-%d")
     if isinstance(value, date):
         return value.isoformat()[:10]
@@ -329,16 +331,14 @@ def _date_text(value: object) -> str:
 def _acknowledged_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
     mapping = str(row.get("category", "")) in MAPPING_CATEGORIES
     money = int_or_none(row.get("blocks_cents") if mapping else row.get("amount_cents"))
-    who = _t(row.get("ack_by"), _NAME_LIMIT) or "someone"
-    when = _date_text(row.get("ack_at"))
-    until = _date_text(row.get("ack_until"))
-    ack = f"by {who}" + (f" on {when}" if when else "") + (f", until {until}" if until else "")
     return [
         _Cell(_record_text(row), nowrap=True),
         _Cell(category_title(str(row.get("category", "")))),
         _Cell(cents_text(money), align="right", nowrap=True),
         _Cell(_what(row)),
-        _Cell(ack),
+        _Cell(_t(row.get("ack_by"), _NAME_LIMIT)),
+        _Cell(_date_text(row.get("ack_at")), nowrap=True),
+        _Cell(_date_text(row.get("ack_until")) or "until resolved", nowrap=True),
         _Cell(_t(row.get("ack_note"))),
     ]
 
