@@ -146,7 +146,9 @@ def test_saved_snapshot_reproduces_the_run(demo_run, tmp_path):
     assert rows_a == rows_b
 
 
-def test_demo_command_writes_a_report(tmp_path, monkeypatch, capsys):
+def test_demo_command_writes_a_report_and_the_commands_it_suggests_work_as_printed(tmp_path, monkeypatch, capsys):
+    import shlex
+
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
@@ -154,6 +156,17 @@ def test_demo_command_writes_a_report(tmp_path, monkeypatch, capsys):
     (folder,) = list((tmp_path / "out").iterdir())
     assert (folder / "reconciliation.xlsx").stat().st_size > 0
     assert Path("data/demo/awra.db").exists()
+
+    hints = [line.strip() for line in printed.split("Try next:", 1)[1].splitlines() if line.strip()]
+    assert len(hints) == 3 and all(h.startswith("qbo-recon ") for h in hints)
+    assert "--demo" in hints[0] and str(tmp_path / "data" / "demo" / "qbo") in hints[1]
+    for hint in hints:
+        assert main(shlex.split(hint)[1:]) == 0, hint
+        out = capsys.readouterr().out
+        assert out.strip(), hint
+    assert len(list((tmp_path / "out").iterdir())) == 2  # the suggested run made its own folder
+    # without --demo nor sources, explain reads the default config, as before
+    assert main(["explain", shlex.split(hints[0])[2]]) != 0
 
 
 def test_a_live_run_against_the_emulator_matches_the_snapshot_run(demo_run, tmp_path, monkeypatch):
