@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from reconcile.model import RunResult
@@ -118,31 +119,50 @@ def category_chart(findings: pd.DataFrame) -> CategoryChart:
     if "blocks_cents" in findings.columns:
         blocks = findings["blocks_cents"].astype("Int64").abs().fillna(0)
         amount = amount.where(~mapping, blocks)
-    record = (
-        findings["entity"].astype("string").fillna("")
-        + "|"
-        + findings["awra_id"].astype("string").fillna("q:" + findings["qbo_id"].astype("string").fillna(""))
-    )
-    # a mapping finding stands for itself; a transaction counts once per category
-    record = record.where(~mapping, "m|" + pd.Series(range(len(findings)), index=findings.index).astype("string"))
-    money_frame = pd.DataFrame({"category": category, "currency": currency, "record": record, "cents": amount})
-    per_record = money_frame.groupby(["category", "currency", "record"], dropna=False)["cents"].max()
-    per_currency = per_record.groupby(level=["category", "currency"]).sum()
+    per_currency = _money_per_category_and_currency(findings, category, currency, mapping, amount)
     counts = category.value_counts()
     order = currency.value_counts()
     ranked = sorted(order.index, key=lambda c: (-int(order[c]), str(c)))
     currencies = tuple(str(c) for c in ranked[:MAX_CURRENCIES])
     bars = []
     for cat in categories_in_order(category):
-        money = tuple(
-            (cur, int(per_currency.get((cat, cur), 0))) for cur in currencies if (cat, cur) in per_currency.index
-        )
+        money = tuple((cur, per_currency[(cat, cur)]) for cur in currencies if (cat, cur) in per_currency)
         bars.append(
             CategoryBar(category=cat, title=category_title(cat), kind=_kind(cat), count=int(counts[cat]), money=money)
         )
     return CategoryChart(
         bars=tuple(bars), currencies=currencies, other_currencies=tuple(str(c) for c in ranked[MAX_CURRENCIES:])
     )
+
+
+def _money_per_category_and_currency(
+    findings: pd.DataFrame, category: pd.Series, currency: pd.Series, mapping: np.ndarray, amount: pd.Series
+) -> dict[tuple[str, str], int]:
+    """Cents at stake per (category, currency).
+
+    A transaction counts its largest amount once per category (by entity and AWRA id, else QBO
+    Id); a mapping finding counts the money it blocks. Grouped on integer codes rather than
+    joined strings: it runs over every finding of a run.
+    """
+    cat_codes, cat_names = pd.factorize(category)
+    cur_codes, cur_names = pd.factorize(currency)
+    entity_codes, _ = pd.factorize(findings["entity"].astype("string"))
+    awra_codes, awra_names = pd.factorize(findings["awra_id"].astype("string"))
+    qbo_codes, qbo_names = pd.factorize(findings["qbo_id"].astype("string"))
+    record = np.where(awra_codes >= 0, awra_codes, len(awra_names) + qbo_codes)
+    # a mapping finding stands for itself
+    record = np.where(mapping, len(awra_names) + len(qbo_names) + 1 + np.arange(len(findings)), record)
+    frame = pd.DataFrame(
+        {"c": cat_codes, "k": cur_codes, "e": entity_codes, "r": record, "v": amount.to_numpy(dtype="int64")}
+    )
+    frame = frame[frame["c"] >= 0]
+    per_record = frame.groupby(["c", "k", "e", "r"], sort=False)["v"].max()
+    per_currency = per_record.groupby(level=["c", "k"], sort=False).sum()
+    keys = per_currency.index
+    return {
+        (str(cat_names[c]), str(cur_names[k])): int(v)
+        for c, k, v in zip(keys.get_level_values("c"), keys.get_level_values("k"), per_currency.to_numpy(), strict=True)
+    }
 
 
 def trend_chart(history: Mapping[str, object] | None) -> TrendChart:
