@@ -33,6 +33,28 @@ CATEGORY_TITLES: Mapping[str, str] = {
     "data_quality": "Data quality",
 }
 
+#: A finding's ``field`` as the report names it to a reader (unknown fields: words, capitalised).
+FIELD_WORDS: Mapping[str, str] = {
+    "amount": "Amount",
+    "tax_amount": "Tax",
+    "txn_date": "Date",
+    "party": "Customer or vendor",
+    "currency": "Currency",
+    "status": "Status",
+    "line_total": "Total of the lines",
+    "exchange_rate": "Exchange rate",
+    "deposit_account": "Deposit account",
+    "payment_method": "Payment method",
+    "line_item": "Line item",
+    "line_account": "Line account",
+    "line_amount": "Line amount",
+    "line_tax_code": "Line tax code",
+    "line_posting": "Line debit or credit",
+    "line_extra": "Line on one side only",
+    "application": "Invoices paid",
+    "attempts": "Sync attempts",
+}
+
 #: Categories about master data (mapping gaps) rather than transactions.
 MAPPING_CATEGORIES: tuple[str, ...] = ("mapping_missing", "mapping_broken", "mapping_duplicate", "mapping_mismatch")
 
@@ -53,6 +75,11 @@ _REPLACEMENT = "\ufffd"
 def category_title(category: str) -> str:
     """The display title of a category (unknown ones: words capitalised)."""
     return CATEGORY_TITLES.get(category) or category.replace("_", " ").strip().capitalize() or "Uncategorised"
+
+
+def field_words(field: str) -> str:
+    """A finding's field in words (``txn_date`` -> ``Date``), never the internal name."""
+    return FIELD_WORDS.get(field) or field.replace("_", " ").strip().capitalize()
 
 
 def categories_in_order(categories: pd.Series | list[str]) -> list[str]:

@@ -37,6 +37,7 @@ from reports._common import (
     category_counts,
     category_title,
     cents_text,
+    field_words,
     has_finding_history,
     headline,
     history_aging,
@@ -293,7 +294,8 @@ def _qbo_cell(row: Mapping[str, Any], environment: str) -> _Cell:
 
 
 def _what(row: Mapping[str, Any]) -> str:
-    field = _t(row.get("field"), 30)
+    raw_field = text_or_none(row.get("field"))
+    field = shorten(field_words(raw_field), 30) if raw_field else ""
     cause = _t(row.get("cause"))
     if field and (text_or_none(row.get("awra_value")) or text_or_none(row.get("qbo_value"))):
         detail = f"{field}: AWRA {_t(row.get('awra_value'), 40) or '—'} / QBO {_t(row.get('qbo_value'), 40) or '—'}"

@@ -226,14 +226,17 @@ def test_a_lapsed_acknowledgement_is_said_next_to_the_finding():
     assert "Acknowledgement lapsed: the finding changed since it was acknowledged (other values)" in row
 
 
-def test_no_internal_cause_code_reaches_the_reader():
+def test_no_internal_cause_code_nor_field_name_reaches_the_reader():
+    from reconcile.frames import MISMATCH_FIELDS
     from reconcile.triage import CAUSES
 
     html = _render(sample_result())
     visible = re.sub(r"<[^>]+>", " ", html)
-    for code in CAUSES:
+    for code in (*CAUSES, *MISMATCH_FIELDS):
         if "_" in code:
             assert code not in visible, code
+    row = next(r for r in _section(html, "Mismatches").split("<tr") if "2026-03-11" in r)
+    assert "Date: AWRA 2026-03-09 / QBO 2026-03-11 (difference -2)" in row
 
 
 def test_amounts_and_codes_do_not_wrap_and_nothing_breaks_words():
