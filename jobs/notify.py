@@ -21,7 +21,7 @@ import base64
 import email.policy
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -151,7 +151,7 @@ def send_report(
     chart_png: bytes = b"",
     attachments: list[tuple[str, bytes, str]],
     images: Sequence[tuple[str, bytes]] = (),
-    detached_html: str | None = None,
+    detached_html: str | Callable[[], str] | None = None,
     workbook_location: str = "",
     ssl_context: ssl.SSLContext | None = None,
 ) -> Delivery:
@@ -160,7 +160,8 @@ def send_report(
     ``attachments`` are ``(filename, bytes, mime type)``, e.g.
     ``("reconciliation.xlsx", data, XLSX_MIME)``. When they weigh more than
     ``settings.max_attachment_mb`` the email goes without them, with ``detached_html`` (the
-    report saying where the workbook is, at ``workbook_location``) as its body; when the server
+    report saying where the workbook is, at ``workbook_location``; a callable is only called
+    then, as rendering a big report takes a while) as its body; when the server
     refuses the message with them as too big, it is sent once more that way. ``ssl_context``
     replaces the default (certificate-verifying) TLS context.
     """
@@ -179,11 +180,15 @@ def send_report(
         )
         _deliver(settings, msg, settings.recipients, ssl_context)
 
-    detached = detached_html if detached_html is not None else html
+    def detached() -> str:
+        if detached_html is None:
+            return html
+        return detached_html() if callable(detached_html) else detached_html
+
     size = sum(len(data) for _, data, _ in attachments)
     limit = int(settings.max_attachment_mb * 1024 * 1024)
     if attachments and size > limit:
-        send(detached, (), workbook_location)
+        send(detached(), (), workbook_location)
         return Delivery(
             attached=False,
             reason=f"{_megabytes(size)} is over the {settings.max_attachment_mb:g} MB attachment limit",
@@ -193,7 +198,7 @@ def send_report(
     except DeliveryError as exc:
         if not (attachments and exc.too_big):
             raise
-        send(detached, (), workbook_location)
+        send(detached(), (), workbook_location)
         return Delivery(
             attached=False, reason=f"the server refused it with the workbook: {exc.smtp_code} {exc.smtp_text}"
         )

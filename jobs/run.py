@@ -270,7 +270,7 @@ def _email(
             html=render_html(result, chart_src="cid:findings-chart"),
             images=[(image.cid, image.png) for image in chart_images(result)],
             attachments=[("reconciliation.xlsx", workbook.read_bytes(), notify.XLSX_MIME)],
-            detached_html=render_html(result, chart_src="cid:findings-chart", workbook_location=location),
+            detached_html=lambda: render_html(result, chart_src="cid:findings-chart", workbook_location=location),
             workbook_location=location,
         )
     except notify.DeliveryError as exc:

@@ -388,6 +388,24 @@ def check_detached(msg: EmailMessage) -> None:
     assert [p["Content-ID"] for p in list(related.iter_parts())[1:]] == ["<findings-chart>", "<trend-chart>"]
 
 
+def test_the_detached_report_is_only_rendered_when_needed(plain_server):
+    inbox, port = plain_server
+    calls = []
+
+    def render() -> str:
+        calls.append(1)
+        return DETACHED
+
+    common = {"subject": "s", "html": HTML, "images": IMAGES, "detached_html": render, "workbook_location": "/r/x"}
+    small = [("reconciliation.xlsx", workbook_bytes(), XLSX_MIME)]
+    assert send_report(settings(port, "none"), attachments=small, **common).attached  # type: ignore[arg-type]
+    assert calls == []
+    big = [("reconciliation.xlsx", b"x" * (1024 * 1024 + 1), XLSX_MIME)]
+    cfg = replace(settings(port, "none"), max_attachment_mb=1)
+    assert not send_report(cfg, attachments=big, **common).attached  # type: ignore[arg-type]
+    assert calls == [1] and 'id="workbook-notice"' in inbox.messages[-1][2].get_body(("html",)).get_content()
+
+
 def test_a_workbook_under_the_limit_is_attached_with_every_chart_inline(plain_server):
     inbox, port = plain_server
     delivery = send_big(settings(port, "none"), workbook_bytes())
