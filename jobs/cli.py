@@ -69,6 +69,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="explain against the demo data set (as built by `qbo-recon demo`)"
     )
 
+    ack = commands.add_parser("ack", help="acknowledge findings someone is on (or --list them)")
+    ack.add_argument(
+        "ref", nargs="?", metavar="REF", help="finding fingerprint, record number, AWRA id, qbo:<Id>, code"
+    )
+    ack.add_argument("--note", metavar="TEXT", help="why it is acknowledged (required)")
+    ack.add_argument("--until", metavar="YYYY-MM-DD", help="the acknowledgement lapses after this date")
+    ack.add_argument("--by", metavar="NAME", help="who acknowledges it (default: the OS user)")
+    ack.add_argument("--list", action="store_true", help="list acknowledgements instead")
+    ack.add_argument("--config", type=Path, metavar="FILE")
+    ack.add_argument("--company", metavar="KEY", help="company key when the config holds several")
+
+    unack = commands.add_parser("unack", help="remove the acknowledgement of findings")
+    unack.add_argument("ref", metavar="REF")
+    unack.add_argument("--config", type=Path, metavar="FILE")
+    unack.add_argument("--company", metavar="KEY", help="company key when the config holds several")
+
     history = commands.add_parser("history", help="list recent runs")
     history.add_argument("--config", type=Path, metavar="FILE")
     history.add_argument("--company", metavar="KEY")
@@ -117,6 +133,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command == "explain":
         return _explain(args)
+    if args.command == "ack":
+        return _ack(args)
+    if args.command == "unack":
+        return _unack(args)
     if args.command == "history":
         from reconcile.history import RunHistory, format_history
 
@@ -237,6 +257,47 @@ def _explain(args: argparse.Namespace) -> int:
             print(f"  {candidate.describe()}", file=sys.stderr)
         return exc.exit_code
     print(render_json(explanation) if args.json else render_text(explanation), end="")
+    return 0
+
+
+def _ack(args: argparse.Namespace) -> int:
+    from jobs import acks
+    from reconcile.history import RunHistory, format_acks
+
+    if args.list:
+        if args.ref or args.note or args.until or args.by:
+            raise UsageError("ack --list takes no REF, --note, --until or --by")
+    elif not args.ref:
+        raise UsageError("ack: give the REF of the findings to acknowledge (or --list)")
+    elif not (args.note or "").strip():
+        raise UsageError("ack: --note TEXT is required: say why the finding is acknowledged")
+    until = parse_date(args.until, "--until") if args.until is not None else None
+    settings = _settings(args.config)
+    history = RunHistory(settings.history.url)
+    try:
+        if args.list:
+            key = settings.company(args.company).key if args.company else None
+            print(format_acks(history.acknowledgements(key)))
+            return 0
+        company = settings.company(args.company)
+        done = acks.acknowledge(history, company, args.ref, note=args.note, by=args.by, until=until)
+    finally:
+        history.dispose()
+    print("\n".join(acks.describe(done, "acknowledged")))
+    return 0
+
+
+def _unack(args: argparse.Namespace) -> int:
+    from jobs import acks
+    from reconcile.history import RunHistory
+
+    settings = _settings(args.config)
+    history = RunHistory(settings.history.url)
+    try:
+        gone = acks.unacknowledge(history, settings.company(args.company), args.ref)
+    finally:
+        history.dispose()
+    print("\n".join(acks.describe(gone, "no longer acknowledged:")))
     return 0
 
 

@@ -21,7 +21,7 @@ from reconcile import frames as F
 from reconcile.config import CompanySettings, Settings
 from reconcile.errors import UsageError
 from reconcile.explain import explain_party, explain_record, explain_sync_run
-from reconcile.history import RunHistory, fingerprint_findings
+from reconcile.history import Acknowledgement, RunHistory, fingerprint_findings
 from reconcile.match import match_records
 from reconcile.model import LookupRequest
 from reconcile.params import RunParams, build_run_params
@@ -254,9 +254,29 @@ def _history_seen(
         return None
     history = RunHistory(settings.history.url)
     try:
-        return history.seen(company.key, list(fingerprint_findings(findings, company.key)))
+        fingerprints = list(fingerprint_findings(findings, company.key))
+        seen = history.seen(company.key, fingerprints)
+        acks = history.acknowledgements(company.key, fingerprints=fingerprints)
     finally:
         history.dispose()
+    return with_acknowledgements(seen, acks)
+
+
+def with_acknowledgements(
+    seen: Mapping[str, Mapping[str, Any]], acks: Sequence[Acknowledgement]
+) -> dict[str, dict[str, Any]]:
+    """``seen`` with each acknowledged finding's acknowledgement under ``acknowledgement``."""
+    out = {fp: dict(v) for fp, v in seen.items()}
+    for ack in acks:
+        out.setdefault(ack.fingerprint, {})["acknowledgement"] = {
+            "by": ack.by,
+            "at": ack.at.isoformat(),
+            "note": ack.note,
+            "until": ack.until.isoformat() if ack.until else None,
+            "in_force": ack.in_force,
+            "lapsed": ack.lapsed_reason,
+        }
+    return out
 
 
 def _history_exists(url: str) -> bool:
@@ -395,6 +415,7 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
             for f in comparison["fields"]
         ]
         lines += ["  " + x for x in table(rows, ["field", "AWRA", "QBO", ""])]
+    lines += _render_line_comparisons(e.get("lines") or [], s)
     lines += ["", s.head("Sync log")]
     if e["sync_log"]:
         rows = [
@@ -421,16 +442,27 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
             for m in e["mappings"]
         ]
         lines += ["  " + x for x in table(rows, ["type", "AWRA", "name", "QBO Id", "QBO name", "state"])]
+        # what the mapping checks said about each master in trouble, in their words
+        for m in e["mappings"]:
+            for problem in m.get("findings") or []:
+                lines.append(f"  {s.bad(problem['category'])}: {problem.get('message') or ''}")
     lines += ["", s.head("Findings")]
     if e["findings"]:
         for f in e["findings"]:
-            what = f["category"] + (f" ({f['field']})" if f.get("field") else "")
+            where = f", line {f['line']}" if f.get("line") else ""
+            what = f["category"] + (f" ({f['field']}{where})" if f.get("field") else "")
             lines.append(f"  - {s.bad(what)}: {f.get('cause') or ''}")
             if f.get("awra_value") or f.get("qbo_value"):
                 lines.append(f"      AWRA {f.get('awra_value')} vs QBO {f.get('qbo_value')}")
             lines.append(f"      action: {f.get('action') or ''}")
             if f.get("first_seen"):
                 lines.append(f"      first seen {f['first_seen']}, last seen {f.get('last_seen')}")
+            ack = f.get("acknowledgement")
+            if ack and ack.get("in_force"):
+                until = f" until {ack['until']}" if ack.get("until") else ""
+                lines.append(f"      acknowledged by {ack['by']} on {ack['at'][:10]}{until}: {ack['note']}")
+            elif ack:
+                lines.append(f"      {ack['lapsed']}")
     else:
         lines.append(s.good("  none: AWRA and QBO agree on this record"))
     retry = e["retry"]
@@ -438,6 +470,26 @@ def _render_record(e: Mapping[str, Any], s: _Style) -> list[str]:
     lines += ["", s.head("Retry"), f"  {verdict}: {retry['why']}"]
     lines += _render_escalation(e["escalation"], s)
     return lines
+
+
+def _render_line_comparisons(comparisons: Sequence[Mapping[str, Any]], s: _Style) -> list[str]:
+    """Each counterpart's lines beside the record's: one row per line pair, the differences marked."""
+    out: list[str] = []
+    for comparison in comparisons:
+        if not comparison["lines"]:
+            continue
+        out += ["", s.head(f"Lines side by side (QBO Id {comparison['qbo_id']})")]
+        rows = [
+            (
+                ln["line"],
+                ln.get("awra") or "-",
+                ln.get("qbo") or "-",
+                s.bad("DIFFERS: " + ", ".join(ln["differs"])) if ln["differs"] else s.good("same"),
+            )
+            for ln in comparison["lines"]
+        ]
+        out += ["  " + x for x in table(rows, ["line", "AWRA", "QBO", ""])]
+    return out
 
 
 def _render_escalation(esc: Mapping[str, Any], s: _Style) -> list[str]:

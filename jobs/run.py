@@ -29,7 +29,7 @@ from jobs import notify
 from reconcile import __version__
 from reconcile.config import CompanySettings, EmailSettings, Settings
 from reconcile.errors import AlreadyReconciled, QboReconError, UsageError
-from reconcile.history import RunHistory
+from reconcile.history import LockHandle, RunHistory
 from reconcile.match import plan_lookups
 from reconcile.model import AwraData, LookupRequest, QboData, RunResult
 from reconcile.params import RunParams, build_run_params
@@ -60,6 +60,7 @@ class RunRequest:
     out_dir: Path | None = None
     send_email: bool = True
     triggered_by: str = "manual"
+    attempt: int = 1  # the try of a run retried after a passing failure (jobs.retry)
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def execute_run(
     rules = load_rules(settings.reconcile.triage_rules)
     qbo_source = open_qbo_source(company, snapshot_dir=request.qbo_snapshot)
     out_dir = request.out_dir or settings.run.out_dir
-    history = RunHistory(settings.history.url)
+    history = RunHistory(settings.history.url, lease_seconds=settings.history.lock_lease_seconds)
     try:
         return _locked_run(company, params, request, qbo_source, rules, out_dir, history, progress)
     finally:
@@ -146,7 +147,7 @@ def _locked_run(
     history: RunHistory,
     progress: Progress,
 ) -> RunOutcome:
-    with history.lock(company.key, owner=f"{socket.gethostname()}:{os.getpid()}"):
+    with history.lock(company.key, owner=f"{socket.gethostname()}:{os.getpid()}") as lock:
         if request.triggered_by == "schedule":
             # checked again under the lock: another scheduler may have just finished this window
             done = history.find_completed_run(company.key, params.date_from, params.date_to, triggered_by="schedule")
@@ -160,9 +161,12 @@ def _locked_run(
             code_version=__version__,
             qbo_minor_version=company.qbo.minor_version,
             triggered_by=request.triggered_by,
+            attempt=request.attempt,
         )
         try:
-            outcome = _reconcile_and_publish(company, params, request, qbo_source, rules, out_dir, history, progress)
+            outcome = _reconcile_and_publish(
+                company, params, request, qbo_source, rules, out_dir, history, progress, lock=lock
+            )
         except QboReconError as exc:
             history.finish_run(params.run_id, outcome="failed", reason=exc.one_line())
             _alert(company, request, exc.one_line(), progress)
@@ -182,6 +186,8 @@ def _reconcile_and_publish(
     out_dir: Path,
     history: RunHistory,
     progress: Progress,
+    *,
+    lock: LockHandle | None = None,
 ) -> RunOutcome:
     awra, qbo = read_sources(company, params, qbo_source, progress)
     if request.save_qbo_snapshot is not None:
@@ -193,6 +199,8 @@ def _reconcile_and_publish(
         result = reconcile(awra, qbo, params, rules, sources=sources)
     findings, history_counts = history.compare(params, result.findings)
     result = dataclasses.replace(result, findings=findings, history=history_counts)
+    if lock is not None:
+        lock.ensure_held()  # a run whose lease lapsed (another took over) must not publish
     with _step(progress, "writing reports"):
         report_dir = write_run_folder(result, out_dir)
     email_status = _email(company, result, report_dir, request, progress)

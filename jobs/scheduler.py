@@ -53,6 +53,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.exc import SQLAlchemyError
 
 from jobs.notify import DeliveryError, send_alert
+from jobs.retry import SleepFn, run_with_retries
 from jobs.windows import business_date, nightly_window
 from reconcile.config import DEFAULT_CONFIG_PATH, EmailSettings, ScheduleSettings, Settings, load_settings
 from reconcile.errors import AlreadyReconciled, ConfigError, QboReconError, RunLocked
@@ -69,8 +70,16 @@ JOB_PREFIX = "nightly-"
 
 #: ``alert(company, one_line_reason)``: tell someone a job failed.
 AlertFn = Callable[[str, str], None]
-#: ``execute(settings, company, date_from, date_to)``: run one reconciliation (raises on failure).
-ExecuteFn = Callable[[Settings, str, date, date], object]
+#: ``execute(settings, company, date_from, date_to, attempt)``: run one try of a reconciliation
+#: (raises on failure).
+ExecuteFn = Callable[[Settings, str, date, date, int], object]
+
+#: Set while the scheduler stops: a run waiting to be tried again gives up instead of waiting.
+_STOPPING = threading.Event()
+
+
+def _wait_unless_stopping(seconds: float) -> bool:
+    return not _STOPPING.wait(seconds)
 
 
 def job_id(company: str) -> str:
@@ -312,9 +321,11 @@ def run_scheduler(
         for sig in handled:
             signal.signal(sig, signal.SIG_DFL)
         startup.stop_requested = True
+        _STOPPING.set()
         with contextlib.suppress(SchedulerNotRunningError):
             scheduler.shutdown(wait=False)
 
+    _STOPPING.clear()
     previous = {sig: signal.signal(sig, stop) for sig in handled}
     try:
         scheduler.start(paused=True)
@@ -356,12 +367,12 @@ def scheduled_fire_time(schedule: ScheduleSettings, now: datetime) -> datetime:
     return due or now
 
 
-def _execute_run(settings: Settings, company: str, date_from: date, date_to: date) -> object:
+def _execute_run(settings: Settings, company: str, date_from: date, date_to: date, attempt: int = 1) -> object:
     from jobs.run import RunRequest, execute_run  # the run entry point (imported at fire time)
 
     return execute_run(
         settings,
-        RunRequest(company=company, date_from=date_from, date_to=date_to, triggered_by="schedule"),
+        RunRequest(company=company, date_from=date_from, date_to=date_to, triggered_by="schedule", attempt=attempt),
     )
 
 
@@ -371,12 +382,15 @@ def run_nightly(
     *,
     now: datetime | None = None,
     execute: ExecuteFn | None = None,
+    sleep: SleepFn | None = None,
 ) -> str:
     """Run one company's nightly reconciliation for the business date of ``now``.
 
     Returns ``ran``, ``skipped`` (a scheduled run already completed this window: the second
     fire of a daylight-saving fall-back, or a restart) or ``locked`` (another run of the
-    company is in progress). Other failures raise, so the scheduler logs and alerts them.
+    company is in progress). A try that fails with a retriable source error is tried again
+    after the ``[retry]`` delay (``jobs.retry``; ``sleep`` waits, by default until the scheduler
+    stops); the last failure raises, so the scheduler logs and alerts it once.
     """
     now = now or datetime.now(UTC)
     fired = scheduled_fire_time(settings.schedule, now)
@@ -400,8 +414,14 @@ def run_nightly(
         )
         return "skipped"
     logger.info("%s: business date %s, reconciling %s..%s", company, day, date_from, date_to)
+    run_once = execute or _execute_run
     try:
-        (execute or _execute_run)(settings, company, date_from, date_to)
+        run_with_retries(
+            lambda attempt: run_once(settings, company, date_from, date_to, attempt),
+            settings,
+            sleep=sleep or _wait_unless_stopping,
+            label=company,
+        )
     except RunLocked as exc:
         logger.warning("%s", exc.one_line())
         return "locked"

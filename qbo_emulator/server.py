@@ -66,6 +66,7 @@ KNOWN_ENTITIES = frozenset(
         "JournalEntry",
         "Payment",
         "PaymentMethod",
+        "Preferences",  # one object per company: its CurrencyPrefs name the home currency
         "Purchase",
         "PurchaseOrder",
         "RefundReceipt",

@@ -5,7 +5,9 @@ data (``data_ok``). Fields (``FIELDS``): amount, tax_amount, line_total (Int64 c
 ``abs(AWRA − QBO) > tolerance``), txn_date (days; a pair with one side looked up beyond the
 window always differs), party (the AWRA party's QBO mapping vs the QBO party ref; skipped when
 either is unknown: mapping gaps are the mapping checks' findings), currency, status (void on
-one side only) and, for probable pairs, number (the QBO entry carries another number or none).
+one side only), exchange_rate (where both sides state a rate and the home currency is known:
+``abs(AWRA − QBO) > tolerance`` as exact decimals, the home-currency amounts in the cause) and,
+for probable pairs, number (the QBO entry carries another number or none).
 
 A pair that is not compared but moves the totals (say an AWRA record outside the status filter
 whose QBO twin is live) still gets the one finding that explains the money: ``txn_date`` when a
@@ -17,12 +19,14 @@ Everything is vectorized over the pairs; text is built only for the rows that di
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
-from reconcile.match import MATCH_METHODS, day_values, int_values, strings_from_codes
+from reconcile.currencies import home_cents, home_currency_of, money_text, rate_decimal
+from reconcile.match import MATCH_METHODS, day_values, int_values, strings_from_codes, texts_at
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 from reconcile.tieout import CARRIER_RANK, Raw, RunArrays, cents_text, date_text, finish, new_findings
@@ -37,6 +41,7 @@ FIELDS: Mapping[str, tuple[str, str]] = {
     "party": ("party_id", "mapped"),
     "currency": ("currency", "text"),
     "status": ("is_void", "void"),
+    "exchange_rate": ("exchange_rate", "rate"),
 }
 
 #: The pairs that are compared (``outside_window`` pairs lie wholly beyond the window).
@@ -50,6 +55,7 @@ _CAUSE = {
     "party": "the customer/vendor differs from the AWRA party's QBO mapping",
     "currency": "the currency differs",
     "status": "voided on one side only",
+    "exchange_rate": "the exchange rate differs",
     "number": "probably keyed by hand in QBO: same party, amount and near date, but another number",
 }
 _ACTION = {
@@ -60,6 +66,7 @@ _ACTION = {
     "party": "correct the customer/vendor on the QBO transaction, or fix the party mapping",
     "currency": "correct the currency on the wrong side",
     "status": "void it on the other side too, or reinstate it where voided by mistake",
+    "exchange_rate": "correct the exchange rate on the wrong side, so both post the same home-currency amount",
     "number": "confirm it is the same transaction; record its QBO Id in AWRA instead of syncing (a sync "
     "would create a duplicate)",
 }
@@ -216,11 +223,12 @@ def compare_parts(
     emit(
         "currency",
         fields_compared & currency_differs,
-        CARRIER_RANK["other_field"],
+        CARRIER_RANK["currency"],
         _Lazy(lambda s: lazy(a["currency"], ar[s])),
         _Lazy(lambda s: lazy(q["currency"], qr[s])),
         _Lazy(lambda s: pd.Series(pd.array([None] * len(s), dtype="string"))),
     )
+    parts.extend(_exchange_rate_parts(pairs, awra, qbo, params, run, rows, fields_compared & ~currency_differs))
     a_void_in_window = av_void & run.a_inwin[ar]
     emit(
         "status",
@@ -239,6 +247,90 @@ def compare_parts(
         _Lazy(lambda s: pd.Series(pd.array([None] * len(s), dtype="string"))),
     )
     return parts
+
+
+def _exchange_rate_parts(
+    pairs: pd.DataFrame,
+    awra: AwraData,
+    qbo: QboData,
+    params: RunParams,
+    run: RunArrays,
+    rows: np.ndarray,
+    compared: np.ndarray,
+) -> list[Raw]:
+    """``exchange_rate`` mismatches of the compared pairs ``rows[compared]``.
+
+    Only where both sides state a rate and the home currency is known (the finding shows the
+    home-currency amounts); rates are compared as exact decimals against the tolerance.
+    """
+    home = home_currency_of(qbo, params)
+    a, q = awra.transactions, qbo.transactions
+    if home is None or not compared.any():
+        return []
+    ar, qr = run.awra_row[rows], run.qbo_row[rows]
+    codes_a, codes_q = _codes_pair(a["exchange_rate"], q["exchange_rate"])
+    ca, cq = codes_a[ar], codes_q[qr]
+    # normalized texts: only differing texts can be differing rates
+    candidates = np.flatnonzero(compared & (ca >= 0) & (cq >= 0) & (ca != cq))
+    if len(candidates) == 0:
+        return []
+    a_rates = texts_at(a["exchange_rate"], ar[candidates])
+    q_rates = texts_at(q["exchange_rate"], qr[candidates])
+    tolerance = params.tolerances.exchange_rate
+    chosen: list[int] = []
+    picked: list[int] = []
+    causes: list[str] = []
+    diffs: list[str] = []
+    for j, (i, a_text, q_text) in enumerate(zip(candidates.tolist(), a_rates, q_rates, strict=True)):
+        a_rate, q_rate = rate_decimal(a_text), rate_decimal(q_text)
+        if a_rate is None or q_rate is None or abs(a_rate - q_rate) <= tolerance:
+            continue
+        chosen.append(i)
+        picked.append(j)
+        diffs.append(_decimal_text(a_rate - q_rate))
+        causes.append(_rate_cause(run, int(ar[i]), int(qr[i]), a_rate, q_rate, home))
+    if not chosen:
+        return []
+    sel = np.array(chosen, dtype=np.int64)
+    return [
+        new_findings(
+            len(sel),
+            entity=pairs["entity"].iloc[rows[sel]],
+            category="mismatch",
+            field="exchange_rate",
+            awra_value=np.asarray(a_rates, dtype=object)[picked],
+            qbo_value=np.asarray(q_rates, dtype=object)[picked],
+            difference=np.array(diffs, dtype=object),
+            cause=np.array(causes, dtype=object),
+            action=_ACTION["exchange_rate"],
+            match_method=strings_from_codes(run.method[rows[sel]], MATCH_METHODS),
+            effect_cents=0,
+            awra_row=ar[sel],
+            qbo_row=qr[sel],
+            match_row=rows[sel],
+            carrier_rank=np.full(len(sel), CARRIER_RANK["other_field"]),
+        )
+    ]
+
+
+def _rate_cause(run: RunArrays, ar: int, qr: int, a_rate: Decimal, q_rate: Decimal, home: str) -> str:
+    """The exchange-rate cause, with each side's document total in the home currency."""
+    names = run.currency_names
+    a_cur, q_cur = names[run.a_currency[ar]], names[run.q_currency[qr]]
+    a_amount, q_amount = int(run.a_amount[ar]), int(run.q_amount[qr])
+    q_home_values, q_home_missing = int_values(run.qbo.transactions["home_amount_cents"])
+    q_home = home_cents(q_amount, q_rate) if q_home_missing[qr] else int(q_home_values[qr])
+    return (
+        f"the exchange rate differs: AWRA {_decimal_text(a_rate)} {home} per {a_cur} "
+        f"({money_text(a_amount, a_cur)} = {money_text(home_cents(a_amount, a_rate), home)}), "
+        f"QBO {_decimal_text(q_rate)} {home} per {q_cur} "
+        f"({money_text(q_amount, q_cur)} = {money_text(q_home, home)})"
+    )
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
 
 
 class _Lazy:

@@ -22,6 +22,7 @@ import tomllib
 import zoneinfo
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,8 @@ class QboSettings:
     max_retries: int = 5
     max_in_flight: int = 10
     requests_per_minute: int = 500
+    #: the home currency when QBO's Preferences do not say it (blank: unknown)
+    home_currency: str = ""
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,19 @@ class HistorySettings:
     """The run-history database (runs, finding fingerprints, the run lock, the job store)."""
 
     url: str = "sqlite:///var/qbo-recon.db"
+    lock_lease_seconds: int = 60
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """How a nightly run that failed for a passing reason (a retriable source error) is tried again.
+
+    ``tries`` counts every try (1: never retried); ``delays_seconds[i]`` is the wait before try
+    ``i + 2``, the last delay repeating when there are more tries than delays.
+    """
+
+    tries: int = 3
+    delays_seconds: tuple[float, ...] = (60.0, 300.0, 900.0)
 
 
 @dataclass(frozen=True)
@@ -173,6 +189,7 @@ class ReconcileSettings:
     tax_tolerance_cents: int = 0
     line_total_tolerance_cents: int = 0
     date_tolerance_days: int = 0
+    exchange_rate_tolerance: Decimal = Decimal(0)
     probable_match_days: int = 3
     retry_loop_threshold: int = 3
     pending_sla_hours: int = 24
@@ -201,6 +218,7 @@ class Settings:
     schedule: ScheduleSettings
     reconcile: ReconcileSettings
     source: Path | None = None
+    retry: RetrySettings = field(default_factory=RetrySettings)
 
     def company(self, key: str | None) -> CompanySettings:
         """The company named ``key``, or the only one when ``key`` is None."""
@@ -267,7 +285,7 @@ def _deep_merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, A
 
 
 _COMPANY_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
-_KNOWN_SECTIONS = {"awra", "qbo", "run", "history", "email", "schedule", "reconcile", "companies", "company"}
+_KNOWN_SECTIONS = {"awra", "qbo", "run", "history", "email", "schedule", "reconcile", "companies", "company", "retry"}
 
 
 class _Builder:
@@ -334,8 +352,11 @@ class _Builder:
         history = self._history(self._section(self.doc, "history", "history"))
         schedule = self._schedule(self._section(self.doc, "schedule", "schedule"))
         reconcile = self._reconcile(self._section(self.doc, "reconcile", "reconcile"))
+        retry = self._retry(self._section(self.doc, "retry", "retry"))
         companies = self._companies()
-        return Settings(companies=companies, run=run, history=history, schedule=schedule, reconcile=reconcile)
+        return Settings(
+            companies=companies, run=run, history=history, schedule=schedule, reconcile=reconcile, retry=retry
+        )
 
     def _companies(self) -> tuple[CompanySettings, ...]:
         top_awra = self._section(self.doc, "awra", "awra")
@@ -432,6 +453,7 @@ class _Builder:
                 "max_retries",
                 "max_in_flight",
                 "requests_per_minute",
+                "home_currency",
             },
             path,
         )
@@ -458,6 +480,7 @@ class _Builder:
             max_retries=self._get(t, "max_retries", path, int, 5, _at_least(0)),
             max_in_flight=self._get(t, "max_in_flight", path, int, 10, _between(1, 10)),
             requests_per_minute=self._get(t, "requests_per_minute", path, int, 500, _between(1, 500)),
+            home_currency=self._get(t, "home_currency", path, str, "", _currency_code).strip().upper(),
         )
 
     def _email(self, t: Mapping[str, Any], path: str) -> EmailSettings:
@@ -514,8 +537,32 @@ class _Builder:
         )
 
     def _history(self, t: Mapping[str, Any]) -> HistorySettings:
-        self._unknown_keys(t, {"url"}, "history")
-        return HistorySettings(url=self._get(t, "url", "history", str, "sqlite:///var/qbo-recon.db", _nonblank))
+        self._unknown_keys(t, {"url", "lock_lease_seconds"}, "history")
+        return HistorySettings(
+            url=self._get(t, "url", "history", str, "sqlite:///var/qbo-recon.db", _nonblank),
+            lock_lease_seconds=self._get(t, "lock_lease_seconds", "history", int, 60, _between(5, 3600)),
+        )
+
+    def _retry(self, t: Mapping[str, Any]) -> RetrySettings:
+        defaults = RetrySettings()
+        self._unknown_keys(t, {"tries", "delays_seconds"}, "retry")
+        tries = self._get(t, "tries", "retry", int, defaults.tries, _between(1, 10))
+        raw = self._get(t, "delays_seconds", "retry", list, None)
+        if raw is None:
+            return RetrySettings(tries=tries, delays_seconds=defaults.delays_seconds)
+        delays: list[float] = []
+        for value in raw:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                self.problems.append(f"retry.delays_seconds: expected numbers of seconds, got {value!r}")
+                return defaults
+            if not 0 < value <= 3600:
+                self.problems.append(f"retry.delays_seconds: {value!r} must be above 0 and at most 3600 seconds")
+                return defaults
+            delays.append(float(value))
+        if tries > 1 and not delays:
+            self.problems.append("retry.delays_seconds: give at least one delay when retry.tries is above 1")
+            return defaults
+        return RetrySettings(tries=tries, delays_seconds=tuple(delays))
 
     def _schedule(self, t: Mapping[str, Any]) -> ScheduleSettings:
         self._unknown_keys(t, {"cron", "timezone", "window_days", "misfire_grace_hours"}, "schedule")
@@ -538,7 +585,7 @@ class _Builder:
             "pending_sla_hours": 1,
             "escalation_threshold": 1,
         }
-        self._unknown_keys(t, {*ints, "triage_rules"}, "reconcile")
+        self._unknown_keys(t, {*ints, "triage_rules", "exchange_rate_tolerance"}, "reconcile")
         values = {
             key: self._get(t, key, "reconcile", int, getattr(defaults, key), _at_least(low))
             for key, low in ints.items()
@@ -551,10 +598,35 @@ class _Builder:
                 rules = candidate if candidate.is_absolute() else (self.base / candidate)
                 if not rules.is_file():
                     self.problems.append(f"reconcile.triage_rules: file not found: {rules}")
-        return ReconcileSettings(**values, triage_rules=rules)
+        return ReconcileSettings(**values, triage_rules=rules, exchange_rate_tolerance=self._exchange_rate_tolerance(t))
+
+    def _exchange_rate_tolerance(self, t: Mapping[str, Any]) -> Decimal:
+        """``reconcile.exchange_rate_tolerance``: a decimal ≥ 0, written as text or a number.
+
+        A TOML float is read through its shortest text (``0.0001`` stays exactly 0.0001).
+        """
+        raw = t.get("exchange_rate_tolerance", 0)
+        where = "reconcile.exchange_rate_tolerance"
+        if isinstance(raw, bool) or not isinstance(raw, str | int | float):
+            self.problems.append(f'{where}: expected a decimal such as "0.0001", got {type(raw).__name__}')
+            return Decimal(0)
+        try:
+            value = Decimal(repr(raw) if isinstance(raw, float) else str(raw).strip())
+        except InvalidOperation:
+            self.problems.append(f"{where}: {raw!r} is not a decimal number")
+            return Decimal(0)
+        if not value.is_finite() or value < 0:
+            self.problems.append(f"{where}: {raw!r} must be a number of at least 0")
+            return Decimal(0)
+        return value
 
 
 # --------------------------------------------------------------------------- value checks
+
+
+def _currency_code(value: str) -> str | None:
+    text = value.strip()
+    return None if not text or re.fullmatch(r"[A-Za-z]{3}", text) else f"{value!r} is not a 3-letter currency code"
 
 
 def _nonblank(value: str) -> str | None:
@@ -628,6 +700,7 @@ __all__ = [
     "HistorySettings",
     "QboSettings",
     "ReconcileSettings",
+    "RetrySettings",
     "RunSettings",
     "ScheduleSettings",
     "Secret",

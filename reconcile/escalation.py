@@ -108,6 +108,19 @@ def _expected(row: Mapping[str, Any]) -> str:
     return f"{_qbo_label(rtype)} {number}{shown} present and active in QBO"
 
 
+def _totals_by_currency(group: pd.DataFrame) -> str:
+    """The records' amounts summed per currency, never across: ``1,200.00 KES; 80.00 USD``."""
+    amounts = pd.to_numeric(group["amount_cents"], errors="coerce")
+    currency = (
+        group["currency"].astype("string").fillna("") if "currency" in group else pd.Series("", index=group.index)
+    )
+    known = amounts.notna().to_numpy(dtype=bool)
+    if not known.any():
+        return ""
+    sums = amounts[known].astype("int64").groupby(currency[known].to_numpy()).sum()
+    return "; ".join(f"{format_cents(int(v))} {code}".rstrip() for code, v in sorted(sums.items()))
+
+
 def _conflict_expected(row: Mapping[str, Any]) -> str:
     """The QBO result a sync-conflict record should have, and what AWRA's sync log should say."""
     base = _expected(row)
@@ -182,7 +195,6 @@ def _packet(
     attempts = pd.to_numeric(group["attempts"], errors="coerce").dropna()
     users = _unique(group["updated_by"])
     triggered = _unique(group["triggered_by"])
-    amounts = pd.to_numeric(group["amount_cents"], errors="coerce").dropna()
     records = [
         _prune(
             {
@@ -201,6 +213,7 @@ def _packet(
                 "warehouse": _val(row.get("warehouse")),
                 "updated_by": _val(row.get("updated_by")),
                 "amount": format_cents(row["amount_cents"]) if _val(row.get("amount_cents")) is not None else None,
+                "currency": _val(row.get("currency")),
                 "expected_qbo_result": exp,
             }
         )
@@ -209,7 +222,8 @@ def _packet(
     if len(group) == 1:
         expected_text = expected[0]
     else:
-        total = f" (AWRA total {format_cents(int(amounts.sum()))})" if len(amounts) else ""
+        totals = _totals_by_currency(group)
+        total = f" (AWRA total {totals})" if totals else ""
         listed = "; ".join(expected[:EXPECTED_LISTED])
         more = f"; and {len(group) - EXPECTED_LISTED} more" if len(group) > EXPECTED_LISTED else ""
         expected_text = f"{len(group)} records present in QBO as in AWRA{total}: {listed}{more}"

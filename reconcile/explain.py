@@ -3,9 +3,16 @@
 Pure functions of the frames a run already builds (``AwraData``, ``QboData``, the pairing frame
 of ``reconcile.match`` and the ``RunResult``): they gather, for one thing a person asked about,
 what the walkthrough asks them to look at — the AWRA record beside its QBO counterpart(s), the
-field-by-field comparison, the sync-log history, the mapping state of every master record it
-uses, its findings with cause and action, whether a retry is safe, and an escalation block —
-as JSON-ready dicts. ``jobs/explain.py`` fetches the data and renders the dicts.
+field-by-field comparison, its lines beside QBO's (``lines``: paired as the line comparison pairs
+them, the differing fields marked), the sync-log history, the mapping state of every master
+record it uses, its findings with cause and action, whether a retry is safe, and an escalation
+block — as JSON-ready dicts. ``jobs/explain.py`` fetches the data and renders the dicts.
+
+A QBO party is shown by the name QBO gives it (its Customer/Vendor record, else the name on the
+transaction's reference), never by AWRA's cached ``qbo_mappings.qbo_name``, which is often blank.
+A master record's mapping ``state`` is what the mapping checks (``reconcile.mappings``) decided
+for the run: the categories of its mapping findings, or ``ok`` when they found nothing. Explain
+does not judge a mapping a second time.
 """
 
 from __future__ import annotations
@@ -16,7 +23,9 @@ from typing import Any
 import pandas as pd
 
 from reconcile import frames as F
+from reconcile.lines import side_by_side
 from reconcile.links import qbo_url
+from reconcile.mappings import MAPPING_CATEGORIES
 from reconcile.model import AwraData, QboData, RunResult
 from reconcile.params import RunParams
 from reconcile.triage import TriageRules
@@ -91,7 +100,8 @@ def explain_record(
     """Everything about one transaction: AWRA side, QBO counterpart(s), comparison, log, mappings.
 
     Give ``awra_id`` for an AWRA record, or only ``qbo_id`` for a record QBO holds alone.
-    ``seen`` maps finding fingerprints to their run-history ``first_seen``/``last_seen``.
+    ``seen`` maps finding fingerprints to their run-history ``first_seen``/``last_seen`` and, if
+    acknowledged, ``acknowledgement`` (by, at, note, until, in_force, lapsed).
     """
     params = result.params
     awra_tx = awra.transactions
@@ -127,11 +137,13 @@ def explain_record(
         "entity": entity,
         "awra": _awra_record(entity, record, awra, params) if record is not None else None,
         "qbo": [
-            _qbo_record(entity, row, outcome_by_qbo.get(str(row["id"])), params.qbo_environment) for row in counterparts
+            _qbo_record(entity, row, outcome_by_qbo.get(str(row["id"])), params.qbo_environment, qbo)
+            for row in counterparts
         ],
-        "comparison": [_comparison(record, row, mapped_party, own) for row in counterparts]
+        "comparison": [_comparison(entity, record, row, mapped_party, own, qbo) for row in counterparts]
         if record is not None
         else [],
+        "lines": _line_comparisons(entity, record, counterparts, awra, qbo, matches, params),
         "sync_log": log,
         "mappings": masters,
         "findings": [_finding(row, seen) for _, row in own.iterrows()],
@@ -207,7 +219,7 @@ def _named(names: Mapping[tuple[str, str], str], master_type: str, value: Any) -
 
 
 def _qbo_record(
-    entity: str, row: pd.Series, outcome: tuple[str, str | None] | None, environment: str
+    entity: str, row: pd.Series, outcome: tuple[str, str | None] | None, environment: str, qbo: QboData
 ) -> dict[str, Any]:
     out = _row_dict(
         row,
@@ -225,10 +237,30 @@ def _qbo_record(
             "updated_at",
         ],
     )
+    out["party_name"] = qbo_party_name(qbo, entity, row["party_id"], row["party_name"])
     out["in_window"] = bool(row["in_window"]) if not pd.isna(row["in_window"]) else None
     out["outcome"], out["match_method"] = outcome or (None, None)
     out["link"] = qbo_url(entity, str(row["id"]), environment)
     return out
+
+
+def qbo_party_name(qbo: QboData, entity: str, party_id: Any, ref_name: Any = None) -> str | None:
+    """The name QBO gives a transaction's party: its Customer/Vendor record's, else the reference's.
+
+    ``ref_name`` is the name on the transaction's ``CustomerRef`` / ``VendorRef`` (QBO may omit
+    it); the party's own record is preferred, being what a QBO user sees in its list.
+    """
+    party_type = F.PARTY_TYPE.get(entity)
+    ident = _text(party_id)
+    if party_type is None or ident is None:
+        return None
+    refs = qbo.references
+    hit = refs.loc[(refs["ref_type"] == party_type) & (refs["id"] == ident), "name"].dropna()
+    names = [str(n).strip() for n in hit if str(n).strip()]
+    if names:
+        return names[0]
+    fallback = (_text(ref_name) or "").strip()
+    return fallback or None
 
 
 def _mapped_party(entity: str, record: pd.Series | None, awra: AwraData) -> str | None:
@@ -241,7 +273,12 @@ def _mapped_party(entity: str, record: pd.Series | None, awra: AwraData) -> str 
 
 
 def _comparison(
-    record: pd.Series, counterpart: pd.Series, mapped_party: str | None, own: pd.DataFrame
+    entity: str,
+    record: pd.Series,
+    counterpart: pd.Series,
+    mapped_party: str | None,
+    own: pd.DataFrame,
+    qbo: QboData,
 ) -> dict[str, Any]:
     flagged = set(own.loc[(own["category"] == "mismatch") & (own["qbo_id"] == str(counterpart["id"])), "field"])
     rows = []
@@ -249,12 +286,46 @@ def _comparison(
         if kind == "money":
             a, q = money(record[column]), money(counterpart[column])
         elif kind == "party":
-            a = f"{_text(record['party_name']) or ''} → QBO {mapped_party or 'unmapped'}".strip()
-            q = f"{_text(counterpart['party_name']) or ''} (QBO {_text(counterpart['party_id']) or '-'})".strip()
+            a = f"{_text(record['party_name']) or ''} → {_qbo_party(qbo, entity, mapped_party, None)}".strip()
+            q = _qbo_party(qbo, entity, counterpart["party_id"], counterpart["party_name"])
         else:
             a, q = _text(record[column]), _text(counterpart[column])
         rows.append({"field": name, "awra": a, "qbo": q, "differs": name in flagged})
     return {"qbo_id": str(counterpart["id"]), "fields": rows}
+
+
+def _qbo_party(qbo: QboData, entity: str, party_id: Any, ref_name: Any) -> str:
+    """A QBO party in plain words: ``QBO 58 'Acme Ltd'`` (``QBO unmapped`` when there is none)."""
+    ident = _text(party_id)
+    if ident is None:
+        return "QBO unmapped"
+    name = qbo_party_name(qbo, entity, ident, ref_name)
+    return f"QBO {ident} '{name}'" if name else f"QBO {ident}"
+
+
+def _line_comparisons(
+    entity: str,
+    record: pd.Series | None,
+    counterparts: Sequence[pd.Series],
+    awra: AwraData,
+    qbo: QboData,
+    matches: pd.DataFrame,
+    params: RunParams,
+) -> list[dict[str, Any]]:
+    """Per QBO counterpart, the record's lines beside QBO's, paired as the run pairs them.
+
+    ``reconcile.lines.side_by_side`` is the line comparison's own pairing, so what explain
+    shows side by side is what the findings were raised on.
+    """
+    if record is None:
+        return []
+    return [
+        {
+            "qbo_id": str(row["id"]),
+            "lines": side_by_side(entity, str(record["id"]), str(row["id"]), awra, qbo, params, matches),
+        }
+        for row in counterparts
+    ]
 
 
 def _sync_history(awra: AwraData, entity: str, record_id: str | None) -> list[dict[str, Any]]:
@@ -305,13 +376,16 @@ def _mapping_state(
     qbo_id = None if mapping.empty else _text(mapping["qbo_id"].iloc[0])
     refs = qbo.references
     ref = refs[(refs["ref_type"] == master_type) & (refs["id"] == qbo_id)] if qbo_id else refs.iloc[0:0]
-    problems = findings[(findings["entity"] == master_type) & (findings["awra_id"] == master_id)]
+    # the mapping checks' findings decide the state: one source of truth
+    problems = findings[
+        (findings["entity"] == master_type)
+        & (findings["awra_id"] == master_id)
+        & findings["category"].isin(MAPPING_CATEGORIES)
+    ]
     if master.empty:
         state = "unknown AWRA record"
     elif not problems.empty:
         state = ", ".join(sorted(set(problems["category"])))
-    elif qbo_id is None:
-        state = "not mapped"
     else:
         state = "ok"
     return {
@@ -321,6 +395,7 @@ def _mapping_state(
         "name": None if master.empty else _text(master["name"].iloc[0]),
         "qbo_id": qbo_id,
         "qbo_name": None if ref.empty else _text(ref["name"].iloc[0]),
+        "cached_qbo_name": None if mapping.empty else _text(mapping["qbo_name"].iloc[0]),
         "qbo_active": None
         if ref.empty
         else bool(ref["active"].iloc[0])
@@ -329,6 +404,10 @@ def _mapping_state(
         "state": state,
         "mapping_updated": None if mapping.empty else _text(mapping["updated_at"].iloc[0]),
         "mapping_updated_by": None if mapping.empty else _text(mapping["updated_by"].iloc[0]),
+        "findings": [
+            {"category": str(c), "field": _text(f), "message": _text(m)}
+            for c, f, m in zip(problems["category"], problems["field"], problems["message"], strict=True)
+        ],
         "actions": sorted({str(a) for a in problems["action"].dropna()}),
     }
 
@@ -351,12 +430,16 @@ def _finding(row: pd.Series, seen: Mapping[str, Mapping[str, Any]] | None) -> di
             "match_method",
             "root_ref",
             "fingerprint",
+            "line",
         ],
     )
     fingerprint = out.get("fingerprint")
     if seen is not None and fingerprint is not None and fingerprint in seen:
         out["first_seen"] = _text(seen[fingerprint].get("first_seen"))
         out["last_seen"] = _text(seen[fingerprint].get("last_seen"))
+        # who acknowledged it (qbo-recon ack), or why that acknowledgement lapsed
+        if seen[fingerprint].get("acknowledgement"):
+            out["acknowledgement"] = dict(seen[fingerprint]["acknowledgement"])
     return out
 
 
@@ -524,4 +607,5 @@ __all__ = [
     "explain_record",
     "explain_sync_run",
     "money",
+    "qbo_party_name",
 ]

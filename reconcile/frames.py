@@ -175,6 +175,13 @@ DATE, TS, OBJ = Kind.DATE, Kind.TIMESTAMP, Kind.OBJECT
 #: * ``in_window``: True for records read for the run's window, False for records fetched by the
 #:   out-of-window look-up (by link or number).
 #: * ``branch``, ``warehouse``, ``updated_by``, ``memo``: AWRA only (``<NA>`` on QBO's side).
+#: * ``exchange_rate``: home-currency units per unit of ``currency``, as normalized decimal text
+#:   (exact: ``"129.5"``, ``"1"``); QBO ``ExchangeRate``, AWRA's optional ``exchange_rate``
+#:   column. ``<NA>`` when the side does not say (an AWRA table without the column, NULL).
+#: * ``home_amount_cents``: the document total in the company's home currency as QBO states it
+#:   (``HomeTotalAmt``, invoices and bills); ``<NA>`` elsewhere (AWRA has no such figure).
+#: * ``deposit_account_id``: a payment's deposit account (AWRA ``deposit_account_id``, QBO
+#:   ``DepositToAccountRef``); ``<NA>`` for other entities or when not set.
 #: * ``data_ok``: False when the row has a data-quality problem (listed in the ``DATA_QUALITY``
 #:   frame): such a row still takes part in pairing (by link and number) so its counterpart is
 #:   not reported missing, but it is left out of comparison and totals.
@@ -201,6 +208,9 @@ TRANSACTIONS = _schema(
     memo=STR,
     updated_at=TS,
     updated_by=STR,
+    exchange_rate=STR,
+    home_amount_cents=CENTS,
+    deposit_account_id=STR,
 )
 
 #: One row per document line (either side). Subtotal lines are not included.
@@ -210,9 +220,15 @@ TRANSACTIONS = _schema(
 #: * bill: ``item_id`` or ``account_id``, ``tax_code_id``, ``amount_cents``.
 #: * journal: ``account_id``, ``debit_cents``, ``credit_cents``.
 #: * payment: one row per application, ``ref_id`` the invoice id it pays (AWRA invoice id, or QBO
-#:   LinkedTxn TxnId), ``amount_cents`` the amount applied. AWRA payments also carry
+#:   LinkedTxn TxnId), ``amount_cents`` the amount applied. Payments on both sides also carry
 #:   ``payment_method_id`` / ``account_id`` (deposit account) on a line with ``line_no`` 0 and no
-#:   amount, so mapping checks see every master a payment uses.
+#:   amount (QBO: PaymentMethodRef / DepositToAccountRef), so mapping checks see every master a
+#:   payment uses and the line comparison compares them.
+#: * ``line_id``: QBO's own line ``Id`` (``<NA>`` on the AWRA side and where QBO gives none); a
+#:   finding about a line only QBO has names it.
+#: * ``ref_link``: AWRA payment applications only: the applied invoice's recorded QBO link (its
+#:   ``qbo_id``), read whatever the invoice's date, so an application to an invoice outside the
+#:   window still resolves to its QBO counterpart.
 LINES = _schema(
     "lines",
     entity=STR,
@@ -227,6 +243,8 @@ LINES = _schema(
     amount_cents=CENTS,
     debit_cents=CENTS,
     credit_cents=CENTS,
+    line_id=STR,
+    ref_link=STR,
 )
 
 #: AWRA master records, all six types in one frame. Type-specific columns are ``<NA>`` elsewhere.
@@ -325,8 +343,12 @@ DATA_QUALITY = _schema(
 
 #: The findings frame (CONTRACTS §4 columns first, then ours).
 #:
-#: * ``effect_cents``: this finding's share of ``AWRA total - QBO total`` for its entity (the
-#:   tie-out bridge); 0 for findings that do not move the totals.
+#: * ``effect_cents``: this finding's share of ``AWRA total - QBO total`` for its entity and its
+#:   ``currency`` (the tie-out bridge); 0 for findings that do not move the totals.
+#: * ``other_currency`` / ``other_effect_cents``: only on the finding carrying the money of a
+#:   pair whose two sides are in different currencies: the QBO side's currency and its part of
+#:   the effect (``-QBO amount``); ``effect_cents`` then holds the AWRA part alone, in
+#:   ``currency``. Amounts in two currencies are never added. ``<NA>`` otherwise.
 #: * ``amount_cents``: the record's document amount (AWRA side if known, else QBO), for sorting
 #:   and "money at stake"; ``difference`` is the signed AWRA - QBO difference as decimal text
 #:   for money fields, days for ``txn_date``.
@@ -338,7 +360,9 @@ DATA_QUALITY = _schema(
 #: * ``retry_safe``: whether retrying the sync can succeed now (triage); ``<NA>`` if not judged.
 #: * ``line``: for a line-level finding, the line it names (the AWRA ``line_no``, or the QBO line
 #:   Id for a line only QBO has); ``<NA>`` for record-level findings.
-#: * ``currency``: the record's currency (AWRA's if known, else QBO's); ``<NA>`` for master data.
+#: * ``currency``: the record's currency (AWRA's if known, else QBO's; a record stating none
+#:   takes its counterpart's, else the home currency: ``reconcile.currencies``); the currency of
+#:   ``amount_cents`` and ``effect_cents``. ``<NA>`` for master data.
 #: * ``fingerprint``: a stable identity of the finding across runs (run history).
 #: * ``history_status``: new, persisting or reopened against the previous completed run of the
 #:   company; ``first_seen`` when the finding was first seen, ``age_days`` days since then
@@ -386,7 +410,38 @@ FINDINGS = _schema(
     ack_at=TS,
     ack_until=DATE,
     ack_lapsed=STR,
+    other_currency=STR,
+    other_effect_cents=CENTS,
     cause_code=STR,
+)
+
+#: The account impact (``reconcile.accounts``): one row per QBO account and currency that the
+#: window's lines post to, on either side.
+#:
+#: * ``account``: the QBO Account Id (AWRA lines reach it through the mappings; ``<NA>`` for AWRA
+#:   lines whose account has no QBO mapping); ``name`` the QBO account's name (or AWRA's where
+#:   QBO has no such account).
+#: * ``awra_net_cents`` / ``qbo_net_cents``: debits minus credits posted to the account by the
+#:   records counted in that side's totals: invoice lines credit their item's income account
+#:   (negative), bill lines debit their account or their item's expense account (positive),
+#:   journal lines debit minus credit, payments debit their deposit account (positive).
+#: * ``difference_cents`` = AWRA net - QBO net; ``explained_cents`` the part that findings
+#:   explain; ``unexplained_cents`` = difference - explained (0 once every difference has a
+#:   finding).
+#: * ``findings``: how many distinct findings explain it; ``explained_by``: those findings as
+#:   ``category field entity number`` references, ``; ``-separated, largest share first.
+ACCOUNTS = _schema(
+    "accounts",
+    account=STR,
+    name=STR,
+    currency=STR,
+    awra_net_cents=CENTS,
+    qbo_net_cents=CENTS,
+    difference_cents=CENTS,
+    explained_cents=CENTS,
+    unexplained_cents=CENTS,
+    findings=INT,
+    explained_by=STR,
 )
 
 #: The findings.csv columns fixed by CONTRACTS §4 (the frame may hold more).
@@ -422,6 +477,7 @@ ALL_SCHEMAS: tuple[Schema, ...] = (
     REFERENCES,
     DATA_QUALITY,
     FINDINGS,
+    ACCOUNTS,
 )
 
 # typed Any: pandas-stubs only accept literal dtype names, these are looked up at run time

@@ -4,26 +4,44 @@ For customers, vendors, items, tax codes, accounts and payment methods (``frames
 ``check_mappings`` reports, as findings (``frames.FINDINGS``):
 
 * ``mapping_missing``: a master record used by a transaction in the window, or active, has no
-  mapping row, or its mapping has a blank ``qbo_id`` or a blank ``qbo_name``.
+  mapping row, or its mapping has a blank ``qbo_id``. The cached ``qbo_name`` plays no part: it
+  is a label AWRA often leaves blank, and a mapping is sound when its ``qbo_id`` names an
+  existing, active QBO record of the right kind (CONTRACTS §1).
 * ``mapping_broken``: the mapped QBO record does not exist, or it is inactive. (A mapping whose
   AWRA record is itself inactive and unused may point at an inactive QBO record: both sides are
-  retired, which is not a problem.)
+  retired, which is not a problem.) A tax code mapped to ``TAX`` or ``NON`` is not broken: those
+  are the pseudo tax codes a US company's sales lines carry (taxable / not taxable), never
+  returned by a TaxCode query; ``NON`` is taken as a 0 % rate, ``TAX`` as a rate not known from
+  the code alone (it comes from the transaction's tax code). Real TaxCode Ids are numeric, so the
+  two names cannot be mistaken for one in any company.
 * ``mapping_duplicate``: two AWRA records (active or used) map to one QBO record (one row per extra
   AWRA record), or QBO holds two active records of one type whose names are equal ignoring case
-  and spacing (one row per extra QBO record).
+  and spacing (one row per extra QBO record). Many AWRA tax codes may map to ``TAX`` (or ``NON``)
+  in a US company: that is how taxability is sent, not a duplicate.
 * ``mapping_mismatch``: a mapped pair (AWRA record active or used) disagrees: the tax rate
   (compared as decimals), the account type (``ACCOUNT_TYPE_MATCH`` / ``ACCOUNT_CLASSIFICATION``),
   an item's income or expense account ("maps to wrong category": the AWRA item's account maps to a
-  QBO account other than the QBO item's ``IncomeAccountRef`` / ``ExpenseAccountRef``), or a card
-  payment method mapped to a non-card QBO method and the reverse.
+  QBO account other than the QBO item's ``IncomeAccountRef`` / ``ExpenseAccountRef``), a card
+  payment method mapped to a non-card QBO method and the reverse, or a customer or vendor mapped
+  to a QBO record whose display name is blank (field ``qbo_name``).
+
+"Name missing" (the walkthrough's first customer/vendor mapping problem) has two sides. A QBO
+customer or vendor with a blank display name is a ``mapping_mismatch``: the pair exists and is
+active (so it is neither missing nor broken) but disagrees, AWRA naming the party and QBO not,
+and QBO users cannot find the party by name. An AWRA customer or vendor without a name is a row
+the job cannot take as given: the AWRA reader lists it as ``data_quality`` (field ``name``), as
+it does for every master record, so it is not repeated here.
 
 Every mapping finding carries ``blocks_count`` / ``blocks_cents``: the transactions in the window
 (``in_window``, of the run's entities, whose status passes the run's status filter) that use the
-master record, and the sum of their ``amount_cents``. A transaction *uses* a master through its
-party (``party_id``: customer for invoices and payments, vendor for bills), its lines' ``item_id``,
-``tax_code_id``, ``account_id`` and ``payment_method_id``, and the income account (invoices) or
-expense account (bills) of the items on its lines. These counts are computed with merges and a
-group-by (``master_usage``), so they scale to millions of lines.
+master record *and* that the sync has not brought to QBO: not paired with a QBO record, or whose
+latest sync attempt fails (``blocked_transactions``), and the sum of their ``amount_cents``. A
+transaction that is in QBO and synced is not blocked by a gap in a mapping, whatever the gap. A
+transaction *uses* a master through its party (``party_id``: customer for invoices and payments,
+vendor for bills), its lines' ``item_id``, ``tax_code_id``, ``account_id`` and
+``payment_method_id``, and the income account (invoices) or expense account (bills) of the items
+on its lines. These counts are computed with merges and a group-by (``master_usage``), so they
+scale to millions of lines.
 
 Pure functions: inputs are never modified.
 """
@@ -38,6 +56,7 @@ import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
+from reconcile.match import match_records
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 
@@ -69,6 +88,14 @@ ACCOUNT_CLASSIFICATION: Mapping[str, str] = {
     "liability": "Liability",
     "equity": "Equity",
 }
+
+#: The pseudo tax codes of a US company's lines (CONTRACTS §2, qbo-api-notes): valid mapping
+#: targets though no TaxCode entity has those Ids, with the rate each stands for (``None``: the
+#: rate comes from the transaction's tax code, not from the line's).
+US_PSEUDO_TAX_CODES: Mapping[str, str | None] = {"TAX": None, "NON": "0"}
+
+#: Latest sync states that mean the record's sync fails (it is blocked even if QBO has a copy).
+SYNC_FAILING: tuple[str, ...] = ("failed", "retrying", "needs_attention")
 
 #: How a master type is named in plain words.
 LABELS: Mapping[str, str] = {
@@ -108,17 +135,44 @@ def isin_fast(series: pd.Series, values: pd.Series) -> np.ndarray:
     return np.asarray(index.get_indexer(series.astype(object).where(series.notna(), None).to_numpy()) >= 0)
 
 
-def window_transactions(awra: AwraData, params: RunParams) -> pd.DataFrame:
+def window_transactions(awra: AwraData, params: RunParams, blocked: pd.DataFrame | None = None) -> pd.DataFrame:
     """The AWRA transactions in the window of the run's entities, one row per (entity, id).
 
     Columns ``entity, id, party_id, amount_cents, passes`` (``passes``: status passes the run's
-    status filter).
+    status filter and, when ``blocked`` (columns ``entity, id``) is given, the record is in it).
     """
     tx = awra.transactions
     keep = tx["in_window"].fillna(False).astype(bool) & tx["entity"].isin(params.entities)
     out = tx.loc[keep, ["entity", "id", "party_id", "amount_cents", "status"]].drop_duplicates(["entity", "id"])
-    passes = (out["status"] == params.status).fillna(False).astype(bool)
+    passes = (out["status"] == params.status).fillna(False).astype(bool).to_numpy(dtype=bool)
+    if blocked is not None:
+        passes = passes & isin_fast(
+            _record_key(out["entity"], out["id"]), _record_key(blocked["entity"], blocked["id"])
+        )
     return out.assign(passes=passes).drop(columns="status").reset_index(drop=True)
+
+
+def _record_key(entity: pd.Series, ids: pd.Series) -> pd.Series:
+    """One text key per (entity, id) (ids are text; the separator cannot occur in an entity name)."""
+    return entity.astype("string") + "\x1f" + ids.astype("string")
+
+
+def blocked_transactions(matches: pd.DataFrame, awra: AwraData) -> pd.DataFrame:
+    """The AWRA transactions a mapping gap can block: not in QBO, or whose sync fails.
+
+    From the run's pairing frame (``match.MATCHES``): an AWRA record with no QBO counterpart, or
+    whose latest sync attempt (``sync_row``) is in ``SYNC_FAILING``. Columns ``entity, id``; a
+    record paired with QBO whose last sync succeeded (or was never logged) is not listed.
+    """
+    has_awra = matches["awra_row"].notna().to_numpy(dtype=bool)
+    not_in_qbo = matches["qbo_row"].isna().to_numpy(dtype=bool)
+    sync_row = matches["sync_row"].fillna(-1).to_numpy(dtype=np.int64)
+    states = awra.sync_log["status"].to_numpy(dtype=object)
+    latest = np.where(sync_row >= 0, states[np.maximum(sync_row, 0)] if len(states) else None, None)
+    failing = pd.Series(latest, dtype="string").isin(SYNC_FAILING).fillna(False).to_numpy(dtype=bool)
+    keep = has_awra & (not_in_qbo | failing)
+    out = pd.DataFrame({"entity": matches["entity"].to_numpy()[keep], "id": matches["awra_id"].to_numpy()[keep]})
+    return out.drop_duplicates().astype("string").reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -217,14 +271,15 @@ def _keys(awra: AwraData, params: RunParams, records: pd.DataFrame | None) -> pd
     return wanted.merge(tx, on=["entity", "id"], how="inner").reset_index(drop=True)
 
 
-def usage_stats(awra: AwraData, params: RunParams) -> pd.DataFrame:
+def usage_stats(awra: AwraData, params: RunParams, blocked: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per master record used in the window: ``master_type, master_id, used, blocks_count, blocks_cents``.
 
     ``used``: some in-window transaction of the run's entities uses it (any status);
-    ``blocks_*``: the transactions that also pass the status filter, and their ``amount_cents``
+    ``blocks_*``: the transactions that also pass the status filter and are in ``blocked``
+    (``blocked_transactions``; without it, every one that passes), and their ``amount_cents``
     (summed with ``np.bincount``: a vectorized group-by over integer codes).
     """
-    keys = window_transactions(awra, params)
+    keys = window_transactions(awra, params, blocked)
     passes = keys["passes"].to_numpy(dtype=bool)
     cents = keys["amount_cents"].fillna(0).to_numpy(dtype=np.int64)
     frames = []
@@ -318,6 +373,11 @@ def _decimal(value: object) -> Decimal | None:
         return None
 
 
+def _is_false(value: object) -> bool:
+    """True only for a known False (a missing flag is not False)."""
+    return value is False or (isinstance(value, np.bool_) and not value)
+
+
 def _natural_key(series: pd.Series) -> pd.Series:
     """Sort key putting ``"9"`` before ``"10"`` (QBO ids are numeric text)."""
     text = series.astype("string").fillna("")
@@ -327,10 +387,10 @@ def _natural_key(series: pd.Series) -> pd.Series:
 # --------------------------------------------------------------------------- the checks
 
 
-def _joined(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
+def _joined(awra: AwraData, qbo: QboData, params: RunParams, blocked: pd.DataFrame) -> pd.DataFrame:
     """Masters with their usage, mapping and mapped QBO record, one row per master."""
     masters = awra.masters.loc[awra.masters["master_type"].isin(F.MASTER_TYPES)].drop_duplicates(["master_type", "id"])
-    stats = usage_stats(awra, params)
+    stats = usage_stats(awra, params, blocked)
     m = masters.merge(stats, left_on=["master_type", "id"], right_on=["master_type", "master_id"], how="left")
     m = m.drop(columns="master_id")
     m["used"] = m["used"].astype("boolean").fillna(False).astype(bool)
@@ -344,9 +404,10 @@ def _joined(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
     m = m.merge(maps, left_on=["master_type", "id"], right_on=["mapping_type", "awra_id"], how="left")
     m = m.drop(columns=["mapping_type", "awra_id"])
     m["has_mapping_row"] = m["map_updated_at"].notna() | m["qbo_id"].notna() | m["qbo_name"].notna()
-    m["mapped"] = _present(m["qbo_id"]) & _present(m["qbo_name"])
+    m["mapped"] = _present(m["qbo_id"])
 
-    refs = qbo.references.drop_duplicates(["ref_type", "id"])[
+    known = F.concat_frames([qbo.references, _pseudo_tax_codes()], F.REFERENCES)
+    refs = known.drop_duplicates(["ref_type", "id"])[
         [
             "ref_type",
             "id",
@@ -362,7 +423,19 @@ def _joined(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
     refs = refs.rename(columns={c: f"ref_{c}" for c in refs.columns if c not in ("ref_type",)})
     m = m.merge(refs, left_on=["master_type", "qbo_id"], right_on=["ref_type", "ref_id"], how="left")
     m["ref_exists"] = m["ref_id"].notna()
+    m["pseudo"] = (m["master_type"] == "tax_code").fillna(False).to_numpy(dtype=bool) & isin_fast(
+        m["qbo_id"], pd.Series(list(US_PSEUDO_TAX_CODES), dtype="string")
+    )
     return m.drop(columns=["ref_type"]).reset_index(drop=True)
+
+
+def _pseudo_tax_codes() -> pd.DataFrame:
+    """``TAX`` / ``NON`` as active tax-code references, so mappings to them are sound."""
+    rows = [
+        {"ref_type": "tax_code", "id": code, "name": code, "active": True, "rate_percent": rate}
+        for code, rate in US_PSEUDO_TAX_CODES.items()
+    ]
+    return F.conform(pd.DataFrame(rows), F.REFERENCES)
 
 
 def _rows(
@@ -414,16 +487,11 @@ def _missing(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
     for r in rows.itertuples(index=False):
         who = describe_master(r.master_type, r.code, r.name, r.id)
         label = label_of(r.master_type)
-        if not r.has_mapping_row:
-            what, fld = "has no QBO mapping", "qbo_id"
-        elif _text(r.qbo_id) is None:
-            what, fld = "has a mapping with a blank QBO id", "qbo_id"
-        else:
-            what, fld = "has a mapping with a blank QBO name", "qbo_name"
+        what = "has a mapping with a blank QBO id" if r.has_mapping_row else "has no QBO mapping"
         why = "used in the window" if r.used else "active"
-        field.append(fld)
+        field.append("qbo_id")
         awra_value.append(_text(r.code) or _text(r.id))
-        qbo_value.append(_text(r.qbo_id) if fld == "qbo_name" else None)
+        qbo_value.append(None)
         cause.append(f"{label} not mapped to QBO")
         action.append(f"Map {who} to its QBO {label} in {MAPPING_SCREEN}")
         message.append(f"{who} ({why}) {what}; {_blocks_phrase(r.blocks_count, r.blocks_cents)}")
@@ -487,7 +555,7 @@ def _duplicates(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFram
 def _duplicates_in_awra(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
     """Two AWRA records map to one QBO record: one row per extra AWRA record."""
     cols = ["master_type", "id", "code", "name", "qbo_id", "qbo_name", "ref_name", "ref_exists"]
-    mapped = m.loc[m["relevant"] & _present(m["qbo_id"]), [*cols, "blocks_count", "blocks_cents"]]
+    mapped = m.loc[m["relevant"] & _present(m["qbo_id"]) & ~m["pseudo"], [*cols, "blocks_count", "blocks_cents"]]
     shared = mapped.groupby(["master_type", "qbo_id"], observed=True)["id"].transform("size") > 1
     mapped = mapped.loc[shared].copy()
     mapped["order_key"] = _natural_key(mapped["code"].fillna(mapped["id"]))
@@ -622,7 +690,7 @@ def _duplicates_in_qbo(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.D
 
 
 def _mismatches(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFrame:
-    checked = m["master_type"].isin(("tax_code", "account", "item", "payment_method"))
+    checked = m["master_type"].isin(("customer", "vendor", "tax_code", "account", "item", "payment_method"))
     pairs = m.loc[m["relevant"] & m["ref_exists"] & checked]
     account_map = m.loc[(m["master_type"] == "account") & _present(m["qbo_id"])].set_index("id")["qbo_id"]
     refs = qbo.references
@@ -632,7 +700,22 @@ def _mismatches(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFram
         who = describe_master(r.master_type, r.code, r.name, r.id)
         target = describe_qbo(r.master_type, r.qbo_id, r.ref_name)
         blocks = _blocks_phrase(r.blocks_count, r.blocks_cents)
-        if r.master_type == "tax_code":
+        if r.master_type in ("customer", "vendor"):
+            # an inactive record is reported broken already: its name is not the point then
+            if _text(r.ref_name) is None and not _is_false(r.ref_active):
+                label = label_of(r.master_type)
+                records.append(
+                    (
+                        pos,
+                        "qbo_name",
+                        _text(r.name),
+                        None,
+                        f"QBO {label} has no name",
+                        f"Give {target} a display name in QBO (AWRA calls it '{_text(r.name) or _text(r.id)}')",
+                        f"{who} maps to {target}, whose display name is blank in QBO; {blocks}",
+                    )
+                )
+        elif r.master_type == "tax_code":
             ours, theirs = _decimal(r.rate_percent), _decimal(r.ref_rate_percent)
             if ours is not None and theirs is not None and ours != theirs:
                 records.append(
@@ -739,9 +822,17 @@ def _mismatches(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFram
     )
 
 
-def check_mappings(awra: AwraData, qbo: QboData, params: RunParams) -> pd.DataFrame:
-    """Mapping findings (``frames.FINDINGS``) for every master type; see the module docstring."""
-    m = _joined(awra, qbo, params)
+def check_mappings(
+    awra: AwraData, qbo: QboData, params: RunParams, *, blocked: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Mapping findings (``frames.FINDINGS``) for every master type; see the module docstring.
+
+    ``blocked`` (``blocked_transactions`` of the run's pairing) says which transactions a mapping
+    gap blocks; without it the pairing is computed here (``match.match_records``).
+    """
+    if blocked is None:
+        blocked = blocked_transactions(match_records(awra, qbo, params), awra)
+    m = _joined(awra, qbo, params, blocked)
     parts = [_missing(m, params), _broken(m, params), _duplicates(m, qbo, params), _mismatches(m, qbo, params)]
     return F.concat_frames(parts, F.FINDINGS)
 
@@ -751,6 +842,9 @@ __all__ = [
     "ACCOUNT_TYPE_MATCH",
     "LABELS",
     "MAPPING_CATEGORIES",
+    "SYNC_FAILING",
+    "US_PSEUDO_TAX_CODES",
+    "blocked_transactions",
     "check_mappings",
     "describe_master",
     "describe_qbo",

@@ -71,12 +71,15 @@ class QboData:
 
     ``raw`` maps a QBO entity name (``Invoice``, ``Customer``…) to ``{Id: payload}``, the
     entity objects exactly as QBO returned them (for drill-down and snapshots).
+    ``home_currency``: the company's home currency from QBO's Preferences
+    (``CurrencyPrefs.HomeCurrency``), ``None`` when QBO did not say.
     """
 
     transactions: pd.DataFrame  # F.TRANSACTIONS (in window + looked-up rows, in_window False)
     lines: pd.DataFrame  # F.LINES
     references: pd.DataFrame  # F.REFERENCES (active and inactive)
     raw: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+    home_currency: str | None = None
 
     def check(self) -> QboData:
         """Verify every frame against its schema; returns self for chaining."""
@@ -95,6 +98,7 @@ class QboData:
             lines=_union(self.lines, more.lines, F.LINES, ["entity", "txn_id", "line_no", "ref_id"]),
             references=_union(self.references, more.references, F.REFERENCES, ["ref_type", "id"]),
             raw=raw,
+            home_currency=self.home_currency or more.home_currency,
         )
 
     @classmethod
@@ -142,21 +146,82 @@ class LookupRequest:
 
 
 @dataclass(frozen=True)
-class EntityTotals:
-    """One entity's side-by-side counts and totals, and its tie-out bridge.
+class CurrencyTotals:
+    """One entity's counts, totals and tie-out bridge in one currency.
 
-    ``bridge`` maps a category to the sum of its findings' ``effect_cents``;
-    ``unexplained_cents = awra_total - qbo_total - sum(bridge)`` and must be 0.
+    ``bridge`` maps a category (or ``within_tolerance``) to the sum of the effects its findings
+    carry in this currency; ``unexplained_cents = awra_total - qbo_total - sum(bridge)`` and
+    must be 0.
+    """
+
+    currency: str
+    awra_count: int
+    qbo_count: int
+    awra_total_cents: int
+    qbo_total_cents: int
+    bridge: Mapping[str, int]
+    unexplained_cents: int
+
+    @property
+    def difference_cents(self) -> int:
+        """AWRA total − QBO total."""
+        return self.awra_total_cents - self.qbo_total_cents
+
+
+@dataclass(frozen=True)
+class EntityTotals:
+    """One entity's side-by-side counts and, per currency, its totals and tie-out bridge.
+
+    Counts (records, findings per category) are over every currency; money is only ever per
+    currency (``currencies``, sorted by code). The money properties (``awra_total_cents``,
+    ``qbo_total_cents``, ``bridge``, ``unexplained_cents``) give the one currency's figures
+    when the entity has a single currency (0 and empty when it has none) and ``None`` when
+    it has several: amounts in different currencies are never added.
     """
 
     entity: str
     awra_count: int
     qbo_count: int
-    awra_total_cents: int
-    qbo_total_cents: int
     category_counts: Mapping[str, int]
-    bridge: Mapping[str, int]
-    unexplained_cents: int
+    currencies: tuple[CurrencyTotals, ...] = ()
+
+    @property
+    def single(self) -> CurrencyTotals | None:
+        """The entity's only currency, or an empty one when it has none; ``None`` with several."""
+        if len(self.currencies) > 1:
+            return None
+        if self.currencies:
+            return self.currencies[0]
+        return CurrencyTotals("", 0, 0, 0, 0, {}, 0)
+
+    @property
+    def awra_total_cents(self) -> int | None:
+        """The AWRA total when the entity has one currency (else ``None``)."""
+        one = self.single
+        return None if one is None else one.awra_total_cents
+
+    @property
+    def qbo_total_cents(self) -> int | None:
+        """The QBO total when the entity has one currency (else ``None``)."""
+        one = self.single
+        return None if one is None else one.qbo_total_cents
+
+    @property
+    def bridge(self) -> Mapping[str, int] | None:
+        """The bridge when the entity has one currency (else ``None``)."""
+        one = self.single
+        return None if one is None else one.bridge
+
+    @property
+    def unexplained_cents(self) -> int | None:
+        """The unexplained amount when the entity has one currency (else ``None``)."""
+        one = self.single
+        return None if one is None else one.unexplained_cents
+
+    @property
+    def ties_out(self) -> bool:
+        """True when every currency's unexplained amount is 0."""
+        return all(c.unexplained_cents == 0 for c in self.currencies)
 
 
 @dataclass(frozen=True)
@@ -164,7 +229,10 @@ class RunResult:
     """Everything a run produced; writers only read it.
 
     * ``findings``: one frame, schema ``F.FINDINGS``.
-    * ``totals``: per entity, in ``params.entities`` order.
+    * ``totals``: per entity, in ``params.entities`` order (money per currency inside).
+    * ``accounts``: the account impact, schema ``F.ACCOUNTS`` (largest differences first).
+    * ``home_currency``: the company's home currency (QBO's Preferences, else the config), or
+      ``None`` when unknown.
     * ``triage``: per failed/retrying/needs_attention/skipped record: cause, action, retry verdict.
     * ``safe_to_retry``: failed records whose cause is fixed now and that are not in QBO.
     * ``escalations``: escalation packets (JSON-ready dicts) for ``escalations.json``.
@@ -180,3 +248,5 @@ class RunResult:
     escalations: tuple[Mapping[str, Any], ...] = ()
     history: Mapping[str, Any] | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    accounts: pd.DataFrame = field(default_factory=lambda: F.empty_frame(F.ACCOUNTS))
+    home_currency: str | None = None

@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 from reconcile.config import ReconcileSettings, Settings
 from reconcile.errors import UsageError
@@ -24,6 +25,8 @@ class Tolerances:
     tax_cents: int = 0
     line_total_cents: int = 0
     date_days: int = 0
+    #: exchange rates (home units per foreign unit) compared exactly, as decimals
+    exchange_rate: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class RunParams:
     connector: str = "qbo"
     #: the QBO the company lives in (production or sandbox): where the reports' links open
     qbo_environment: str = "production"
+    #: the home currency the config names (``[qbo] home_currency``): used when QBO's Preferences
+    #: do not say (``currencies.home_currency_of``); ``None`` when not configured
+    home_currency: str | None = None
     now: datetime = field(default_factory=lambda: datetime(2000, 1, 1, tzinfo=UTC))
 
     def __post_init__(self) -> None:
@@ -106,6 +112,7 @@ def build_run_params(
             tax_cents=rec.tax_tolerance_cents,
             line_total_cents=rec.line_total_tolerance_cents,
             date_days=rec.date_tolerance_days,
+            exchange_rate=rec.exchange_rate_tolerance,
         ),
         probable_match_days=rec.probable_match_days,
         retry_loop_threshold=rec.retry_loop_threshold,
@@ -113,5 +120,6 @@ def build_run_params(
         escalation_threshold=rec.escalation_threshold,
         connector=company_settings.awra.connector,
         qbo_environment=company_settings.qbo.environment,
+        home_currency=company_settings.qbo.home_currency or None,
         now=now,
     )

@@ -1,9 +1,12 @@
 """The whole pure reconciliation: transactions, mappings and triage composed into a ``RunResult``.
 
 This is the one place the stages meet; it does no I/O. Order matters: the transaction core
-produces the findings that carry money (and the tie-out bridge); mapping checks add the
-master-data findings (no money effect); triage then reads the sync log over all of them to
-give each failed record a cause and an action, add retry loops and build escalation packets.
+produces the findings that carry money (and the tie-out bridge, per currency); mapping checks
+add the master-data findings (no money effect), counting as blocked only the transactions the
+core's pairing and the sync log show are not in QBO or failing; triage then reads the sync log
+over all of them to give each failed record a cause and an action, add retry loops and build
+escalation packets; last, the account impact attributes each account's difference to those
+findings.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from collections.abc import Mapping
 import pandas as pd
 
 from reconcile import frames as F
+from reconcile.accounts import account_impact
+from reconcile.currencies import home_currency_of
 from reconcile.escalation import build_escalations
-from reconcile.mappings import check_mappings
+from reconcile.mappings import blocked_transactions, check_mappings
 from reconcile.model import AwraData, QboData, RunResult
 from reconcile.params import RunParams
-from reconcile.tieout import entity_totals
+from reconcile.tieout import RunArrays, entity_totals
 from reconcile.transactions import reconcile_transactions
 from reconcile.triage import TriageRules, triage
 
@@ -32,12 +37,16 @@ def reconcile(
 ) -> RunResult:
     """Reconcile AWRA against QBO for one run and return everything the writers need."""
     core = reconcile_transactions(awra, qbo, params)
-    mapping_findings = check_mappings(awra, qbo, params)
+    # a mapping gap blocks only what the sync has not brought to QBO: the core's pairing says which
+    mapping_findings = check_mappings(awra, qbo, params, blocked=blocked_transactions(core.matches, awra))
     combined = F.concat_frames([core.findings, mapping_findings], F.FINDINGS)
     triaged = triage(awra, qbo, combined, params, rules)
     findings = sort_findings(triaged.findings)
     # counted again over every finding: triage adds retry loops (with no money effect)
-    totals = entity_totals(findings, awra, qbo, params, core.tolerance_cents)
+    totals = entity_totals(findings, awra, qbo, params, core.tolerance_cents, core.arrays)
+    # the account impact reads every finding: mapping findings explain postings moved between accounts
+    run = core.arrays or RunArrays(core.matches, awra, qbo, params)
+    accounts = F.check_frame(account_impact(awra, qbo, params, findings, run), F.ACCOUNTS)
     return RunResult(
         params=params,
         findings=F.check_frame(findings, F.FINDINGS),
@@ -46,6 +55,8 @@ def reconcile(
         safe_to_retry=triaged.safe_to_retry,
         escalations=build_escalations(awra, triaged, params),
         sources=dict(sources or {}),
+        home_currency=home_currency_of(qbo, params),
+        accounts=accounts,
     )
 
 

@@ -1,17 +1,21 @@
-"""Findings assembly and the tie-out: totals per entity, each finding's money effect, the bridge.
+"""Findings assembly and the tie-out: totals per entity and currency, each finding's money effect, the bridge.
 
-The totals (CONTRACTS §4) are computed straight from the transaction frames, independently of
-the pairing: AWRA total = Σ amount over in-window AWRA rows whose status is the run's filter and
-whose data is usable (``data_ok``); QBO total = Σ amount over in-window QBO rows on the filter's
-QBO side (``frames.QBO_SIDE_OF_STATUS``).
+The totals (CONTRACTS §4) are computed straight from the transaction frames, per entity and per
+currency (never added across currencies): AWRA total = Σ amount over in-window AWRA rows whose
+status is the run's filter and whose data is usable (``data_ok``); QBO total = Σ amount over
+in-window QBO rows on the filter's QBO side (``frames.QBO_SIDE_OF_STATUS``). A row's currency
+is ``currencies``' rule: its own, else its counterpart's, else the home currency.
 
 Effects follow one principle: for each pair or unpaired record, effect = (AWRA amount if the
 AWRA row counts in the AWRA total, else 0) − (QBO amount if the QBO row counts in the QBO
 total, else 0), carried by exactly one finding of that pair/record, the one that explains it
 (``CARRIER_RANK``: lowest rank wins); all its other findings carry 0. The bridge is Σ effect per
-category, and ``unexplained = AWRA total − QBO total − Σ bridge`` must be 0. When a compared
-pair's amounts differ within the amount tolerance no finding is raised and the difference is
-shown on its own bridge line, ``within_tolerance``.
+category and currency, and ``unexplained = AWRA total − QBO total − Σ bridge`` must be 0 in
+every currency. A pair whose two sides are in different currencies (a ``currency`` mismatch)
+has its effect split: the AWRA amount in the AWRA currency (``effect_cents``, in the finding's
+``currency``) and minus the QBO amount in the QBO currency (``other_effect_cents`` in
+``other_currency``). When a compared pair's amounts differ within the amount tolerance no
+finding is raised and the difference is shown on its own bridge line, ``within_tolerance``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -27,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reconcile import frames as F
+from reconcile.currencies import UNKNOWN_CURRENCY, currency_codes, home_currency_of
 from reconcile.match import (
     MATCH_METHODS,
     OUTCOMES,
@@ -43,9 +48,10 @@ from reconcile.match import (
     qbo_side,
     ready_awra,
     string_series,
+    strings_from_codes,
     void_flags,
 )
-from reconcile.model import AwraData, EntityTotals, QboData
+from reconcile.model import AwraData, CurrencyTotals, EntityTotals, QboData
 from reconcile.params import RunParams
 
 #: Bridge line for compared pairs whose amounts differ by no more than the tolerance.
@@ -59,7 +65,8 @@ CARRIER_RANK: Mapping[str, int] = {
     "not_ready": 2,  # missing / duplicate / not ready (unpaired records) share this rank
     "txn_date_out_of_window": 3,
     "amount": 4,
-    "other_field": -1,  # tax, line_total, in-window date, party, currency, number: never carry money
+    "currency": 5,  # same amount, another currency: the money moves between two currencies' totals
+    "other_field": -1,  # tax, line_total, in-window date, party, number, exchange rate: never carry money
 }
 
 #: Internal columns findings carry between stages (dropped by ``frames.conform``).
@@ -135,11 +142,52 @@ class RunArrays:
     @cached_property
     def effects(self) -> np.ndarray:
         """Each row's share of AWRA total − QBO total (see ``row_effects``)."""
+        left, right = self.effect_parts
+        return (left - right).astype(np.int64)
+
+    @cached_property
+    def effect_parts(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per ``MATCHES`` row: (AWRA amount counted, QBO amount counted); ``effects`` is their difference."""
         a_val = np.where(self.a_in_total, self.a_amount, 0)
         q_val = np.where(self.q_in_total, self.q_amount, 0)
         left = gather(a_val, self.awra_row, 0).astype(np.int64)
         right = gather(q_val, self.qbo_row, 0).astype(np.int64)
-        return (left - right).astype(np.int64)
+        return left, right
+
+    # currencies (``reconcile.currencies``): codes into ``currency_names``
+
+    @cached_property
+    def _currencies(self) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+        home = home_currency_of(self.qbo, self.params) or UNKNOWN_CURRENCY
+        a, q, names = currency_codes(self.awra.transactions["currency"], self.qbo.transactions["currency"], (home,))
+        a_eff, q_eff = a.copy(), q.copy()
+        if "awra_row" in self.matches.columns and len(self.matches):
+            # a record stating no currency takes its counterpart's
+            both = self.is_pair & (self.awra_row >= 0) & (self.qbo_row >= 0)
+            ar, qr = self.awra_row[both], self.qbo_row[both]
+            take_q = a[ar] < 0
+            a_eff[ar[take_q]] = q[qr[take_q]]
+            take_a = q[qr] < 0
+            q_eff[qr[take_a]] = a[ar[take_a]]
+        fallback = names.index(home)
+        a_eff[a_eff < 0] = fallback
+        q_eff[q_eff < 0] = fallback
+        return a_eff, q_eff, names
+
+    @property
+    def currency_names(self) -> tuple[str, ...]:
+        """The currencies ``a_currency`` / ``q_currency`` code into."""
+        return self._currencies[2]
+
+    @property
+    def a_currency(self) -> np.ndarray:
+        """AWRA rows' currency code (never -1: unknown is ``UNKNOWN_CURRENCY``)."""
+        return self._currencies[0]
+
+    @property
+    def q_currency(self) -> np.ndarray:
+        """QBO rows' currency code (never -1)."""
+        return self._currencies[1]
 
     # AWRA rows
 
@@ -237,20 +285,39 @@ def row_effects(matches: pd.DataFrame, awra: AwraData, qbo: QboData, params: Run
 
 
 def assign_effects(
-    findings: pd.DataFrame, matches: pd.DataFrame, effects: np.ndarray, tolerable: np.ndarray
-) -> tuple[pd.DataFrame, dict[str, int]]:
+    findings: pd.DataFrame,
+    matches: pd.DataFrame,
+    effects: np.ndarray,
+    tolerable: np.ndarray,
+    arrays: RunArrays | None = None,
+) -> tuple[pd.DataFrame, dict[tuple[str, str], int]]:
     """Put each ``MATCHES`` row's effect on its carrying finding; the rest carry 0.
 
-    ``tolerable`` marks rows (compared pairs, both sides counted) whose amount difference is
-    within tolerance: without a carrier their effect goes to the ``within_tolerance`` line.
-    Returns the findings with ``effect_cents`` and that line's total per entity.
+    ``tolerable`` marks rows (compared pairs, both sides counted, one currency) whose amount
+    difference is within tolerance: without a carrier their effect goes to the
+    ``within_tolerance`` line. A carrier's ``currency`` is its record's (the AWRA side's, else
+    the QBO side's); for a pair in two currencies the QBO part goes to ``other_currency`` /
+    ``other_effect_cents``. ``arrays``: the run's ``RunArrays`` (they know the currencies;
+    without them every row is taken to be in the finding's own currency). Returns the
+    findings with ``effect_cents`` and that line's total per (entity, currency).
     """
     out = findings.copy()
     effect = np.zeros(len(out), dtype=np.int64)
+    other = np.zeros(len(out), dtype=np.int64)
+    split = np.zeros(len(out), dtype=bool)
     mrow = out["match_row"].to_numpy(dtype=np.int64, na_value=-1)
     rank = out["carrier_rank"].to_numpy(dtype=np.int64, na_value=-1)
     eligible = np.flatnonzero((mrow >= 0) & (rank >= 0))
     carried = np.zeros(len(matches), dtype=bool)
+    row_currency = np.full(len(matches), -1, dtype=np.int64)
+    if arrays is not None and len(matches):
+        ar, qr = arrays.awra_row, arrays.qbo_row
+        a_cur = gather(arrays.a_currency, ar, -1).astype(np.int64)
+        q_cur = gather(arrays.q_currency, qr, -1).astype(np.int64)
+        row_currency = np.where(ar >= 0, a_cur, q_cur)
+        two = (ar >= 0) & (qr >= 0) & (a_cur != q_cur)
+    else:
+        two = np.zeros(len(matches), dtype=bool)
     if len(eligible):
         cand = pd.DataFrame(
             {
@@ -261,14 +328,41 @@ def assign_effects(
             }
         ).sort_values(["m", "rank", "field", "pos"], kind="mergesort")
         first = cand.drop_duplicates("m")
-        effect[first["pos"].to_numpy()] = effects[first["m"].to_numpy()]
-        carried[first["m"].to_numpy()] = True
+        pos, m = first["pos"].to_numpy(), first["m"].to_numpy()
+        effect[pos] = effects[m]
+        carried[m] = True
+        if arrays is not None and two[m].any():
+            left, right = arrays.effect_parts
+            split_rows = two[m]
+            effect[pos[split_rows]] = left[m[split_rows]]
+            other[pos[split_rows]] = -right[m[split_rows]]
+            split[pos[split_rows]] = True
+        if arrays is not None:
+            known = row_currency[m] >= 0
+            names = arrays.currency_names
+            currency = np.array(out["currency"].astype(object).where(out["currency"].notna(), None), dtype=object)
+            currency[pos[known]] = [names[c] for c in row_currency[m[known]]]
+            out["currency"] = pd.array(currency, dtype="string")
     out["effect_cents"] = pd.array(effect, dtype="Int64")
+    out["other_effect_cents"] = pd.arrays.IntegerArray(other, ~split)
+    if split.any():
+        names = arrays.currency_names if arrays is not None else ()
+        q_cur_of = gather(arrays.q_currency, arrays.qbo_row, -1) if arrays is not None else np.zeros(0)
+        other_currency = np.full(len(out), None, dtype=object)
+        other_currency[split] = [names[int(c)] for c in q_cur_of[mrow[split]]]
+        out["other_currency"] = pd.array(other_currency, dtype="string")
     loose = ~carried & tolerable & (effects != 0)
-    tolerance: dict[str, int] = {}
+    tolerance: dict[tuple[str, str], int] = {}
     if loose.any():
-        sums = pd.Series(effects[loose]).groupby(matches["entity"].to_numpy()[loose]).sum()
-        tolerance = {str(k): int(v) for k, v in sums.items()}
+        if arrays is not None:
+            names_of = arrays.currency_names
+            currency_of_row = np.array([names_of[c] if c >= 0 else UNKNOWN_CURRENCY for c in row_currency[loose]])
+        else:
+            currency_of_row = np.full(int(loose.sum()), UNKNOWN_CURRENCY)
+        sums = pd.Series(effects[loose]).groupby([matches["entity"].to_numpy()[loose], currency_of_row]).sum()
+        for key, v in sums.items():
+            entity_key, currency_key = cast(tuple[str, str], key)
+            tolerance[(str(entity_key), str(currency_key))] = int(v)
     return out, tolerance
 
 
@@ -277,58 +371,108 @@ def entity_totals(
     awra: AwraData,
     qbo: QboData,
     params: RunParams,
-    tolerance_cents: Mapping[str, int] | None = None,
+    tolerance_cents: Mapping[tuple[str, str], int] | None = None,
     arrays: RunArrays | None = None,
 ) -> tuple[EntityTotals, ...]:
-    """Per entity (``params.entities`` order): counts, totals, counts per category, the bridge.
+    """Per entity (``params.entities`` order): counts, and per currency the totals and the bridge.
 
     Totals come from the transaction frames alone; the bridge from the findings'
-    ``effect_cents`` (plus ``within_tolerance``); so ``unexplained_cents`` is a real check.
-    Call it again after other stages add findings (they carry effect 0) to refresh the counts.
-    ``arrays``: the run's ``RunArrays`` when the caller has them (only their per-row arrays
-    are read, so without them a ``RunArrays`` with no pairing does).
+    ``effect_cents`` (in their ``currency``) and ``other_effect_cents`` (in their
+    ``other_currency``), plus ``within_tolerance`` per (entity, currency); so each currency's
+    ``unexplained_cents`` is a real check. Call it again after other stages add findings (they
+    carry effect 0) to refresh the counts. ``arrays``: the run's ``RunArrays`` (their pairing
+    gives a record without a currency its counterpart's); without them a ``RunArrays`` with no
+    pairing does.
     """
     run = arrays or RunArrays(pd.DataFrame(), awra, qbo, params)
     a_in, q_in, a_amt, q_amt = run.a_in_total, run.q_in_total, run.a_amount, run.q_amount
     a_ent, q_ent = run.a_entity, run.q_entity
+    names = run.currency_names
     counts = findings.groupby(["entity", "category"]).size() if len(findings) else pd.Series(dtype="int64")
-    effects = (
-        findings.assign(e=findings["effect_cents"].fillna(0)).groupby(["entity", "category"])["e"].sum()
-        if len(findings)
-        else pd.Series(dtype="int64")
-    )
-    tolerance_cents = tolerance_cents or {}
+    bridge = _bridge_by_currency(findings)
+    for (entity, currency), cents in (tolerance_cents or {}).items():
+        if cents:
+            key = (entity, currency, WITHIN_TOLERANCE)
+            bridge[key] = bridge.get(key, 0) + int(cents)
     result = []
     for entity in params.entities:
         code = F.ENTITIES.index(entity)
         am, qm = a_in & (a_ent == code), q_in & (q_ent == code)
-        awra_total, qbo_total = int(a_amt[am].sum()), int(q_amt[qm].sum())
+        a_cur, q_cur = run.a_currency[am], run.q_currency[qm]
+        present = {names[c] for c in np.unique(a_cur)} | {names[c] for c in np.unique(q_cur)}
+        present |= {key[1] for key, v in bridge.items() if key[0] == entity and v}
         category_counts = {c: 0 for c in F.CATEGORIES}
-        bridge = {c: 0 for c in F.CATEGORIES}
-        for key, n in counts.items():
-            pair: tuple[str, str] = tuple(key)  # type: ignore[arg-type,assignment]
+        for count_key, n in counts.items():
+            pair = cast(tuple[str, str], count_key)
             if pair[0] == entity:
                 category_counts[pair[1]] = int(n)
-        for key, e in effects.items():
-            pair = tuple(key)  # type: ignore[arg-type,assignment]
-            if pair[0] == entity:
-                bridge[pair[1]] = int(e)
-        tol = int(tolerance_cents.get(entity, 0))
-        if tol:
-            bridge[WITHIN_TOLERANCE] = tol
+        currencies = []
+        for currency in sorted(present):
+            c = names.index(currency) if currency in names else -1
+            a_rows, q_rows = a_cur == c, q_cur == c
+            awra_total, qbo_total = _exact_sum(a_amt[am][a_rows]), _exact_sum(q_amt[qm][q_rows])
+            lines = {cat: 0 for cat in F.CATEGORIES}
+            for key, v in bridge.items():
+                if key[0] == entity and key[1] == currency:
+                    lines[key[2]] = lines.get(key[2], 0) + int(v)
+            currencies.append(
+                CurrencyTotals(
+                    currency=currency,
+                    awra_count=int(a_rows.sum()) if c >= 0 else 0,
+                    qbo_count=int(q_rows.sum()) if c >= 0 else 0,
+                    awra_total_cents=awra_total if c >= 0 else 0,
+                    qbo_total_cents=qbo_total if c >= 0 else 0,
+                    bridge=lines,
+                    unexplained_cents=(awra_total - qbo_total if c >= 0 else 0) - sum(lines.values()),
+                )
+            )
         result.append(
             EntityTotals(
                 entity=entity,
                 awra_count=int(am.sum()),
                 qbo_count=int(qm.sum()),
-                awra_total_cents=awra_total,
-                qbo_total_cents=qbo_total,
                 category_counts=category_counts,
-                bridge=bridge,
-                unexplained_cents=awra_total - qbo_total - sum(bridge.values()),
+                currencies=tuple(currencies),
             )
         )
     return tuple(result)
+
+
+def _exact_sum(cents: np.ndarray) -> int:
+    """The sum of int64 cents as a Python int."""
+    return int(cents.sum())
+
+
+def _bridge_by_currency(findings: pd.DataFrame) -> dict[tuple[str, str, str], int]:
+    """Σ effect per (entity, currency, category).
+
+    ``effect_cents`` counts in ``currency``, ``other_effect_cents`` in ``other_currency``.
+    """
+    out: dict[tuple[str, str, str], int] = {}
+    if not len(findings):
+        return out
+    parts = [
+        (findings["currency"], findings["effect_cents"]),
+        (findings["other_currency"], findings["other_effect_cents"]),
+    ]
+    for currency, effect in parts:
+        cents = effect.fillna(0).to_numpy(dtype=np.int64)
+        moving = cents != 0
+        if not moving.any():
+            continue
+        frame = pd.DataFrame(
+            {
+                "entity": findings["entity"].to_numpy()[moving],
+                "currency": currency.astype("string").fillna(UNKNOWN_CURRENCY).to_numpy()[moving],
+                "category": findings["category"].to_numpy()[moving],
+                "e": cents[moving],
+            }
+        )
+        for key, v in frame.groupby(["entity", "currency", "category"])["e"].sum().items():
+            entity_key, currency_key, category_key = cast(tuple[str, str, str], key)
+            k = (str(entity_key), str(currency_key), str(category_key))
+            out[k] = out.get(k, 0) + int(v)
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -443,8 +587,9 @@ def decorate(
     """Fill what a finding shows about its record(s) from ``awra_row`` / ``qbo_row``.
 
     Only missing values are filled: ids and number, ``party`` (AWRA party's name, else QBO's),
-    ``txn_date`` and ``amount_cents`` (AWRA's, else QBO's), ``sync_status``, ``retry_count``
-    and ``message`` from the AWRA record's latest sync attempt, and ``run_id``.
+    ``txn_date`` and ``amount_cents`` (AWRA's, else QBO's), ``currency`` (the record's currency
+    by ``reconcile.currencies``' rule, AWRA side first), ``sync_status``, ``retry_count`` and
+    ``message`` from the AWRA record's latest sync attempt, and ``run_id``.
     """
     out = findings.copy()
     if len(out) == 0:
@@ -486,9 +631,10 @@ def decorate(
     fill("party", (a["party_name"], ar), (q["party_name"], qr))
     fill("txn_date", (a["txn_date"], ar), (q["txn_date"], qr))
     fill("amount_cents", (a["amount_cents"], ar), (q["amount_cents"], qr))
+    run = arrays or RunArrays(matches, awra, qbo, params)
+    _fill_currency(out, run, ar, qr)
     # latest sync attempt of the AWRA record
     sync_of_row = np.full(len(a), -1, dtype=np.int64)
-    run = arrays or RunArrays(matches, awra, qbo, params)
     mr, sr = run.awra_row, run.sync_row
     sync_of_row[mr[mr >= 0]] = sr[mr >= 0]
     srow = gather(sync_of_row, ar, -1).astype(np.int64)
@@ -498,6 +644,16 @@ def decorate(
     run_id = pa.repeat(pa.scalar(params.run_id, pa.large_string()), len(out))
     out["run_id"] = string_series(run_id).set_axis(out.index)
     return out
+
+
+def _fill_currency(out: pd.DataFrame, run: RunArrays, ar: np.ndarray, qr: np.ndarray) -> None:
+    """Fill the missing ``currency`` of findings on a record: the AWRA row's, else the QBO row's."""
+    need = out["currency"].isna().to_numpy(dtype=bool) & ((ar >= 0) | (qr >= 0))
+    if not need.any():
+        return
+    codes = np.where(ar >= 0, gather(run.a_currency, ar, -1), gather(run.q_currency, qr, -1)).astype(np.int64)
+    filled = strings_from_codes(np.where(need, codes, -1), run.currency_names)
+    out["currency"] = out["currency"].fillna(filled.set_axis(out.index))
 
 
 def _number_values(values: pd.Series, is_date: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,8 @@
 
 ``reconcile_transactions`` composes ``match.match_records``, ``compare.compare_pairs`` and the
 finding builders below into one ``TransactionResult``: the transaction findings (``missing_*``,
-``duplicate_*``, ``mismatch``, ``sync_conflict``, ``not_ready``, ``data_quality``), each with a
+``duplicate_*``, ``mismatch`` of header fields and, through ``lines.compare_lines``, of lines,
+``sync_conflict``, ``not_ready``, ``data_quality``), each with a
 plain-words default ``cause`` and ``action`` and its money ``effect_cents``, the per-entity
 totals and bridge, and one outcome per record. Pure: no I/O, inputs never modified. The stages
 share one ``tieout.RunArrays`` per call (each takes it as ``arrays``; called alone, a stage
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.compare import compare_parts, compared_pairs
+from reconcile.lines import compare_lines
 from reconcile.match import (
     MATCH_METHODS,
     arrow_strings,
@@ -81,15 +83,18 @@ class TransactionResult:
     * ``outcomes``: one row per AWRA and QBO record (schema ``OUTCOMES``), built when first
       read: a run reports findings and totals, so it does not pay for two million outcome rows.
     * ``matches``: the pairing frame (``match.MATCHES``).
-    * ``tolerance_cents``: per entity, differences within tolerance (bridge line
+    * ``tolerance_cents``: per (entity, currency), differences within tolerance (bridge line
       ``within_tolerance``): pass it to ``tieout.entity_totals`` when recomputing totals.
+    * ``arrays``: the run's ``tieout.RunArrays`` (pairing, flags, currencies), for the stages
+      composed after this one (totals again, account impact) within the same run.
     """
 
     findings: pd.DataFrame
     totals: tuple[EntityTotals, ...]
     build_outcomes: Callable[[], pd.DataFrame] = field(repr=False, compare=False)
     matches: pd.DataFrame = field(default_factory=pd.DataFrame)
-    tolerance_cents: Mapping[str, int] = field(default_factory=dict)
+    tolerance_cents: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    arrays: RunArrays | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def outcomes(self) -> pd.DataFrame:
@@ -104,6 +109,7 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
     run = RunArrays(matches, awra, qbo, params, pairing)
     parts = [
         *compare_parts(matches, awra, qbo, params, run),
+        *compare_lines(matches, awra, qbo, params, run),
         *unpaired_findings(matches, awra, qbo, params, run),
         *not_ready_findings(matches, awra, qbo, params, run),
         *sync_conflict_findings(matches, awra, qbo, params, run),
@@ -115,7 +121,9 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
     tolerable = compared_pairs(matches, awra, qbo, params, run) & both
     tolerable &= gather(run.a_in_total, ar, False).astype(bool)
     tolerable &= gather(run.q_in_total, qr, False).astype(bool)
-    found, tolerance = assign_effects(found, matches, run.effects, tolerable)
+    # a pair in two currencies is never "within tolerance": its currency finding carries it
+    tolerable &= gather(run.a_currency, ar, -1) == gather(run.q_currency, qr, -2)
+    found, tolerance = assign_effects(found, matches, run.effects, tolerable, run)
     findings = sort_findings(F.conform(found, F.FINDINGS))
     totals = entity_totals(findings, awra, qbo, params, tolerance, run)
     return TransactionResult(
@@ -124,6 +132,7 @@ def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> T
         build_outcomes=lambda: record_outcomes(matches, awra, qbo, params, run),
         matches=matches,
         tolerance_cents=tolerance,
+        arrays=run,
     )
 
 
@@ -134,7 +143,18 @@ def sort_findings(findings: pd.DataFrame) -> pd.DataFrame:
         "e": label_codes(findings["entity"], order),
         "c": label_codes(findings["category"], F.CATEGORIES),
     }
-    names = ["entity", "category", "awra_number", "awra_id", "qbo_id", "field", "awra_value", "qbo_value", "cause"]
+    names = [
+        "entity",
+        "category",
+        "awra_number",
+        "awra_id",
+        "qbo_id",
+        "field",
+        "line",
+        "awra_value",
+        "qbo_value",
+        "cause",
+    ]
     table = pa.table({**keys, **{n: arrow_strings(findings[n]) for n in names}})
     idx = pc.sort_indices(table, sort_keys=[(k, "ascending", "at_start") for k in table.column_names]).to_numpy()
     return _take_rows(findings, idx)

@@ -865,12 +865,15 @@ def _retry_loop_findings(tri: pd.DataFrame, params: RunParams) -> pd.DataFrame:
             "message": loops["message"].to_numpy(),
             "txn_date": loops["txn_date"].to_numpy(),
             "amount_cents": loops["amount_cents"].to_numpy(),
+            "currency": loops["currency"].to_numpy(),
             "effect_cents": [0] * n,
             "root_ref": loops["root_ref"].to_numpy(),
             "retry_safe": [False] * n,
         }
     )
-    return F.conform(out.astype({"qbo_id": "string", "party": "string", "root_ref": "string"}), F.FINDINGS)
+    return F.conform(
+        out.astype({"qbo_id": "string", "party": "string", "root_ref": "string", "currency": "string"}), F.FINDINGS
+    )
 
 
 __all__ = [

@@ -6,15 +6,17 @@ and stable ordering, so both writers are deterministic.
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
-from reconcile.model import RunResult
+from reconcile.model import CurrencyTotals, RunResult
 
 #: Sheet / section title of each known category (stable: documented in reports/README.md).
 CATEGORY_TITLES: Mapping[str, str] = {
@@ -178,19 +180,41 @@ def text_or_none(value: object) -> str | None:
     return text if text.strip() else None
 
 
+def money_text(cents: int | None, currency: str | None) -> str:
+    """Cents with their currency, e.g. ``-1,234.50 KES`` (no code when it is not known)."""
+    text = cents_text(cents)
+    return f"{text} {currency}" if text and currency else text
+
+
+def amounts_text(amounts: Mapping[str, int], *, zero: str = "0.00") -> str:
+    """Amounts in several currencies, never added: ``1,200.00 KES; 80.00 USD`` (``zero`` if none)."""
+    parts = [money_text(cents, currency) for currency, cents in sorted(amounts.items()) if cents]
+    return "; ".join(parts) if parts else zero
+
+
 @dataclass(frozen=True)
 class Headline:
-    """The figures an accountant reads first."""
+    """The figures an accountant reads first.
 
-    agrees: bool  # no finding beyond informational and acknowledged ones, and equal totals
+    Money is per currency (``*_by_currency``: currency → cents, never added across
+    currencies); the plain ``*_cents`` figures are given only when the run has one currency
+    (``None`` otherwise). Counts are of findings, whatever their currency: an acknowledged
+    finding is counted in ``acknowledged``, not in ``action_findings``.
+    """
+
+    agrees: bool  # no finding beyond informational and acknowledged ones, and equal totals in every currency
     action_findings: int  # findings that need someone to act (informational and acknowledged left out)
     ties_out: bool
-    unexplained_cents: int  # sum over entities of |unexplained|
+    unexplained_cents: int | None  # per currency: sum over entities of |unexplained|
     open_findings: int
-    money_at_stake_cents: int
-    awra_total_cents: int
-    qbo_total_cents: int
+    money_at_stake_cents: int | None
+    awra_total_cents: int | None
+    qbo_total_cents: int | None
     acknowledged: int = 0  # findings someone acknowledged (listed apart, not needing action)
+    currencies: tuple[str, ...] = ()
+    unexplained_by_currency: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    money_at_stake_by_currency: Mapping[str, int] = dataclasses.field(default_factory=dict)
+    difference_by_currency: Mapping[str, int] = dataclasses.field(default_factory=dict)
 
 
 def acknowledged_mask(findings: pd.DataFrame) -> pd.Series:
@@ -206,12 +230,21 @@ def acknowledged_mask(findings: pd.DataFrame) -> pd.Series:
     return mask.astype(bool)
 
 
+def _per_currency(result: RunResult, pick: Callable[[CurrencyTotals], int]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for t in result.totals:
+        for c in t.currencies:
+            out[c.currency] = out.get(c.currency, 0) + pick(c)
+    return out
+
+
 def headline(result: RunResult) -> Headline:
     """Headline figures of a run.
 
     *Money at stake* is the sum of ``|amount|`` over the distinct transactions (by entity and
-    AWRA id, else QBO Id) that carry at least one finding other than an informational one.
-    Acknowledged findings are counted apart from the findings that need action.
+    AWRA id, else QBO Id) that carry at least one finding other than an informational one, per
+    currency (an acknowledged finding's money is still at stake). Acknowledged findings are
+    counted apart from the findings that need action.
     """
     findings = result.findings
     acked = acknowledged_mask(findings) if len(findings) else pd.Series([], dtype=bool)
@@ -220,26 +253,42 @@ def headline(result: RunResult) -> Headline:
         if len(findings)
         else 0
     )
-    awra_total = sum(int(t.awra_total_cents) for t in result.totals)
-    qbo_total = sum(int(t.qbo_total_cents) for t in result.totals)
-    stake = 0
+    awra = _per_currency(result, lambda c: c.awra_total_cents)
+    qbo = _per_currency(result, lambda c: c.qbo_total_cents)
+    unexplained = _per_currency(result, lambda c: abs(c.unexplained_cents))
+    stake: dict[str, int] = {}
     if len(findings):
         mask = findings["entity"].isin(F.ENTITIES) & ~findings["category"].isin(INFORMATIONAL_CATEGORIES)
-        rows = findings.loc[mask.fillna(False).astype(bool), ["entity", "awra_id", "qbo_id", "amount_cents"]]
+        columns = ["entity", "awra_id", "qbo_id", "amount_cents", "currency"]
+        rows = findings.loc[mask.fillna(False).astype(bool), columns]
         if len(rows):
             key = rows["entity"].astype("string") + "|" + rows["awra_id"].fillna("q:" + rows["qbo_id"].fillna(""))
             amounts = rows["amount_cents"].astype("Int64").abs().fillna(0)
-            stake = int(amounts.groupby(key.to_numpy()).max().sum())
+            currency = rows["currency"].astype("string").fillna("")
+            per_record = amounts.groupby([currency.to_numpy(), key.to_numpy()]).max()
+            for record_key, cents in per_record.items():
+                code = str(cast(tuple[str, str], record_key)[0])
+                stake[code] = stake.get(code, 0) + int(cents)
+    currencies = tuple(sorted(set(awra) | set(qbo) | set(stake)))
+    one = len(currencies) <= 1
+
+    def single(values: Mapping[str, int]) -> int | None:
+        return sum(values.values()) if one else None
+
     return Headline(
-        agrees=needs_action == 0 and all(t.awra_total_cents == t.qbo_total_cents for t in result.totals),
+        agrees=needs_action == 0 and all(awra.get(c, 0) == qbo.get(c, 0) for c in currencies),
         action_findings=needs_action,
-        ties_out=all(t.unexplained_cents == 0 for t in result.totals),
-        unexplained_cents=sum(abs(int(t.unexplained_cents)) for t in result.totals),
+        ties_out=all(t.ties_out for t in result.totals),
+        unexplained_cents=single(unexplained),
         open_findings=len(findings),
-        money_at_stake_cents=stake,
-        awra_total_cents=awra_total,
-        qbo_total_cents=qbo_total,
+        money_at_stake_cents=single(stake),
+        awra_total_cents=single(awra),
+        qbo_total_cents=single(qbo),
         acknowledged=int(acked.sum()),
+        currencies=currencies,
+        unexplained_by_currency={c: v for c, v in unexplained.items() if v},
+        money_at_stake_by_currency=stake,
+        difference_by_currency={c: awra.get(c, 0) - qbo.get(c, 0) for c in currencies},
     )
 
 
@@ -253,21 +302,101 @@ class BridgeLine:
 
 
 def bridge_lines(result: RunResult) -> list[tuple[str, list[BridgeLine]]]:
-    """Per entity: AWRA total, QBO total, difference, each category's effect, unexplained."""
+    """Per entity and currency (titled ``invoice (KES)``): the tie-out bridge's lines.
+
+    AWRA total, QBO total, difference, each category's effect, unexplained.
+    """
     out: list[tuple[str, list[BridgeLine]]] = []
     for t in result.totals:
-        lines = [
-            BridgeLine("AWRA total", int(t.awra_total_cents), "total"),
-            BridgeLine("QBO total", int(t.qbo_total_cents), "total"),
-            BridgeLine("Difference (AWRA − QBO)", int(t.awra_total_cents) - int(t.qbo_total_cents), "difference"),
-        ]
-        for category in categories_in_order(list(t.bridge)):
-            cents = int(t.bridge[category])
-            if cents:
-                lines.append(BridgeLine(f"Explained by {category_title(category)}", cents, "category"))
-        lines.append(BridgeLine("Unexplained", int(t.unexplained_cents), "unexplained"))
-        out.append((t.entity, lines))
+        for c in t.currencies or (CurrencyTotals("", 0, 0, 0, 0, {}, 0),):
+            lines = [
+                BridgeLine("AWRA total", int(c.awra_total_cents), "total"),
+                BridgeLine("QBO total", int(c.qbo_total_cents), "total"),
+                BridgeLine("Difference (AWRA − QBO)", int(c.difference_cents), "difference"),
+            ]
+            for category in categories_in_order(list(c.bridge)):
+                cents = int(c.bridge[category])
+                if cents:
+                    lines.append(BridgeLine(f"Explained by {category_title(category)}", cents, "category"))
+            lines.append(BridgeLine("Unexplained", int(c.unexplained_cents), "unexplained"))
+            out.append((f"{t.entity} ({c.currency})" if c.currency else t.entity, lines))
     return out
+
+
+@dataclass(frozen=True)
+class TotalsRow:
+    """One row of the totals table: an entity in one currency."""
+
+    entity: str
+    currency: str
+    awra_count: int
+    qbo_count: int
+    awra_total_cents: int
+    qbo_total_cents: int
+    explained_cents: int
+    unexplained_cents: int
+
+    @property
+    def difference_cents(self) -> int:
+        """AWRA total − QBO total."""
+        return self.awra_total_cents - self.qbo_total_cents
+
+
+def totals_rows(result: RunResult) -> list[TotalsRow]:
+    """The totals per entity and currency (an entity without records: one row, no currency)."""
+    rows = []
+    for t in result.totals:
+        for c in t.currencies or (CurrencyTotals("", 0, 0, 0, 0, {}, 0),):
+            rows.append(
+                TotalsRow(
+                    entity=t.entity,
+                    currency=c.currency,
+                    awra_count=c.awra_count,
+                    qbo_count=c.qbo_count,
+                    awra_total_cents=c.awra_total_cents,
+                    qbo_total_cents=c.qbo_total_cents,
+                    explained_cents=sum(int(v) for v in c.bridge.values()),
+                    unexplained_cents=c.unexplained_cents,
+                )
+            )
+    return rows
+
+
+@dataclass(frozen=True)
+class AccountRow:
+    """One row of the account impact as the reports show it."""
+
+    account: str
+    name: str
+    currency: str
+    awra_net_cents: int
+    qbo_net_cents: int
+    difference_cents: int
+    unexplained_cents: int
+    explained_by: str
+
+
+def account_rows(result: RunResult, *, limit: int | None = None, differing_only: bool = False) -> list[AccountRow]:
+    """The account impact, largest differences first (``limit`` rows at most)."""
+    frame = result.accounts
+    if differing_only:
+        frame = frame[(frame["difference_cents"] != 0) | (frame["unexplained_cents"] != 0)]
+    if limit is not None:
+        frame = frame.head(limit)
+    rows: list[dict[Any, Any]] = frame.to_dict("records")
+    return [
+        AccountRow(
+            account=text_or_none(r["account"]) or "",
+            name=text_or_none(r["name"]) or "",
+            currency=text_or_none(r["currency"]) or "",
+            awra_net_cents=int(r["awra_net_cents"]),
+            qbo_net_cents=int(r["qbo_net_cents"]),
+            difference_cents=int(r["difference_cents"]),
+            unexplained_cents=int(r["unexplained_cents"]),
+            explained_by=text_or_none(r["explained_by"]) or "",
+        )
+        for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -277,8 +406,9 @@ class CategoryCount:
     category: str
     title: str
     count: int
-    amount_cents: int
+    amount_cents: int | None  # the one currency's amount (None when the category spans several)
     history: Mapping[str, int]  # history_status -> count (empty without history)
+    amounts: Mapping[str, int] = dataclasses.field(default_factory=dict)  # currency -> cents
 
 
 HISTORY_STATUSES: tuple[str, ...] = ("new", "persisting", "reopened")
@@ -301,7 +431,13 @@ def category_counts(result: RunResult) -> list[CategoryCount]:
         return []
     has_history = has_finding_history(findings)
     counts = findings.groupby("category", dropna=True).size()
-    amounts = findings["amount_cents"].astype("Int64").abs().fillna(0).groupby(findings["category"]).sum()
+    amount = findings["amount_cents"].astype("Int64").abs().fillna(0)
+    currency = findings["currency"].astype("string").fillna("")
+    amounts: dict[str, dict[str, int]] = {}
+    for key, cents in amount.groupby([findings["category"].to_numpy(), currency.to_numpy()]).sum().items():
+        category, code = cast(tuple[str, str], key)
+        if cents:
+            amounts.setdefault(str(category), {})[str(code)] = int(cents)
     hist: dict[str, dict[str, int]] = {}
     if has_history:
         table = findings.groupby(["category", findings["history_status"].astype("string").fillna("")]).size()
@@ -313,11 +449,19 @@ def category_counts(result: RunResult) -> list[CategoryCount]:
             category=c,
             title=category_title(c),
             count=int(counts.get(c, 0)),
-            amount_cents=int(amounts.get(c, 0)),
+            amount_cents=_single_amount(amounts.get(c, {})),
             history={s: hist.get(c, {}).get(s, 0) for s in HISTORY_STATUSES} if has_history else {},
+            amounts=amounts.get(c, {}),
         )
         for c in categories_in_order(findings["category"])
     ]
+
+
+def _single_amount(amounts: Mapping[str, int]) -> int | None:
+    """The amount when it is in one currency (0 when there is none), else ``None``."""
+    if len(amounts) > 1:
+        return None
+    return sum(amounts.values())
 
 
 def history_counts(history: Mapping[str, object] | None) -> list[tuple[str, int]]:

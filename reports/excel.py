@@ -1,8 +1,9 @@
 """The reconciliation workbook (``reconciliation.xlsx``) an accountant opens.
 
-Sheets, in order (names and columns are stable, see ``reports/README.md``): ``Summary``; one
-sheet per finding category that has findings (``Missing in QBO``…); ``Mapping gaps``;
-``Sync triage``; ``Safe to retry``; ``Escalations``; ``Parameters``.
+Sheets, in order (names and columns are stable, see ``reports/README.md``): ``Summary``;
+``Account impact``; one sheet per finding category that has findings (``Missing in QBO``…);
+``Acknowledged`` (when some finding is); ``Mapping gaps``; ``Sync triage``; ``Safe to retry``;
+``Escalations``; ``Parameters``.
 
 Written with XlsxWriter in constant-memory mode (rows are streamed to disk as they are
 written), which measured about twice as fast as openpyxl's write-only mode for the same
@@ -35,6 +36,7 @@ from reconcile.triage import CAUSES, cause_sentences
 from reports._common import (
     MAPPING_CATEGORIES,
     acknowledged_mask,
+    amounts_text,
     bridge_lines,
     categories_in_order,
     category_counts,
@@ -50,10 +52,12 @@ from reports._common import (
     history_trend,
     order_findings,
     order_positions,
+    totals_rows,
 )
 
 #: Fixed sheet names (category sheets are named by ``reports._common.CATEGORY_TITLES``).
 SUMMARY_SHEET = "Summary"
+ACCOUNTS_SHEET = "Account impact"
 MAPPING_GAPS_SHEET = "Mapping gaps"
 TRIAGE_SHEET = "Sync triage"
 SAFE_TO_RETRY_SHEET = "Safe to retry"
@@ -99,11 +103,14 @@ TRANSACTION_COLUMNS: tuple[Col, ...] = (
     Col("Party", "party", width=28),
     Col("Date", "txn_date", "date", 11),
     Col("Amount", "amount_cents", "money", 14),
+    Col("Currency", "currency", width=9),
     Col("Field", "field", width=12),
     Col("AWRA value", "awra_value", width=18),
     Col("QBO value", "qbo_value", width=18),
     Col("Difference", "difference", "difference", 13),
     Col("Effect on tie-out", "effect_cents", "money", 15),
+    Col("Effect in other currency", "other_effect_cents", "money", 15),
+    Col("Other currency", "other_currency", width=9),
     Col("Cause", "cause", width=40),
     Col("Action", "action", width=40),
     Col("Sync status", "sync_status", width=13),
@@ -127,6 +134,20 @@ MAPPING_COLUMNS: tuple[Col, ...] = (
     Col("Action", "action", width=40),
     Col("Message", "message", width=50),
     Col("Cause code", "cause_code", width=16),
+)
+
+#: The ``Account impact`` sheet: ``RunResult.accounts``, largest differences first.
+ACCOUNT_COLUMNS: tuple[Col, ...] = (
+    Col("QBO account", "account", width=12),
+    Col("Name", "name", width=30),
+    Col("Currency", "currency", width=9),
+    Col("AWRA net (debit − credit)", "awra_net_cents", "money", 16),
+    Col("QBO net (debit − credit)", "qbo_net_cents", "money", 16),
+    Col("Difference", "difference_cents", "money", 15),
+    Col("Explained", "explained_cents", "money", 15),
+    Col("Unexplained", "unexplained_cents", "money", 15),
+    Col("Findings", "findings", "int", 9),
+    Col("Explained by", "explained_by", width=70),
 )
 
 HISTORY_COLUMNS: tuple[Col, ...] = (
@@ -208,6 +229,17 @@ def write_workbook(result: RunResult, path: Path) -> None:
     writer.write()
 
 
+def _money_cells(
+    amounts: Mapping[str, int], fmt: _Formats, *, zero: bool = False
+) -> list[tuple[str, Any, Format | None]]:
+    """An amount and its currency as two cells (a number when in one currency, else text)."""
+    present = {c: v for c, v in amounts.items() if v or not zero}
+    if len(present) <= 1:
+        currency, cents = next(iter(present.items()), ("", 0))
+        return [("money", cents, fmt.money), ("text", currency, None)]
+    return [("text", amounts_text(present), None)]
+
+
 class _Formats:
     """The workbook's shared cell formats."""
 
@@ -260,6 +292,7 @@ class _WorkbookWriter:
                     f"{len(positions):,} rows; every finding is in findings.csv."
                 )
         self._write_summary(wb.add_worksheet(SUMMARY_SHEET), fmt, sheet_names)
+        _write_table(wb.add_worksheet(ACCOUNTS_SHEET), fmt, ACCOUNT_COLUMNS, result.accounts)
         extra = HISTORY_COLUMNS if has_finding_history(findings) else ()
         if has_acknowledgements(findings):
             extra = (*extra, *ACK_COLUMNS)
@@ -319,6 +352,7 @@ class _WorkbookWriter:
             n.lower()
             for n in (
                 SUMMARY_SHEET,
+                ACCOUNTS_SHEET,
                 MAPPING_GAPS_SHEET,
                 TRIAGE_SHEET,
                 SAFE_TO_RETRY_SHEET,
@@ -369,19 +403,20 @@ class _WorkbookWriter:
                 ("text", "Yes" if head.ties_out else "No", fmt.good if head.ties_out else fmt.bad),
             ]
         )
-        rows.put([("text", "Unexplained", fmt.label), ("money", head.unexplained_cents, fmt.money)])
+        rows.put([("text", "Unexplained", fmt.label), *_money_cells(head.unexplained_by_currency, fmt, zero=True)])
         rows.put([("text", "Open findings", fmt.label), ("int", head.open_findings, fmt.int)])
         if head.acknowledged:
             rows.put([("text", "Need action", fmt.label), ("int", head.action_findings, fmt.int)])
             rows.put([("text", "Acknowledged", fmt.label), ("int", head.acknowledged, fmt.int)])
-        rows.put([("text", "Money at stake", fmt.label), ("money", head.money_at_stake_cents, fmt.money)])
+        rows.put([("text", "Money at stake", fmt.label), *_money_cells(head.money_at_stake_by_currency, fmt)])
         for note in self.notes:
             rows.put([("text", "Note", fmt.label), ("text", note, None)])
         rows.skip()
 
-        rows.put([("text", "Totals per entity", fmt.section)])
+        rows.put([("text", "Totals per entity and currency", fmt.section)])
         headers = [
             "Entity",
+            "Currency",
             "AWRA records",
             "QBO records",
             "AWRA total",
@@ -391,17 +426,17 @@ class _WorkbookWriter:
             "Unexplained",
         ]
         rows.put([("text", h, fmt.header) for h in headers])
-        for t in result.totals:
-            diff = int(t.awra_total_cents) - int(t.qbo_total_cents)
+        for t in totals_rows(result):
             rows.put(
                 [
                     ("text", t.entity, None),
+                    ("text", t.currency, None),
                     ("int", t.awra_count, fmt.int),
                     ("int", t.qbo_count, fmt.int),
                     ("money", t.awra_total_cents, fmt.money),
                     ("money", t.qbo_total_cents, fmt.money),
-                    ("money", diff, fmt.money),
-                    ("money", sum(int(v) for v in t.bridge.values()), fmt.money),
+                    ("money", t.difference_cents, fmt.money),
+                    ("money", t.explained_cents, fmt.money),
                     ("money", t.unexplained_cents, fmt.money),
                 ]
             )
@@ -418,7 +453,7 @@ class _WorkbookWriter:
         rows.put([("text", "Findings by category", fmt.section)])
         counts = category_counts(result)
         with_history = has_finding_history(result.findings)
-        headers = ["Category", "Sheet", "Findings", "Amount"] + (
+        headers = ["Category", "Sheet", "Findings", "Amount", "Currency"] + (
             ["New", "Persisting", "Reopened"] if with_history else []
         )
         first = rows.row
@@ -428,7 +463,10 @@ class _WorkbookWriter:
                 ("text", cc.title, None),
                 ("sheetlink", sheet_names.get(cc.category, ""), fmt.link),
                 ("int", cc.count, fmt.int),
-                ("money", cc.amount_cents, fmt.money),
+                ("money", cc.amount_cents, fmt.money)
+                if cc.amount_cents is not None
+                else ("text", amounts_text(cc.amounts), None),
+                ("text", ", ".join(sorted(c for c in cc.amounts if c)), None),
             ]
             cells += [("int", cc.history.get(s, 0), fmt.int) for s in ("new", "persisting", "reopened") if with_history]
             rows.put(cells)

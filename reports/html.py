@@ -31,7 +31,9 @@ from reports._common import (
     INFORMATIONAL_CATEGORIES,
     MAPPING_CATEGORIES,
     Headline,
+    account_rows,
     acknowledged_mask,
+    amounts_text,
     bridge_lines,
     categories_in_order,
     category_counts,
@@ -44,9 +46,11 @@ from reports._common import (
     history_counts,
     history_trend,
     int_or_none,
+    money_text,
     order_positions,
     shorten,
     text_or_none,
+    totals_rows,
 )
 from reports.chart import ChartImage, chart_images, findings_chart_png
 from reports.excel import (
@@ -61,6 +65,8 @@ from reports.excel import (
 BODY_LIMIT = 100_000
 TEMPLATE = "report.html.j2"
 _TEXT_LIMIT = 140
+#: Accounts shown in the report's "Account impact" (largest differences first; all in the workbook).
+ACCOUNT_ROWS = 10
 _NAME_LIMIT = 48
 _MAX_ESCALATION_NUMBERS = 10
 
@@ -150,19 +156,40 @@ def _base_context(result: RunResult) -> dict[str, Any]:
     counts = category_counts(result)
     with_history = has_finding_history(result.findings)
     entity_rows = []
-    for t in result.totals:
+    for t in totals_rows(result):
         entity_rows.append(
             {
                 "entity": t.entity,
+                "currency": t.currency,
                 "awra_count": f"{t.awra_count:,}",
                 "qbo_count": f"{t.qbo_count:,}",
                 "awra_total": cents_text(t.awra_total_cents),
                 "qbo_total": cents_text(t.qbo_total_cents),
-                "difference": cents_text(int(t.awra_total_cents) - int(t.qbo_total_cents)),
+                "difference": cents_text(t.difference_cents),
                 "unexplained": cents_text(t.unexplained_cents),
                 "ties": t.unexplained_cents == 0,
             }
         )
+    differing = account_rows(result, differing_only=True)
+    account_section = {
+        "rows": [
+            {
+                "account": shorten(a.account or "—", 20),
+                "name": shorten(a.name, 60),
+                "currency": a.currency,
+                "awra_net": cents_text(a.awra_net_cents),
+                "qbo_net": cents_text(a.qbo_net_cents),
+                "difference": cents_text(a.difference_cents),
+                "unexplained": cents_text(a.unexplained_cents),
+                "ties": a.unexplained_cents == 0,
+                "explained_by": shorten(a.explained_by, 140),
+            }
+            for a in differing[:ACCOUNT_ROWS]
+        ],
+        "differing": f"{len(differing):,}",
+        "agreeing": f"{len(result.accounts) - len(differing):,}",
+        "more": len(differing) > ACCOUNT_ROWS,
+    }
     bridges = [
         {"entity": entity, "lines": [{"label": x.label, "amount": cents_text(x.cents), "kind": x.kind} for x in lines]}
         for entity, lines in bridge_lines(result)
@@ -171,7 +198,7 @@ def _base_context(result: RunResult) -> dict[str, Any]:
         {
             "title": cc.title,
             "count": f"{cc.count:,}",
-            "amount": cents_text(cc.amount_cents),
+            "amount": cents_text(cc.amount_cents) if cc.amount_cents is not None else amounts_text(cc.amounts),
             "history": [f"{cc.history.get(s, 0):,}" for s in ("new", "persisting", "reopened")],
         }
         for cc in counts
@@ -191,10 +218,11 @@ def _base_context(result: RunResult) -> dict[str, Any]:
         "agrees": head.agrees,
         "verdict": _verdict(head),
         "ties_out": head.ties_out,
-        "unexplained": cents_text(head.unexplained_cents),
+        "unexplained": amounts_text(head.unexplained_by_currency),
         "open_findings": f"{head.open_findings:,}",
-        "money_at_stake": cents_text(head.money_at_stake_cents),
+        "money_at_stake": amounts_text(head.money_at_stake_by_currency),
         "entity_rows": entity_rows,
+        "accounts": account_section,
         "bridges": bridges,
         "category_rows": category_rows,
         "with_history": with_history,
@@ -336,7 +364,7 @@ def _acknowledged_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]
     return [
         _Cell(_record_text(row), nowrap=True),
         _Cell(category_title(str(row.get("category", "")))),
-        _Cell(cents_text(money), align="right", nowrap=True),
+        _Cell(money_text(money, text_or_none(row.get("currency"))), align="right", nowrap=True),
         _Cell(_what(row)),
         _Cell(_t(row.get("ack_by"), _NAME_LIMIT)),
         _Cell(_date_text(row.get("ack_at")), nowrap=True),
@@ -355,7 +383,7 @@ def _transaction_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
         _qbo_cell(row, environment),
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
         _Cell(date_text, nowrap=True),
-        _Cell(cents_text(amount), align="right", nowrap=True),
+        _Cell(money_text(amount, text_or_none(row.get("currency"))), align="right", nowrap=True),
         _Cell(_what_with_lapse(row)),
         _Cell(_t(row.get("action"))),
     ]
@@ -425,11 +453,11 @@ def _verdict(head: Headline) -> str:
         if head.acknowledged:
             return f"AWRA and QBO agree for this window: 0 findings need action{acknowledged}."
         return "AWRA and QBO agree for this window."
-    difference = cents_text(head.awra_total_cents - head.qbo_total_cents)
+    difference = amounts_text(head.difference_by_currency)
     explained = (
         "every cent of the difference is explained below"
         if head.ties_out
-        else f"{cents_text(head.unexplained_cents)} of it is NOT explained"
+        else f"{amounts_text(head.unexplained_by_currency)} of it is NOT explained"
     )
     need = "finding needs" if head.action_findings == 1 else "findings need"
     return (

@@ -54,21 +54,59 @@ def cents_text(cents: int) -> str:
 
 
 def build_summary(result: RunResult) -> dict[str, Any]:
-    """The ``summary.json`` document (CONTRACTS §4): counts, totals, the bridge, history."""
+    """The ``summary.json`` document (CONTRACTS §4): counts, totals, the bridge, accounts, history.
+
+    Money is never added across currencies. Per entity, ``currencies.<CODE>`` holds that
+    currency's ``awra_count``, ``qbo_count``, ``awra_total``, ``qbo_total``, ``difference``,
+    ``bridge`` and ``unexplained`` (a currency on one side only has ``"0.00"`` on the other).
+    The entity-level counts (``awra_count``, ``qbo_count``, ``categories``) are over every
+    currency; the entity-level money keys (``awra_total``, ``qbo_total``, ``difference``,
+    ``bridge``, ``unexplained``) are kept, as before, when the entity has a single currency (or
+    none: ``"0.00"``) and left out when it has several, since they would add currencies. The
+    top-level ``unexplained`` is ``"0.00"`` when every currency ties out; otherwise the
+    unexplained amount (one currency) or each currency's, e.g. ``"12.00 USD; -3.00 KES"``;
+    ``unexplained_by_currency`` gives the figures per currency. ``home_currency`` is the
+    company's (``null`` when unknown), ``currencies`` those the run saw, ``accounts`` the
+    account impact (``reconcile.accounts``; largest differences first).
+    """
     params = result.params
     findings = result.findings
     entities: dict[str, Any] = {}
+    unexplained: dict[str, int] = {}
+    seen: set[str] = set()
     for totals in result.totals:
-        entities[totals.entity] = {
+        currencies: dict[str, Any] = {}
+        for c in totals.currencies:
+            seen.add(c.currency)
+            unexplained[c.currency] = unexplained.get(c.currency, 0) + c.unexplained_cents
+            currencies[c.currency] = {
+                "awra_count": c.awra_count,
+                "qbo_count": c.qbo_count,
+                "awra_total": cents_text(c.awra_total_cents),
+                "qbo_total": cents_text(c.qbo_total_cents),
+                "difference": cents_text(c.difference_cents),
+                "bridge": {k: cents_text(v) for k, v in c.bridge.items() if v},
+                "unexplained": cents_text(c.unexplained_cents),
+            }
+        entry: dict[str, Any] = {
             "awra_count": totals.awra_count,
             "qbo_count": totals.qbo_count,
-            "awra_total": cents_text(totals.awra_total_cents),
-            "qbo_total": cents_text(totals.qbo_total_cents),
-            "difference": cents_text(totals.awra_total_cents - totals.qbo_total_cents),
-            "categories": {c: int(totals.category_counts.get(c, 0)) for c in F.CATEGORIES},
-            "bridge": {c: cents_text(v) for c, v in totals.bridge.items() if v},
-            "unexplained": cents_text(totals.unexplained_cents),
         }
+        single = totals.single
+        if single is not None:
+            entry.update(
+                {
+                    "awra_total": cents_text(single.awra_total_cents),
+                    "qbo_total": cents_text(single.qbo_total_cents),
+                    "difference": cents_text(single.difference_cents),
+                }
+            )
+        entry["categories"] = {c: int(totals.category_counts.get(c, 0)) for c in F.CATEGORIES}
+        if single is not None:
+            entry["bridge"] = {c: cents_text(v) for c, v in single.bridge.items() if v}
+            entry["unexplained"] = cents_text(single.unexplained_cents)
+        entry["currencies"] = currencies
+        entities[totals.entity] = entry
     by_category = findings["category"].value_counts()
     mapping_counts = findings[findings["entity"].isin(F.MASTER_TYPES)].groupby(["entity", "category"]).size()
     masters: dict[str, dict[str, int]] = {}
@@ -82,11 +120,15 @@ def build_summary(result: RunResult) -> dict[str, Any]:
         "to": params.date_to.isoformat(),
         "status": params.status,
         "generated_at": params.now.isoformat(),
+        "home_currency": result.home_currency,
+        "currencies": sorted(seen),
         "entities": entities,
         "masters": masters,
         "categories": {c: int(by_category.get(c, 0)) for c in F.CATEGORIES},
         "findings": len(findings),
-        "unexplained": cents_text(sum(t.unexplained_cents for t in result.totals)),
+        "unexplained": _unexplained_text(unexplained),
+        "unexplained_by_currency": {c: cents_text(v) for c, v in sorted(unexplained.items())},
+        "accounts": account_entries(result.accounts),
         "safe_to_retry": len(result.safe_to_retry),
         "escalations": len(result.escalations),
         "sources": dict(result.sources),
@@ -94,6 +136,38 @@ def build_summary(result: RunResult) -> dict[str, Any]:
     if result.history is not None:
         summary["history"] = _jsonable(result.history)
     return summary
+
+
+def _unexplained_text(unexplained: Mapping[str, int]) -> str:
+    """``"0.00"`` when every currency ties out; one currency's amount; else each currency's."""
+    open_ = {c: v for c, v in sorted(unexplained.items()) if v}
+    if not open_:
+        return "0.00"
+    if len(unexplained) == 1:
+        return cents_text(next(iter(open_.values())))
+    return "; ".join(f"{cents_text(v)} {c}" for c, v in open_.items())
+
+
+def account_entries(accounts: pd.DataFrame) -> list[dict[str, Any]]:
+    """The account impact rows for ``summary.json`` (amounts as decimal strings)."""
+    entries = []
+    for record in accounts.to_dict("records"):
+        row: dict[str, Any] = {str(k): (None if v is None or v is pd.NA else v) for k, v in record.items()}
+        entries.append(
+            {
+                "account": None if row["account"] is None else str(row["account"]),
+                "name": None if row["name"] is None else str(row["name"]),
+                "currency": str(row["currency"]),
+                "awra_net": cents_text(int(row["awra_net_cents"])),
+                "qbo_net": cents_text(int(row["qbo_net_cents"])),
+                "difference": cents_text(int(row["difference_cents"])),
+                "explained": cents_text(int(row["explained_cents"])),
+                "unexplained": cents_text(int(row["unexplained_cents"])),
+                "findings": int(row["findings"]),
+                "explained_by": None if row["explained_by"] is None else str(row["explained_by"]),
+            }
+        )
+    return entries
 
 
 def findings_csv_frame(findings: pd.DataFrame) -> pd.DataFrame:
@@ -143,9 +217,13 @@ def _write_files(result: RunResult, tmp: Path) -> None:
 def _writer_lock(folder: Path) -> Iterator[Path]:
     """Hold an exclusive lock on ``folder/.writing`` while the run's files are written and renamed."""
     path = folder / _LOCK_NAME
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    # locked under another name first, then renamed: a sweep that finds ``.writing`` always finds
+    # it locked (locking it after creating it would leave a moment where a sweep takes it)
+    staging = folder / f"{_LOCK_NAME}.new"
+    fd = os.open(staging, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
+        staging.rename(path)
         yield path
     finally:
         os.close(fd)  # closing drops the lock

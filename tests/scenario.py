@@ -212,12 +212,14 @@ QBO_TXNS = [
 EXPECTED: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("invoice", "mismatch", "a-1002", "102", "amount"),
     ("invoice", "mismatch", "a-1002", "102", "line_total"),
+    ("invoice", "mismatch", "a-1002", "102", "line_amount"),  # its one line: 250.00 vs 240.00
     ("invoice", "mismatch", "a-1003", "103", "tax_amount"),
     ("invoice", "mismatch", "a-1004", "104", "txn_date"),
     ("invoice", "mismatch", "a-1005", "105", "party"),
     ("invoice", "mismatch", "a-1006", "106", "currency"),
     ("invoice", "mismatch", "a-1007", "107", "status"),
     ("invoice", "mismatch", "a-1008", "108", "line_total"),
+    ("invoice", "mismatch", "a-1008", "108", "line_amount"),
     ("invoice", "missing_in_qbo", "a-1009", None, None),
     ("invoice", "missing_in_qbo", "a-1010", None, None),
     ("invoice", "missing_in_awra", None, "201", None),
@@ -240,12 +242,16 @@ EXPECTED: list[tuple[str, str, str | None, str | None, str | None]] = [
     ("bill", "missing_in_qbo", "b-3002", None, None),
     ("journal", "mismatch", "j-4002", "402", "amount"),
     ("journal", "mismatch", "j-4002", "402", "line_total"),
+    ("journal", "mismatch", "j-4002", "402", "line_amount"),  # line 1 (debit) ...
+    ("journal", "mismatch", "j-4002", "402", "line_amount"),  # ... and line 2 (credit): 600.00 vs 650.00
 ]
 
 #: Money effect (cents) of the findings that move the totals, keyed like ``EXPECTED``; every other
 #: finding carries 0.
 EXPECTED_EFFECTS: dict[tuple[str, str, str | None, str | None, str | None], int] = {
     ("invoice", "mismatch", "a-1002", "102", "amount"): 1000,
+    # USD 80.00 in AWRA, KES 80.00 in QBO: +80.00 USD here, -80.00 KES as its other_effect
+    ("invoice", "mismatch", "a-1006", "106", "currency"): 8000,
     ("invoice", "mismatch", "a-1007", "107", "status"): 8000,
     ("invoice", "missing_in_qbo", "a-1009", None, None): 4000,
     ("invoice", "missing_in_qbo", "a-1010", None, None): 3000,
@@ -442,16 +448,16 @@ def _lines(txns: list[dict[str, Any]], side: str) -> pd.DataFrame:
         elif t["entity"] == "payment":
             ref = "a-1001" if side == "awra" else "101"
             rows.append({"entity": "payment", "txn_id": t["id"], "line_no": 1, "ref_id": ref, "amount_cents": amount})
-            if side == "awra":
-                rows.append(
-                    {
-                        "entity": "payment",
-                        "txn_id": t["id"],
-                        "line_no": 0,
-                        "payment_method_id": "pm-mpesa",
-                        "account_id": "ac-bank",
-                    }
-                )
+            # line 0: the payment's own refs (QBO: PaymentMethodRef / DepositToAccountRef)
+            rows.append(
+                {
+                    "entity": "payment",
+                    "txn_id": t["id"],
+                    "line_no": 0,
+                    "payment_method_id": "pm-mpesa" if side == "awra" else "3",
+                    "account_id": "ac-bank" if side == "awra" else "81",
+                }
+            )
         elif t["entity"] == "bill":
             account = "ac-util" if side == "awra" else "82"
             tax = "t-vat16" if side == "awra" else "5"

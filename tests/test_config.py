@@ -155,6 +155,60 @@ x = "y"
     assert awra.column_name("invoices", "number") == "number"
 
 
+def test_home_currency_and_exchange_rate_tolerance(tmp_path):
+    from datetime import UTC, date, datetime
+    from decimal import Decimal
+
+    from reconcile.params import build_run_params
+
+    path = write(
+        tmp_path,
+        """
+[qbo]
+home_currency = "kes"
+[reconcile]
+exchange_rate_tolerance = "0.0001"
+[companies.a]
+name = "A"
+[companies.b]
+name = "B"
+qbo = { home_currency = "UGX" }
+""",
+    )
+    settings = load_settings(path, {})
+    assert settings.company("a").qbo.home_currency == "KES" and settings.company("b").qbo.home_currency == "UGX"
+    assert settings.reconcile.exchange_rate_tolerance == Decimal("0.0001")
+    params = build_run_params(
+        settings,
+        company="b",
+        date_from=date(2026, 3, 1),
+        date_to=date(2026, 3, 31),
+        status=None,
+        entities=None,
+        now=datetime(2026, 4, 1, tzinfo=UTC),
+    )
+    assert params.home_currency == "UGX" and params.tolerances.exchange_rate == Decimal("0.0001")
+    # a TOML number is read through its shortest text: exactly 0.0001
+    as_number = load_settings(write(tmp_path, "[reconcile]\nexchange_rate_tolerance = 0.0001\n"), {})
+    assert as_number.reconcile.exchange_rate_tolerance == Decimal("0.0001")
+    unset = load_settings(write(tmp_path, ""), {})
+    assert unset.company(None).qbo.home_currency == "" and unset.reconcile.exchange_rate_tolerance == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[qbo]\nhome_currency = "shillings"\n', "qbo.home_currency"),
+        ("[reconcile]\nexchange_rate_tolerance = -1\n", "reconcile.exchange_rate_tolerance"),
+        ('[reconcile]\nexchange_rate_tolerance = "a lot"\n', "reconcile.exchange_rate_tolerance"),
+        ("[reconcile]\nexchange_rate_tolerance = true\n", "reconcile.exchange_rate_tolerance"),
+    ],
+)
+def test_bad_currency_settings_are_config_errors(tmp_path, text, key):
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load_settings(write(tmp_path, text), {})
+
+
 def test_attachment_limit_and_reports_link_keys(tmp_path):
     email = load_settings(DEFAULT_CONFIG_PATH, {}).company(None).email
     assert email.max_attachment_mb == 10 and email.reports_base_url == ""

@@ -81,15 +81,30 @@ def test_every_entity_ties_out_to_the_cent(demo_run):
     with (demo_run["folder"] / "findings.csv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     for entity, block in summary["entities"].items():
-        assert block["unexplained"] == "0.00", entity
         assert block["awra_count"] > 0 and block["qbo_count"] > 0
         # every finding of the entity is counted, retry loops added by triage included
         mine = [r for r in rows if r["entity"] == entity]
         assert sum(block["categories"].values()) == len(mine), entity
         assert block["categories"]["retry_loop"] == sum(r["category"] == "retry_loop" for r in mine)
-        bridged = sum(int(v.replace(".", "")) for v in block["bridge"].values())
-        difference = int(block["awra_total"].replace(".", "")) - int(block["qbo_total"].replace(".", ""))
-        assert bridged == difference, entity
+        # money ties out in each currency, never across currencies
+        assert sum(c["awra_count"] for c in block["currencies"].values()) == block["awra_count"], entity
+        for code, money in block["currencies"].items():
+            assert money["unexplained"] == "0.00", (entity, code)
+            bridged = sum(int(v.replace(".", "")) for v in money["bridge"].values())
+            difference = int(money["awra_total"].replace(".", "")) - int(money["qbo_total"].replace(".", ""))
+            assert bridged == difference == int(money["difference"].replace(".", "")), (entity, code)
+            effects = sum(
+                int(r["effect"].replace(".", "")) for r in mine if r["currency"] == code and r["effect"]
+            ) + sum(int(r["other_effect"].replace(".", "")) for r in mine if r["other_currency"] == code)
+            assert effects == bridged - int(money["bridge"].get("within_tolerance", "0").replace(".", "")), (
+                entity,
+                code,
+            )
+        if len(block["currencies"]) == 1:
+            assert block["unexplained"] == "0.00", entity
+        else:
+            assert "awra_total" not in block and "unexplained" not in block, entity
+    assert all(a["unexplained"] == "0.00" for a in summary["accounts"]), "every account difference is explained"
 
 
 def test_every_finding_has_a_cause_and_an_action(demo_run):

@@ -203,3 +203,14 @@ def test_large_groups_list_every_number_but_detail_a_hundred(monkeypatch):
     assert pk["record_numbers"] == ["INV-8", "INV-9"]
     assert len(pk["records"]) == 1
     assert pk["records_note"] == "the first 1 of 2 records are detailed"
+
+
+def test_a_group_total_is_per_currency(packets):
+    assert "(AWRA total 1,700.00 KES)" in packets["error_code:3001"]["expected_qbo_result"]
+    awra, qbo = scenario.build()
+    t = awra.transactions
+    usd = t.assign(currency=t["currency"].mask((t["number"] == "INV-9").fillna(False), "USD"))
+    found = {pk["packet_id"]: pk for pk in packets_for(dataclasses.replace(awra, transactions=usd), qbo, params())}
+    text = found["error_code:3001"]["expected_qbo_result"]
+    assert "1,700.00" not in text  # never added across currencies
+    assert " KES; " in text and text.split(":")[0].endswith(" USD)")

@@ -120,6 +120,9 @@ def test_a_clean_record_has_no_findings_and_its_twin(demo):
     assert out["findings"] == []
     assert [q["id"] for q in out["qbo"]] == [str(row[2])]
     assert all(not f["differs"] for f in out["comparison"][0]["fields"])
+    [lines] = out["lines"]
+    assert lines["qbo_id"] == str(row[2]) and lines["lines"]
+    assert all(ln["awra"] and ln["qbo"] and not ln["differs"] for ln in lines["lines"])
     assert out["retry"]["safe"] is False  # it is in QBO: retrying would duplicate it
     assert out["qbo"][0]["link"] == f"https://app.qbo.intuit.com/app/invoice?txnId={row[2]}"
     sandbox_config = demo["config"].with_name("sandbox.toml")
@@ -127,6 +130,27 @@ def test_a_clean_record_has_no_findings_and_its_twin(demo):
     sandbox = load_settings(sandbox_config, {})
     out = explain(sandbox, demo["company"], row[1], qbo_snapshot=demo["demo"].snapshot_dir, now=NOW)
     assert out["qbo"][0]["link"] == f"https://app.sandbox.qbo.intuit.com/app/invoice?txnId={row[2]}"
+
+
+def test_a_line_difference_shows_in_the_lines_side_by_side(demo):
+    expected = demo["manifest"]["expected_findings"]
+    # the plant that changes only a line's tax code (others change the header too)
+    [planted_line] = [
+        e
+        for e in expected
+        if e["entity"] == "invoice"
+        and e["field"] == "line_tax_code"
+        and {x["field"] for x in expected if x["awra_number"] == e["awra_number"]} == {"line_tax_code"}
+    ]
+    out = run_explain(demo, planted_line["awra_number"])
+    [comparison] = out["lines"]
+    differing = [ln for ln in comparison["lines"] if ln["differs"]]
+    assert [ln["differs"] for ln in differing] == [["line_tax_code"]]
+    [finding] = [f for f in out["findings"] if f["field"] == "line_tax_code"]
+    assert differing[0]["line"] == finding["line"]
+    text = render_text(out, colour=False)
+    assert f"Lines side by side (QBO Id {comparison['qbo_id']})" in text
+    assert "DIFFERS: line_tax_code" in text
 
 
 def test_customer_explanation_lists_its_mapping_and_findings(demo):

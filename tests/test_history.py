@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -266,17 +268,55 @@ def test_stale_lock_of_a_dead_process_is_taken_over(tmp_path: Path):
         assert handle.took_over is not None and "its process is gone" in handle.took_over
 
 
-def test_lock_on_another_host_is_respected_until_stale(tmp_path: Path):
+def test_lock_on_another_host_is_respected_while_its_lease_runs(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    other = RunHistory(url, host="other-host", pid=1, lease_seconds=60)
+    other.acquire_lock("acme", now=T0)
+    mine = RunHistory(url)
+    with pytest.raises(RunLocked):
+        mine.acquire_lock("acme", now=T0 + timedelta(seconds=50))
+    with mine.engine.begin() as conn:
+        conn.execute(locks_table.update().values(heartbeat_at=T0 + timedelta(seconds=45)))
+    with pytest.raises(RunLocked):
+        mine.acquire_lock("acme", now=T0 + timedelta(seconds=100))
+    handle = mine.acquire_lock("acme", now=T0 + timedelta(seconds=106))
+    assert handle.took_over is not None and "past its 60 s lease" in handle.took_over
+    with mine.engine.connect() as conn:
+        assert conn.execute(sa.select(locks_table.c.host)).scalar_one() == mine.host
+
+
+def test_lock_row_without_heartbeat_keeps_the_old_twelve_hours(tmp_path: Path):
+    """A lock row left by code from before leases is given up only after ``stale_after``."""
     url = f"sqlite:///{tmp_path / 'h.db'}"
     other = RunHistory(url, host="other-host", pid=1)
     other.acquire_lock("acme", now=T0)
+    with other.engine.begin() as conn:
+        conn.execute(locks_table.update().values(heartbeat_at=None, lease_seconds=None))
     mine = RunHistory(url, stale_after=timedelta(hours=12))
     with pytest.raises(RunLocked):
         mine.acquire_lock("acme", now=T0 + timedelta(hours=11))
     handle = mine.acquire_lock("acme", now=T0 + timedelta(hours=13))
     assert handle.took_over is not None and "older than" in handle.took_over
-    with mine.engine.connect() as conn:
-        assert conn.execute(sa.select(locks_table.c.host)).scalar_one() == mine.host
+
+
+def test_the_holder_renews_its_lease_and_notices_a_takeover(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    holder = RunHistory(url, lease_seconds=0.4)
+    with holder.lock("acme") as handle:
+        with holder.engine.connect() as conn:
+            first = conn.execute(sa.select(locks_table.c.heartbeat_at)).scalar_one()
+        time.sleep(0.5)
+        with holder.engine.connect() as conn:
+            assert conn.execute(sa.select(locks_table.c.heartbeat_at)).scalar_one() > first
+        handle.ensure_held()
+        with holder.engine.begin() as conn:  # another process took it over while this one stalled
+            conn.execute(locks_table.update().values(token="someone-else"))
+        time.sleep(0.3)
+        assert handle.lost.is_set()
+        with pytest.raises(RunLocked, match="lease lapsed"):
+            handle.ensure_held()
+    with holder.engine.connect() as conn:  # releasing did not remove the other holder's lock
+        assert conn.execute(sa.select(locks_table.c.token)).scalar_one() == "someone-else"
 
 
 KILLED_RUN = textwrap.dedent(
@@ -302,7 +342,7 @@ def test_killed_run_is_marked_failed_by_the_next(tmp_path: Path):
     assert history.get_run("killed").outcome == "running"  # type: ignore[union-attr]
     _, summary = do_run(history, "next", T0 + timedelta(days=1), [finding("A")])
     killed = history.get_run("killed")
-    assert killed is not None and killed.outcome == "failed" and "interrupted" in (killed.reason or "")
+    assert killed is not None and killed.outcome == "interrupted" and "interrupted" in (killed.reason or "")
     assert killed.finished_at is not None
     assert summary["previous_run_id"] is None  # the killed run is not a baseline
     assert history.get_run("next").outcome == "completed"  # type: ignore[union-attr]
@@ -389,7 +429,72 @@ def test_stale_lock_takeover_postgres(pg_url: str):
         with live.lock("acme") as handle:
             assert handle.took_over is not None
         run = live.get_run("ghost-run")
-        assert run is not None and run.outcome == "failed"
+        assert run is not None and run.outcome == "interrupted"
     finally:
         ghost.dispose()
         live.dispose()
+
+
+# --------------------------------------------------------------------------- the lease across hosts
+
+LEASE = 1.0
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from datetime import UTC, date, datetime
+    from reconcile.history import RunHistory
+    from reconcile.params import RunParams
+    h = RunHistory(sys.argv[1], lease_seconds=float(sys.argv[2]))
+    with h.lock("acme", owner="holder"):
+        h.start_run(RunParams(run_id="held", company="acme", company_name="Acme", date_from=date(2026, 7, 1),
+                              date_to=date(2026, 7, 31), now=datetime.now(UTC)))
+        print("ready", flush=True)
+        time.sleep(300)
+    """
+)
+
+
+def check_lease_across_hosts(url: str) -> None:
+    """A live holder on another host keeps the lock; once SIGKILLed, it is taken over within the lease."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, url, str(LEASE)], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    other = RunHistory(url, host="another-host", pid=1, lease_seconds=LEASE)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        until = time.monotonic() + 2.5 * LEASE  # well past one lease: the heartbeats keep it held
+        while time.monotonic() < until:
+            with pytest.raises(RunLocked):
+                other.acquire_lock("acme", owner="thief")
+            time.sleep(0.25)
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait(30)
+        killed_at = time.monotonic()
+        while True:
+            try:
+                handle = other.acquire_lock("acme", owner="successor")
+                break
+            except RunLocked:
+                assert time.monotonic() - killed_at < LEASE + 2.0, "the dead holder's lock was not taken over"
+                time.sleep(0.1)
+        assert handle.took_over is not None and "lease" in handle.took_over
+        run = other.get_run("held")
+        assert run is not None and run.outcome == "interrupted" and run.finished_at is not None
+        other.release_lock(handle)
+    finally:
+        if holder.poll() is None:
+            os.killpg(holder.pid, signal.SIGKILL)
+            holder.wait(30)
+        other.dispose()
+
+
+def test_lease_across_hosts_sqlite(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    RunHistory(url).dispose()
+    check_lease_across_hosts(url)
+
+
+@pytest.mark.postgres
+def test_lease_across_hosts_postgres(pg_url: str):
+    RunHistory(pg_url).dispose()
+    check_lease_across_hosts(pg_url)

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 
 from reconcile import frames as F
-from reconcile.mappings import check_mappings, master_usage, usage_stats
+from reconcile.mappings import blocked_transactions, check_mappings, master_usage, usage_stats
+from reconcile.match import match_records
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
 
@@ -84,7 +85,7 @@ def build() -> tuple[AwraData, QboData]:
         master("customer", "c2", "C-002", "Beta"),  # no mapping, used by 2 posted + 1 draft invoice
         master("customer", "c3", "C-003", "Gamma", active=False),  # inactive, unused, unmapped: fine
         master("customer", "c4", "C-004", "Delta", active=False),  # inactive but used in window (draft)
-        master("customer", "c5", "C-005", "Eps"),  # mapping with blank name
+        master("customer", "c5", "C-005", "Eps"),  # mapping with a blank cached name: sound
         master("customer", "c6", "C-006", "Zeta"),  # maps to a QBO id that does not exist
         master("customer", "c7", "C-007", "Eta"),  # maps to an inactive QBO customer
         master("customer", "c8", "C-008", "Acme Two"),  # maps to the same QBO customer as c1
@@ -215,7 +216,7 @@ def test_output_follows_the_findings_schema_and_leaves_inputs_alone(findings):
 
 def test_missing_mapping_of_used_and_active_records_with_blocks(findings):
     missing = rows(findings, "mapping_missing")
-    assert set(missing["awra_id"]) == {"c2", "c4", "c5", "v1"}  # c3 is inactive and unused
+    assert set(missing["awra_id"]) == {"c2", "c4", "v1"}  # c3 is inactive and unused
     beta = one(findings, "mapping_missing", "c2")
     assert beta["entity"] == "customer"
     assert beta["awra_number"] == "C-002"
@@ -228,8 +229,6 @@ def test_missing_mapping_of_used_and_active_records_with_blocks(findings):
     delta = one(findings, "mapping_missing", "c4")  # inactive, used by a draft only
     assert delta["blocks_count"] == 0
     assert delta["blocks_cents"] == 0
-    eps = one(findings, "mapping_missing", "c5")  # blank qbo_name counts as missing
-    assert eps["field"] == "qbo_name"
     assert one(findings, "mapping_missing", "v1")["blocks_count"] == 1
 
 
@@ -312,3 +311,134 @@ def test_empty_inputs_give_no_findings():
     found = check_mappings(AwraData.empty(), QboData.empty(), PARAMS)
     F.check_frame(found, F.FINDINGS)
     assert found.empty
+
+
+def test_a_blank_cached_name_is_no_finding_when_the_qbo_id_is_sound(findings):
+    # c5's mapping names active QBO customer 61 and caches no name: nothing to report
+    assert findings.loc[findings["awra_id"] == "c5"].empty
+
+
+def test_only_a_sound_qbo_id_makes_a_mapping_sound_whatever_its_cached_name():
+    awra, qbo = build()
+    names = [None, "", "  ", "Totally different", "Eps Ltd"]
+    for cached in names:
+        maps = awra.mappings.copy()
+        maps.loc[maps["awra_id"] == "c5", "qbo_name"] = cached
+        found = check_mappings(AwraData(**{**awra.__dict__, "mappings": maps}), qbo, PARAMS)
+        assert found.loc[found["awra_id"] == "c5"].empty, cached
+    # the same blank-named mapping pointing nowhere, or at an inactive record, is still reported
+    for qbo_id, category in (("98", "mapping_broken"), ("60", "mapping_broken"), (None, "mapping_missing")):
+        maps = awra.mappings.copy()
+        maps.loc[maps["awra_id"] == "c5", ["qbo_id", "qbo_name"]] = [qbo_id, None]
+        found = check_mappings(AwraData(**{**awra.__dict__, "mappings": maps}), qbo, PARAMS)
+        assert found.loc[found["awra_id"] == "c5", "category"].tolist() == [category], qbo_id
+
+
+def test_a_qbo_party_with_a_blank_display_name_is_a_mapping_mismatch():
+    awra, qbo = build()
+    refs = qbo.references.copy()
+    refs.loc[(refs["ref_type"] == "customer") & (refs["id"] == "61"), "name"] = pd.NA
+    found = check_mappings(awra, QboData(**{**qbo.__dict__, "references": refs}), PARAMS)
+    row = one(found, "mapping_mismatch", "c5", "qbo_name")
+    assert row["awra_value"] == "Eps" and pd.isna(row["qbo_value"])
+    assert "display name is blank" in row["message"]
+    assert len(found.loc[found["awra_id"] == "c5"]) == 1
+    # an inactive nameless record is reported broken, not also nameless
+    refs.loc[(refs["ref_type"] == "customer") & (refs["id"] == "61"), "active"] = False
+    found = check_mappings(awra, QboData(**{**qbo.__dict__, "references": refs}), PARAMS)
+    assert found.loc[found["awra_id"] == "c5", "category"].tolist() == ["mapping_broken"]
+
+
+def _us_tax_company(codes: list[tuple[str, str, str | None]]) -> tuple[AwraData, QboData]:
+    """Tax codes ``(awra_id, rate, qbo_id)`` used by one posted invoice each, mapped with blank names."""
+    awra = AwraData(
+        transactions=frame(F.TRANSACTIONS, [txn("invoice", str(i), None, 100) for i, _ in enumerate(codes)]),
+        lines=frame(F.LINES, [line("invoice", str(i), 1, tax_code_id=code) for i, (code, _, _) in enumerate(codes)]),
+        masters=frame(F.MASTERS, [master("tax_code", c, c.upper(), c, rate_percent=r) for c, r, _ in codes]),
+        mappings=frame(F.MAPPINGS, [mapping("tax_code", c, q, None) for c, _, q in codes]),
+        sync_log=F.empty_frame(F.SYNC_LOG),
+        sync_runs=F.empty_frame(F.SYNC_RUNS),
+        data_quality=F.empty_frame(F.DATA_QUALITY),
+    ).check()
+    return awra, QboData.empty()
+
+
+def test_us_pseudo_tax_codes_tax_and_non_are_sound_mapping_targets():
+    # QBO has no TaxCode entity at all here, as a US company's query for TaxCode never shows TAX/NON
+    awra, qbo = _us_tax_company([("ca", "8", "TAX"), ("ny", "4", "TAX"), ("exempt", "0", "NON")])
+    assert check_mappings(awra, qbo, PARAMS).empty  # two codes sending TAX are not duplicates
+
+
+def test_us_pseudo_tax_codes_still_raise_real_alarms():
+    awra, qbo = _us_tax_company([("vat", "16", "NON"), ("odd", "8", "tax"), ("none", "8", None)])
+    found = check_mappings(awra, qbo, PARAMS)
+    rate = one(found, "mapping_mismatch", "vat", "rate_percent")  # NON means 0 %
+    assert (rate["awra_value"], rate["qbo_value"]) == ("16", "0")
+    assert one(found, "mapping_broken", "odd")["qbo_value"] == "absent"  # Ids are case-sensitive
+    assert one(found, "mapping_missing", "none")["field"] == "qbo_id"
+    assert len(found) == 3
+    # TAX is a tax code only: an item mapped to "TAX" is broken
+    item = AwraData(
+        **{
+            **awra.__dict__,
+            "masters": frame(F.MASTERS, [master("item", "i9", "X", "X")]),
+            "mappings": frame(F.MAPPINGS, [mapping("item", "i9", "TAX", None)]),
+        }
+    )
+    assert check_mappings(item, qbo, PARAMS)["category"].tolist() == ["mapping_broken"]
+
+
+def _qbo_twin(tid: str, number: str, cents: int) -> dict:
+    return {**txn("invoice", tid, "58", cents), "number": number, "qbo_link": None}
+
+
+def _attempt(aid: str, record_id: str, status: str, minute: int) -> dict:
+    return {
+        "id": aid,
+        "connector": "qbo",
+        "record_type": "invoice",
+        "record_id": record_id,
+        "record_number": f"INV-{record_id}",
+        "status": status,
+        "retry_count": 0,
+        "attempted_at": f"2026-11-05T08:{minute:02d}:00Z",
+    }
+
+
+def test_blocks_count_only_transactions_not_in_qbo_or_failing_to_sync():
+    awra, qbo = build()
+    # c2 is unmapped and used by posted invoices 1 and 2: invoice 1 is in QBO (by number) and
+    # synced, invoice 2 is in QBO too but its latest sync attempt failed
+    qbo = QboData(**{**qbo.__dict__, "transactions": frame(F.TRANSACTIONS, [_qbo_twin("901", "INV-1", 10_000)])})
+    found = check_mappings(awra, qbo, PARAMS)
+    beta = one(found, "mapping_missing", "c2")
+    assert (beta["blocks_count"], beta["blocks_cents"]) == (1, 25_000)  # invoice 2 only (not in QBO)
+    qbo2 = QboData(
+        **{
+            **qbo.__dict__,
+            "transactions": frame(
+                F.TRANSACTIONS, [_qbo_twin("901", "INV-1", 10_000), _qbo_twin("902", "INV-2", 25_000)]
+            ),
+        }
+    )
+    log = frame(
+        F.SYNC_LOG,
+        [_attempt("s1", "1", "succeeded", 1), _attempt("s2", "2", "succeeded", 1), _attempt("s3", "2", "failed", 2)],
+    )
+    awra2 = AwraData(**{**awra.__dict__, "sync_log": log})
+    beta = one(check_mappings(awra2, qbo2, PARAMS), "mapping_missing", "c2")
+    assert (beta["blocks_count"], beta["blocks_cents"]) == (1, 25_000)  # invoice 2: its sync fails
+    both_synced = AwraData(**{**awra.__dict__, "sync_log": log.iloc[:2]})
+    beta = one(check_mappings(both_synced, qbo2, PARAMS), "mapping_missing", "c2")
+    assert (beta["blocks_count"], beta["blocks_cents"]) == (0, 0)  # still reported: it is used and active
+    assert "blocks no transaction" in beta["message"]
+
+
+def test_blocked_transactions_from_the_pairing_frame():
+    awra, qbo = build()
+    qbo = QboData(**{**qbo.__dict__, "transactions": frame(F.TRANSACTIONS, [_qbo_twin("901", "INV-1", 10_000)])})
+    blocked = blocked_transactions(match_records(awra, qbo, PARAMS), awra)
+    assert list(blocked.columns) == ["entity", "id"]
+    pairs = set(zip(blocked["entity"], blocked["id"], strict=True))
+    assert ("invoice", "1") not in pairs  # in QBO, no failing sync
+    assert {("invoice", "2"), ("invoice", "6"), ("bill", "1"), ("payment", "1")} <= pairs

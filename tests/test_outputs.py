@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from reconcile import frames as F
-from reconcile.model import EntityTotals, RunResult
+from reconcile.model import CurrencyTotals, EntityTotals, RunResult
 from reconcile.params import RunParams
 from reports import outputs
 
@@ -51,11 +51,8 @@ def small_result(run_id: str = "20261102T063000000Z-default") -> RunResult:
             entity="invoice",
             awra_count=3,
             qbo_count=2,
-            awra_total_cents=200000,
-            qbo_total_cents=76544,
             category_counts={"missing_in_qbo": 1},
-            bridge={"missing_in_qbo": 123456},
-            unexplained_cents=0,
+            currencies=(CurrencyTotals("KES", 3, 2, 200000, 76544, {"missing_in_qbo": 123456}, 0),),
         ),
     )
     return RunResult(params=params, findings=findings, totals=totals, sources={"awra": "sqlite:///x.db"})
@@ -75,8 +72,43 @@ def test_summary_holds_the_contract_keys():
     assert invoice["awra_total"] == "2000.00" and invoice["qbo_total"] == "765.44"
     assert invoice["categories"]["missing_in_qbo"] == 1
     assert invoice["unexplained"] == "0.00"
+    assert invoice["currencies"]["KES"] == {
+        "awra_count": 3,
+        "qbo_count": 2,
+        "awra_total": "2000.00",
+        "qbo_total": "765.44",
+        "difference": "1234.56",
+        "bridge": {"missing_in_qbo": "1234.56"},
+        "unexplained": "0.00",
+    }
     assert summary["masters"] == {"customer": {"mapping_missing": 1}}
+    assert summary["accounts"] == [] and summary["currencies"] == ["KES"]
     json.dumps(summary)
+
+
+def test_summary_never_adds_two_currencies():
+    result = small_result()
+    two = (
+        EntityTotals(
+            entity="invoice",
+            awra_count=4,
+            qbo_count=2,
+            category_counts={"missing_in_qbo": 1},
+            currencies=(
+                CurrencyTotals("KES", 3, 2, 200000, 76544, {"missing_in_qbo": 123456}, 0),
+                CurrencyTotals("USD", 1, 0, 5000, 0, {"missing_in_qbo": 4000}, 1000),
+            ),
+        ),
+    )
+    summary = outputs.build_summary(RunResult(params=result.params, findings=result.findings, totals=two))
+    invoice = summary["entities"]["invoice"]
+    # the entity-level money keys would add KES to USD: left out; counts stay
+    assert not {"awra_total", "qbo_total", "difference", "bridge", "unexplained"} & set(invoice)
+    assert (invoice["awra_count"], invoice["qbo_count"]) == (4, 2)
+    assert invoice["currencies"]["USD"]["qbo_total"] == "0.00"
+    assert invoice["currencies"]["USD"]["unexplained"] == "10.00"
+    assert summary["unexplained"] == "10.00 USD"
+    assert summary["unexplained_by_currency"] == {"KES": "0.00", "USD": "10.00"}
 
 
 def test_findings_csv_has_contract_columns_first_and_decimal_money(tmp_path):

@@ -103,7 +103,7 @@ def test_report_renders_in_headless_chromium(tmp_path, factory):
     text = dom.stdout
     assert 'id="headline-ties-out"' in text and ">Yes<" in text
     assert 'id="headline-open-findings"' in text and ">18<" in text
-    assert ">26,417.99<" in text and ">0.00<" in text
+    assert ">26,417.99 KES<" in text and ">0.00<" in text
     assert "<script" not in text.lower(), "no script may reach the page"
 
 

@@ -33,13 +33,13 @@ def test_no_findings_draws_an_empty_category_chart_only():
 
 def test_counts_and_money_per_category_in_report_order():
     chart = category_chart(sample_result().findings)
-    got = {b.category: (b.count, dict(b.money).get("", 0), b.kind) for b in chart.bars}
+    got = {b.category: (b.count, dict(b.money), b.kind) for b in chart.bars}
     assert [b.category for b in chart.bars] == [c for c in F.CATEGORIES if c in got]
     # two mismatches of INV-104 (amount and date) put its 2,500.00 at stake once, plus JE-3's 5,000.00
-    assert got["mismatch"] == (3, 750_000, "transaction")
-    assert got["missing_in_qbo"] == (3, 1_250_000 + 48_000 + 321_099, "transaction")
-    # a mapping finding counts the money it blocks
-    assert got["mapping_missing"][1] == 1_370_000 and got["mapping_missing"][2] == "mapping"
+    assert got["mismatch"] == (3, {"KES": 750_000}, "transaction")
+    assert got["missing_in_qbo"] == (3, {"KES": 1_250_000 + 48_000 + 321_099}, "transaction")
+    # a mapping finding counts the money it blocks (master data states no currency)
+    assert got["mapping_missing"][1] == {"": 1_370_000} and got["mapping_missing"][2] == "mapping"
     assert got["not_ready"][2] == "informational"
 
 
@@ -92,7 +92,9 @@ def test_aging_buckets_come_from_the_history_and_are_drawn_only_when_something_p
 
 def test_alt_texts_say_what_each_chart_shows():
     alts = {s.cid: s.alt for s in chart_specs(sample_result())}
-    assert alts["findings-chart"].startswith("Findings and money at stake by category: Missing in QBO 3 (16,190.99);")
+    assert alts["findings-chart"].startswith(
+        "Findings and money at stake by category: Missing in QBO 3 (16,190.99 KES);"
+    )
     assert alts["trend-chart"].startswith("Open findings over recent runs: 03-11 25 open (4 new, 2 resolved);")
     assert alts["aging-chart"] == "Persisting findings by age in days: 0-7 days: 9; 8-30 days: 6; 31+ days: 3."
 

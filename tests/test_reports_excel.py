@@ -72,6 +72,7 @@ def test_sheets_come_in_the_documented_order(tmp_path):
     wb = openpyxl.load_workbook(_write(sample_result(), tmp_path))
     assert wb.sheetnames == [
         "Summary",
+        "Account impact",
         "Missing in QBO",
         "Missing in AWRA",
         "Duplicates in QBO",
@@ -137,7 +138,7 @@ def test_only_categories_with_findings_get_a_sheet(tmp_path):
     wb = openpyxl.load_workbook(
         _write(type(result)(result.params, findings.reset_index(drop=True), result.totals), tmp_path)
     )
-    assert wb.sheetnames == ["Summary", "Mismatches", "Mapping missing", *FIXED_SHEETS]
+    assert wb.sheetnames == ["Summary", "Account impact", "Mismatches", "Mapping missing", *FIXED_SHEETS]
 
 
 def test_every_sheet_has_a_frozen_header_and_a_filter(tmp_path):
@@ -216,17 +217,42 @@ def test_summary_shows_the_run_and_the_tie_out(tmp_path):
     assert labels["Unexplained"] == 0
     assert labels["Open findings"] == 18
     assert labels["Source: awra"].startswith("postgresql+psycopg://")
-    bridge = [row for row in rows if row[0] == "invoice" and isinstance(row[1], str)]
+    totals = next(row for row in rows if row[0] == "invoice")
+    assert totals[1:3] == ["KES", 40]  # per entity and currency
+    bridge = [row for row in rows if row[0] == "invoice (KES)"]
     assert bridge[0][1:3] == ["AWRA total", 125000]
     assert bridge[-1][1:3] == ["Unexplained", 0]
     explained = sum(r[2] for r in bridge if r[1].startswith("Explained by"))
     assert round(explained, 2) == bridge[2][2]  # the categories add up to the difference
     history = {row[0]: row[1] for row in rows if row[0] in ("New", "Persisting", "Resolved", "Reopened")}
     assert history == {"New": 6, "Persisting": 6, "Resolved": 4, "Reopened": 6}
-    counts = next(i for i, row in enumerate(rows) if row[:4] == ["Category", "Sheet", "Findings", "Amount"])
-    assert rows[counts][4:7] == ["New", "Persisting", "Reopened"]
+    counts = next(i for i, row in enumerate(rows) if row[:5] == ["Category", "Sheet", "Findings", "Amount", "Currency"])
+    assert rows[counts][5:8] == ["New", "Persisting", "Reopened"]
     first = ws.cell(row=counts + 2, column=2)
     assert first.value == "Missing in QBO" and first.hyperlink.location == "'Missing in QBO'!A1"
+
+
+def test_account_impact_sheet_lists_accounts_largest_difference_first(tmp_path):
+    ws = openpyxl.load_workbook(_write(sample_result(), tmp_path))["Account impact"]
+    rows = [[c.value for c in row] for row in ws.iter_rows()]
+    assert rows[0][:8] == [
+        "QBO account",
+        "Name",
+        "Currency",
+        "AWRA net (debit − credit)",
+        "QBO net (debit − credit)",
+        "Difference",
+        "Explained",
+        "Unexplained",
+    ]
+    assert [r[0] for r in rows[1:]] == ["80", "61", "35"]
+    assert rows[1][1:8] == ["Sales", "KES", -125000, -112500, -12500, -12500, 0]
+    assert rows[1][9] == "missing_in_qbo invoice INV-101"
+
+
+def test_findings_sheets_show_the_currency_of_each_amount(tmp_path):
+    ws = openpyxl.load_workbook(_write(sample_result(), tmp_path))["Missing in QBO"]
+    assert {c.value for c in column(ws, "Currency")} == {"KES"}
 
 
 def test_without_history_or_triage_the_workbook_still_has_every_fixed_sheet(tmp_path):

@@ -51,7 +51,8 @@ def test_email_safe_markup():
     assert "<style" not in html.lower() and "<script" not in html.lower()
     assert "<link" not in html.lower()
     assert f'<img src="{CID}"' in html
-    assert re.search(r'<img [^>]*alt="Findings and money at stake by category: Missing in QBO 3 \(16,190.99\); ', html)
+    alt = r'<img [^>]*alt="Findings and money at stake by category: Missing in QBO 3 \(16,190.99 KES\); '
+    assert re.search(alt, html)
     # every picture has its alt text, and each chart is linked by its own Content-ID
     images = re.findall(r"<img [^>]*>", html)
     assert len(images) == 3 and all(re.search(r'alt="[^"]{20,}"', img) for img in images)
@@ -72,10 +73,26 @@ def test_summary_comes_first_with_the_headline_figures():
     assert "every cent of the difference is explained below" in verdict.group(1)
     assert re.search(r'id="headline-unexplained"[^>]*>0.00<', html)
     assert re.search(r'id="headline-open-findings"[^>]*>18<', html)
-    assert re.search(r'id="headline-money-at-stake"[^>]*>26,417.99<', html)
+    assert re.search(r'id="headline-money-at-stake"[^>]*>26,417.99 KES<', html)
     order = [html.index(marker) for marker in ("headline-ties-out", "Tie-out bridge", CID, "Missing in QBO (3)")]
     assert order == sorted(order)
     assert "Explained by Missing in QBO" in html and ">Unexplained<" in html
+
+
+def test_totals_and_amounts_show_their_currency():
+    html = _render(sample_result())
+    assert "Totals per entity and currency" in html and "invoice (KES)" in html
+    assert "12,500.00 KES" in _section(html, "Missing in QBO")
+
+
+def test_account_impact_lists_differing_accounts_largest_first():
+    html = _render(sample_result())
+    section = html[html.index('id="account-impact"') : html.index("Findings by category")]
+    assert "2 differ, 1 agree" in section
+    assert section.index("Sales") < section.index("Utilities") and "Bank - Equity" not in section
+    assert "missing_in_qbo invoice INV-101" in section
+    agree = _render(bare_result())
+    assert 'id="account-impact-agree"' in agree
 
 
 def test_history_counts_and_trend_are_shown_when_history_exists():
@@ -128,9 +145,9 @@ def test_body_stays_under_the_email_limit_whatever_the_number_of_findings(n):
 
 
 def test_rows_shrink_when_the_page_would_be_too_big(monkeypatch):
-    monkeypatch.setattr(html_mod, "BODY_LIMIT", 35_500)
+    monkeypatch.setattr(html_mod, "BODY_LIMIT", 37_500)
     html = _render(sample_result(), max_rows_per_category=50)
-    assert len(html.encode("utf-8")) <= 35_500
+    assert len(html.encode("utf-8")) <= 37_500
     assert "The top 1 by amount; all 3 are in the workbook" in html
 
 
@@ -244,6 +261,6 @@ def test_amounts_and_codes_do_not_wrap_and_nothing_breaks_words():
     # breaking anywhere is what split "10,101.00" and "Entity" on a phone (the browser test measures it)
     assert "overflow-wrap:anywhere" not in html and "word-break:break-word" not in html
     section = _section(html, "Missing in QBO")
-    for amount in ("12,500.00", "3,210.99", "480.00"):
+    for amount in ("12,500.00 KES", "3,210.99 KES", "480.00 KES"):
         assert f'<td align="right" nowrap style="white-space:nowrap">{amount}</td>' in section
     assert '<td nowrap style="white-space:nowrap">invoice INV-101</td>' in section

@@ -83,7 +83,7 @@ class RecordingExecute:
         self.history = RunHistory(settings.history.url)
         self.calls: list[tuple[str, date, date]] = []
 
-    def __call__(self, settings: Settings, company: str, date_from: date, date_to: date) -> None:
+    def __call__(self, settings: Settings, company: str, date_from: date, date_to: date, attempt: int = 1) -> None:
         self.calls.append((company, date_from, date_to))
         now = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=len(self.calls))
         run_id = f"{company}-{len(self.calls)}"

@@ -432,6 +432,8 @@ def test_lines_include_payment_masters_and_applications(db: AwraDb) -> None:
         (1, "1", 10000),
         (2, "3", 1600),
     ]
+    # each applied invoice's QBO link, also for invoice 3, dated before the window and not read
+    assert apps["ref_link"].tolist() == ["Q1", "Q3"]
     journal = lines[lines["entity"] == "journal"]
     assert journal["debit_cents"].tolist() == [7525, pd.NA]
     assert journal["credit_cents"].tolist() == [pd.NA, 7525]
@@ -1075,3 +1077,115 @@ def test_frames_follow_their_schemas(db: AwraDb) -> None:
         (data.data_quality, F.DATA_QUALITY),
     ):
         assert list(frame.columns) == schema.names
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        pytest.param("postgres", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+        pytest.param("sqlite"),
+    ],
+)
+def test_date_columns_declared_as_text_follow_their_type(backend: str, request: pytest.FixtureRequest, tmp_path: Path):
+    """A legacy schema keeps txn_date as text: the window is still the right one, bad text is reported."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'awra.db'}"
+    else:
+        url = request.getfixturevalue("postgres_schema_url" if backend == "postgres" else "mariadb_database_url")
+    engine = sa.create_engine(url)
+    metadata = awra_metadata()
+    metadata.tables["invoices"].c["txn_date"].type = sa.String(40)  # as the legacy schema declares it
+    metadata.create_all(engine)
+    db = AwraDb(backend, url, engine)
+    try:
+        rows = [
+            ("in-first", "2024-03-01"),
+            ("in-last-with-time", "2024-03-31 23:59:00"),
+            ("before", "2024-02-29"),
+            ("after", "2024-04-01"),
+            ("word", "tomorrow"),
+            ("dmy", "31/03/2024"),
+            ("impossible", "2024-03-32"),
+        ]
+        db.insert("customers", [{"id": "C1", "code": "C1", "name": "Customer One", "active": 1}])
+        db.insert(
+            "invoices",
+            [
+                {
+                    "id": i,
+                    "number": i,
+                    "customer_id": "C1",
+                    "txn_date": d,
+                    "currency": "USD",
+                    "status": "posted",
+                    "total_amount": 1,
+                    "tax_amount": 0,
+                }
+                for i, d in rows
+            ],
+        )
+        data = read_awra(db.settings(), MARCH)
+    finally:
+        engine.dispose()
+    tx = data.transactions.set_index("id")
+    assert set(tx.index) == {"in-first", "in-last-with-time", "word", "dmy", "impossible"}
+    assert tx.loc["in-first", "txn_date"] == pd.Timestamp("2024-03-01")
+    assert tx.loc["in-last-with-time", "txn_date"] == pd.Timestamp("2024-03-31")
+    assert tx.loc[["in-first", "in-last-with-time"], "data_ok"].all()
+    assert not tx.loc[["word", "dmy", "impossible"], "data_ok"].any()
+    bad_dates = data.data_quality[data.data_quality["field"] == "txn_date"]
+    assert set(bad_dates["awra_id"]) == {"word", "dmy", "impossible"}
+
+
+# --------------------------------------------------------------------------- exchange rates
+
+
+def _txn(data: AwraData, entity: str, ident: str) -> pd.Series:
+    t = data.transactions
+    return t[((t["entity"] == entity) & (t["id"] == ident)).fillna(False).to_numpy(dtype=bool)].iloc[0]
+
+
+def test_exchange_rates_and_the_deposit_account_are_read(db: AwraDb) -> None:
+    db.execute(
+        "UPDATE invoices SET exchange_rate = 129.5 WHERE id = '1'",
+        "UPDATE payments SET exchange_rate = 0.0077 WHERE id = 'P1'",
+    )
+    data = read_awra(db.settings(), MARCH)
+    assert _txn(data, "invoice", "1")["exchange_rate"] == "129.5"
+    assert _txn(data, "payment", "P1")["exchange_rate"] == "0.0077"
+    assert pd.isna(_txn(data, "invoice", "2")["exchange_rate"])  # NULL: unknown
+    assert _txn(data, "payment", "P1")["deposit_account_id"] == "A-BANK"
+    assert (data.data_quality["field"] != "exchange_rate").all()
+
+
+def test_a_bad_exchange_rate_is_listed_and_leaves_only_the_rate_unknown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'awra.db'}"
+    engine = sa.create_engine(url)
+    awra_metadata().create_all(engine)
+    db = AwraDb("sqlite", url, engine)
+    build_standard(db)
+    db.execute(
+        "UPDATE invoices SET exchange_rate = 'lots' WHERE id = '1'",
+        "UPDATE bills SET exchange_rate = -2 WHERE id = 'B1'",
+    )
+    data = read_awra(db.settings(), MARCH)
+    rates = data.data_quality[data.data_quality["field"] == "exchange_rate"]
+    assert sorted(zip(rates["awra_id"], rates["value"], strict=True)) == [("1", "lots"), ("B1", "-2")]
+    assert all("not a positive number" in p for p in rates["problem"])
+    for entity, ident in (("invoice", "1"), ("bill", "B1")):
+        row = _txn(data, entity, ident)
+        assert pd.isna(row["exchange_rate"]) and bool(row["data_ok"])
+    engine.dispose()
+
+
+def test_a_database_without_exchange_rate_columns_reads_them_as_unknown(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'awra.db'}"
+    engine = sa.create_engine(url)
+    awra_metadata().create_all(engine)
+    db = AwraDb("sqlite", url, engine)
+    build_standard(db)
+    db.execute(*(f"ALTER TABLE {t} DROP COLUMN exchange_rate" for t in ("invoices", "payments", "bills", "journals")))
+    data = read_awra(db.settings(), MARCH)
+    assert data.transactions["exchange_rate"].isna().all() and len(data.transactions)
+    engine.dispose()

@@ -222,3 +222,28 @@ def test_saved_snapshot_replays_the_live_pull(emu, tmp_path):
 def test_open_qbo_source_wires_the_live_source(emu, tmp_path):
     source = open_qbo_source(_company(emu, tmp_path), snapshot_dir=None)
     assert isinstance(source, LiveSource) and isinstance(source, QboSource)
+
+
+PREFERENCES = {
+    "Id": "1",
+    "CurrencyPrefs": {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "KES"}},
+    "SyncToken": "0",
+}
+
+
+def test_pull_reads_the_home_currency_from_the_preferences(dataset, tmp_path):
+    with Emulator({**dataset, "Preferences": [PREFERENCES]}, realm_id=REALM, client_secret="live-secret-Mm31") as e:
+        source = _source(e, tmp_path)
+        data = source.pull(PARAMS)
+        assert data.home_currency == "KES"
+        assert source.payloads()["Preferences"] == [PREFERENCES]
+        assert any("FROM Preferences" in (r.query or "") for r in e.requests)
+        # a saved snapshot keeps it (Preferences.json)
+        write_snapshot(tmp_path / "snap", source.payloads())
+        assert SnapshotSource(tmp_path / "snap").pull(PARAMS).home_currency == "KES"
+
+
+def test_without_preferences_the_home_currency_is_unknown(emu, tmp_path):
+    source = _source(emu, tmp_path)
+    assert source.pull(PARAMS).home_currency is None
+    assert source.payloads()["Preferences"] == []

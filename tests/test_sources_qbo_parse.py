@@ -141,8 +141,10 @@ def test_every_real_sample_parses_into_conforming_frames() -> None:
     payment = row(tx, entity="payment", id="120")
     assert payment["number"] is pd.NA and payment["tax_cents"] is pd.NA
     assert (payment["amount_cents"], payment["line_total_cents"]) == (167552, 167552)
-    application = row(lines, entity="payment", txn_id="120")
-    assert (application["ref_id"], application["amount_cents"]) == ("12", 167552)
+    application = row(lines, entity="payment", txn_id="120", ref_id="12")
+    assert (application["line_no"], application["amount_cents"]) == (1, 167552)
+    own_refs = row(lines, entity="payment", txn_id="120", line_no=0)  # DepositToAccountRef on line 0
+    assert (own_refs["account_id"], own_refs["payment_method_id"], own_refs["amount_cents"]) == ("4", pd.NA, pd.NA)
 
     bill = row(tx, entity="bill", id="25")
     assert (bill["party_id"], bill["amount_cents"], bill["tax_cents"], bill["line_total_cents"]) == (
@@ -370,8 +372,27 @@ def test_payment_lines_are_its_applications_to_invoices() -> None:
     assert tx.at[0, "number"] == "MPESA-QX12"
     assert (tx.at[0, "amount_cents"], tx.at[0, "line_total_cents"]) == (9000, 10000)
     assert tx.at[0, "tax_cents"] is pd.NA
-    assert list(lines["ref_id"]) == ["12", "13"] and list(lines["amount_cents"]) == [6000, 4000]
-    assert list(lines["line_no"]) == [1, 2]
+    applications = lines[lines["line_no"] > 0]
+    assert list(applications["ref_id"]) == ["12", "13"] and list(applications["amount_cents"]) == [6000, 4000]
+    assert list(lines["line_no"]) == [0, 1, 2]  # line 0: the payment's own refs (none here)
+    assert lines.at[0, "account_id"] is pd.NA and lines.at[0, "ref_id"] is pd.NA
+
+
+def test_payment_own_refs_sit_on_line_0_and_lines_keep_their_qbo_id() -> None:
+    first = {
+        "Id": "78",
+        "TxnDate": "2026-09-01",
+        "TotalAmt": 50.0,
+        "DepositToAccountRef": {"value": "35", "name": "Checking"},
+        "PaymentMethodRef": {"value": "2", "name": "Check"},
+        "Line": [{"Id": "7", "Amount": 50.0, "LinkedTxn": [{"TxnId": "12", "TxnType": "Invoice"}]}],
+    }
+    second = {"Id": "79", "TxnDate": "2026-09-02", "TotalAmt": 5.0, "DepositToAccountRef": "not a ref", "Line": []}
+    tx, lines = parse_transactions("payment", [first, second])
+    assert list(zip(lines["txn_id"], lines["line_no"], strict=True)) == [("78", 0), ("78", 1), ("79", 0)]
+    assert (lines.at[0, "account_id"], lines.at[0, "payment_method_id"]) == ("35", "2")
+    assert lines.at[1, "line_id"] == "7" and lines.at[2, "account_id"] is pd.NA
+    assert tx["line_total_cents"].tolist() == [5000, 0]  # line 0 adds nothing
 
 
 def test_line_total_is_the_sum_of_lines_for_invoices_bills_and_payments() -> None:
@@ -806,3 +827,43 @@ def test_vectorized_timestamps_equal_pandas(texts: list[str | None]) -> None:
     low, high = pd.Timestamp("1678-01-01", tz="UTC"), pd.Timestamp("2261-12-31", tz="UTC")
     expected = pd.DatetimeIndex(expected.where((expected >= low) & (expected <= high))).as_unit("ns")
     assert list(_timestamps(texts)) == list(expected)
+
+
+# --------------------------------------------------------------------------- currencies
+
+
+def test_exchange_rate_home_total_and_deposit_account_are_read_exactly() -> None:
+    invoice = {
+        "Id": "7",
+        "TxnDate": "2026-03-04",
+        "TotalAmt": Decimal("200.00"),
+        "CurrencyRef": {"value": "USD"},
+        "ExchangeRate": Decimal("129.50"),
+        "HomeTotalAmt": Decimal("25900.00"),
+        "Line": [],
+    }
+    floats = {**invoice, "Id": "8", "ExchangeRate": 0.0077, "HomeTotalAmt": 1.54}
+    plain = {"Id": "9", "TxnDate": "2026-03-04", "TotalAmt": 5, "Line": [], "ExchangeRate": "odd"}
+    txns, _ = parse_transactions("invoice", [invoice, floats, plain])
+    assert list(txns["exchange_rate"].astype(object)) == ["129.5", "0.0077", pd.NA]
+    assert list(txns["home_amount_cents"].astype(object)) == [2_590_000, 154, pd.NA]
+    payment = {
+        "Id": "20",
+        "TxnDate": "2026-03-05",
+        "TotalAmt": 5,
+        "DepositToAccountRef": {"value": "35", "name": "Bank"},
+        "Line": [],
+    }
+    payments, _ = parse_transactions("payment", [payment, {**payment, "Id": "21", "DepositToAccountRef": None}])
+    assert list(payments["deposit_account_id"].astype(object)) == ["35", pd.NA]
+
+
+def test_the_home_currency_is_read_from_the_preferences() -> None:
+    prefs = {"CurrencyPrefs": {"HomeCurrency": {"value": "kes "}}}
+    assert qbo_parse.home_currency_of_preferences([prefs]) == "KES"
+    assert qbo_parse.home_currency_of_preferences([]) is None
+    assert qbo_parse.home_currency_of_preferences([{"CurrencyPrefs": {"HomeCurrency": {"value": ""}}}]) is None
+    assert qbo_parse.home_currency_of_preferences([{"CurrencyPrefs": "odd"}]) is None
+    data = qbo_parse.qbo_data_from_payloads({"Preferences": [prefs], "Invoice": []})
+    assert data.home_currency == "KES"
+    assert qbo_parse.qbo_data_from_payloads({"Invoice": []}).home_currency is None

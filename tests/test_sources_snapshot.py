@@ -240,12 +240,14 @@ def test_pull_keeps_the_window_voided_included_and_every_reference(snapshot_dir:
     ]
     assert bool(tx["in_window"].all())
     assert tx.loc[tx["id"] == "5", "status"].item() == "void"
-    # one sales line per invoice (subtotals left out) and the payment's application; the bill has none
-    assert sorted(zip(data.lines["entity"], data.lines["txn_id"], strict=True)) == [
-        ("invoice", "1"),
-        ("invoice", "2"),
-        ("invoice", "5"),
-        ("payment", "20"),
+    # one sales line per invoice (subtotals left out), the payment's line 0 (its own refs) and its
+    # application; the bill has none
+    assert sorted(zip(data.lines["entity"], data.lines["txn_id"], data.lines["line_no"], strict=True)) == [
+        ("invoice", "1", 1),
+        ("invoice", "2", 1),
+        ("invoice", "5", 1),
+        ("payment", "20", 0),
+        ("payment", "20", 1),
     ]
     refs = data.references
     assert sorted(refs.loc[refs["ref_type"] == "customer", "id"]) == ["17", "18"]  # inactive included
@@ -257,7 +259,8 @@ def test_pull_keeps_the_window_voided_included_and_every_reference(snapshot_dir:
 def test_pull_only_the_run_entities(snapshot_dir: Path) -> None:
     data = SnapshotSource(snapshot_dir).pull(params(entities=("payment",)))
     assert list(data.transactions["id"]) == ["20"]
-    assert list(data.lines["ref_id"]) == ["1"]
+    assert list(data.lines["ref_id"].dropna()) == ["1"]
+    assert list(data.lines["line_no"]) == [0, 1]  # line 0: the payment's own refs
 
 
 def test_lookup_finds_records_by_id_or_number_whatever_their_date(snapshot_dir: Path) -> None:
@@ -272,7 +275,7 @@ def test_lookup_finds_records_by_id_or_number_whatever_their_date(snapshot_dir: 
     assert not tx["in_window"].any()
     assert tx.loc[tx["id"] == "3", "txn_date"].item() == pd.Timestamp("2026-07-31")
     assert data.references.empty
-    assert sorted(data.lines["txn_id"]) == ["3", "4"]
+    assert sorted(data.lines["txn_id"]) == ["21", "3", "4"]  # payment 21 has no application: its line 0
     assert source.lookup(params(), LookupRequest()).transactions.empty
 
 
@@ -362,3 +365,26 @@ def test_credentials_are_client_id_secret_and_a_refresh_token_or_token_store(tmp
     (tmp_path / "tokens.json").write_text("{}")
     assert has_credentials(company(tmp_path, client_id="i", client_secret="s"))
     assert not has_credentials(company(tmp_path, client_id="i"))
+
+
+# --------------------------------------------------------------------------- Preferences
+
+
+PREFERENCES = {"Id": "1", "CurrencyPrefs": {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "KES"}}}
+
+
+def test_the_home_currency_comes_from_preferences_json_and_is_saved_again(tmp_path: Path) -> None:
+    folder = tmp_path / "snap"
+    write_snapshot(folder, {**company_payloads(), "Preferences": [PREFERENCES]})
+    source = SnapshotSource(folder)
+    assert source.pull(params()).home_currency == "KES"
+    assert source.payloads()["Preferences"] == [PREFERENCES]
+    write_snapshot(tmp_path / "again", source.payloads())
+    assert json.loads((tmp_path / "again" / "Preferences.json").read_text()) == [PREFERENCES]
+    assert SnapshotSource(tmp_path / "again").pull(params()).home_currency == "KES"
+
+
+def test_without_preferences_json_the_home_currency_is_unknown(snapshot_dir: Path) -> None:
+    source = SnapshotSource(snapshot_dir)
+    assert source.pull(params()).home_currency is None
+    assert "Preferences" not in source.payloads()

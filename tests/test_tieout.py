@@ -55,9 +55,9 @@ def test_each_effect_is_carried_once():
     awra, qbo, params = build_scenario()
     result = reconcile_transactions(awra, qbo, params)
     f = result.findings
-    # a-1002 differs in amount and line_total: only the amount carries the money
+    # a-1002 differs in amount, line_total and its line's amount: only the amount carries the money
     rows = f[f["awra_id"] == "a-1002"]
-    assert sorted(rows["effect_cents"].tolist()) == [0, 1000]
+    assert sorted(rows["effect_cents"].tolist()) == [0, 0, 1000]
     assert rows.loc[rows["effect_cents"] != 0, "field"].iat[0] == "amount"
     # a-1014 is missing and its sync log contradicts QBO: the missing finding carries it
     rows = f[f["awra_id"] == "a-1014"].set_index("category")
@@ -76,7 +76,7 @@ def test_totals_can_be_recomputed_with_extra_zero_effect_findings():
     )  # fmt: skip
     again = entity_totals(pd.concat([result.findings, extra], ignore_index=True), awra, qbo, params)
     assert again[0].category_counts["retry_loop"] == 1
-    assert [t.unexplained_cents for t in again] == [0, 0, 0, 0]
+    assert [[c.unexplained_cents for c in t.currencies] for t in again] == [[0, 0], [0], [0], [0]]
     assert again[0].bridge == result.totals[0].bridge
 
 
@@ -85,7 +85,8 @@ def test_a_broken_effect_shows_as_unexplained():
     result = reconcile_transactions(awra, qbo, params)
     broken = result.findings.assign(effect_cents=pd.array([0] * len(result.findings), dtype="Int64"))
     totals = entity_totals(broken, awra, qbo, params)
-    assert totals[0].unexplained_cents == totals[0].awra_total_cents - totals[0].qbo_total_cents != 0
+    usd = {c.currency: c for c in totals[0].currencies}["USD"]
+    assert usd.unexplained_cents == usd.awra_total_cents - usd.qbo_total_cents != 0
 
 
 def test_run_arrays_from_pairing_match_those_derived_from_the_frames():

@@ -333,6 +333,7 @@ def test_retry_loop_when_nothing_changed(result):
     loop = loops.iloc[0]
     assert loop["entity"] == "invoice"
     assert loop["effect_cents"] == 0
+    assert loop["currency"] == "KES"  # the record's currency, as every transaction finding
     assert loop["retry_count"] == 3
     assert loop["action"].startswith("Stop retrying; fix the invalid data QBO rejected first")
     assert loop["cause_code"] == "validation"

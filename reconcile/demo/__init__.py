@@ -26,8 +26,10 @@ and ``notes``. Reconciling ``awra_url`` against ``snapshot_dir`` for the window 
 ``posted`` must produce **exactly** the expected findings and nothing else. Each expected finding
 is ``{"plant", "entity", "category", "awra_id", "awra_number", "qbo_id", "field", "why"}``:
 
-* ``field`` only for ``mismatch`` (amount, tax_amount, txn_date, party, currency, status,
-  line_total); ``data_quality`` rows name the AWRA column at fault in ``column`` instead.
+* ``field`` only for ``mismatch`` (every ``frames.MISMATCH_FIELDS`` field: the header fields
+  and the line-level ones); ``data_quality`` rows name the AWRA column at fault in ``column``
+  instead. A line-level mismatch also names its ``line``: the AWRA ``line_no`` (a payment's
+  applications are numbered 1.. in invoice-id order), or the QBO line Id of a line only QBO has.
 * Transaction findings: ``awra_id``/``awra_number`` name the AWRA record (``None`` for
   ``missing_in_awra``), ``qbo_id`` the QBO record it is paired with (``None`` when there is none).
   For ``duplicate_in_qbo`` ``qbo_id`` is the *extra* QBO record: the one not linked, which is
@@ -59,6 +61,14 @@ a pair that is void on both sides is not compared (clean voids are controls). ``
 ``draft``/``submitted`` records only: ``void`` is final, not "not ready". No record is in
 ``approved`` status, so "ready" and "posted" coincide in the demo.
 
+Line-level plants change one line in QBO so that the header still agrees (an item, an expense
+account, a tax code of the same rate, an amount moved between two lines, a journal's debit and
+credit swapped, a payment applied to another invoice of the customer, its deposit account or
+method); plants that change a line and a total carry both findings. The second currency (USD,
+at 130 KES on both sides: AWRA's ``exchange_rate``, QBO's ``ExchangeRate``/``HomeTotalAmt``)
+is consistent but for one exchange-rate plant and one tax rounding plant. Many sound mappings
+keep a blank (NULL or empty) or stale cached ``qbo_name``: none of them is a finding.
+
 ``controls`` lists records built to tempt a false positive (e.g. three equal failures with an edit
 in between: not a retry loop; voided on both sides: no finding).
 """
@@ -79,13 +89,13 @@ from typing import Any
 from reconcile.demo._gen import OUTAGE_FAILURES, RUN_EVERY, Ctx, add_months, enrich_history, generate, generate_payments
 from reconcile.demo._masters import build_masters
 from reconcile.demo._model import Attempt, Expect
-from reconcile.demo._plant import Planter, plant_bills, plant_invoices, plant_journals, plant_payments
+from reconcile.demo._plant import Planter, plant_bills, plant_invoices, plant_journals, plant_lines, plant_payments
 from reconcile.demo._write import qbo_payloads, resolve, write_awra, write_snapshot
 
 __all__ = ["DEFAULT_ANCHOR", "GENERATOR_VERSION", "DemoSet", "build_demo", "ensure_demo"]
 
 #: Bump when the generator's output changes, so ``ensure_demo`` rebuilds older sets.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 3
 DEFAULT_ANCHOR = date(2026, 8, 1)
 MARKER = ".demo-complete.json"
 _OURS = {"awra.db", "awra.db-journal", "qbo", "manifest.json", MARKER}
@@ -153,6 +163,7 @@ def generate_demo(seed: int = 7, scale: float = 1.0, anchor: date = DEFAULT_ANCH
     plant_payments(planter)
     plant_bills(planter)
     plant_journals(planter)
+    plant_lines(planter)
     enrich_history(ctx)
     return ctx, planter
 
@@ -177,6 +188,8 @@ def _finding_row(e: Expect) -> dict[str, Any]:
         "qbo_id": qbo_id,
         "field": e.field,
     }
+    if e.line is not None:
+        row["line"] = e.line
     if e.column is not None:
         row["column"] = e.column
     row["why"] = e.why
@@ -241,6 +254,10 @@ def _manifest(
             "void is not not_ready (void is final); no record is 'approved'. A data_quality row (e.g. status "
             "'closed') is left out of everything else, not_ready included.",
             "A probable pair (party + amount + date) whose numbers differ carries a mismatch on field 'number'.",
+            "qbo_mappings.qbo_name is a cached label, blank or stale on many sound mappings: a mapping is sound "
+            "when its qbo_id names an active QBO record of its kind, so those are no findings.",
+            "Line-level mismatches name their line (AWRA line_no; for a QBO-only line its QBO line Id); one "
+            "finding per line and field.",
             "AWRA account types map to QBO AccountType: bank->Bank, receivable->Accounts Receivable, "
             "asset->Other Current Asset|Fixed Asset, payable->Accounts Payable, liability->Other Current "
             "Liability|Long Term Liability, equity->Equity, income->Income, expense->Expense|Cost of Goods Sold.",

@@ -13,12 +13,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 
 from reconcile.demo._masters import Masters
 from reconcile.demo._model import Attempt, Doc, Expect, Line, Master, QDoc, QLine
 
 RUN_EVERY = timedelta(hours=2)
-USD_RATE = 130  # KES per USD, for USD price lists
+USD_RATE = 130  # KES per USD, for USD price lists and the rate AWRA and QBO record on USD documents
 USERS = ["grace.otieno", "peter.kamau", "amina.hassan", "john.mwangi", "faith.njeri"]
 WAREHOUSES = {"Nairobi HQ": "NBO-WH1", "Mombasa": "MSA-WH1", "Kisumu": "KSM-WH1"}
 ID_BASE = {"invoice": 100000, "payment": 200000, "bill": 300000, "journal": 400000}
@@ -249,11 +250,17 @@ def _invoice(ctx: Ctx, d: date, customer: Master, sellable: list[Master]) -> Doc
         branch=customer.branch,
         warehouse=WAREHOUSES[customer.branch] if goods else None,
         updated_by=rng.choice(USERS),
+        exchange_rate=_rate_of(customer.currency),
     )
     doc.tax_cents = tax_of(lines)
     doc.amount_cents = doc.line_total() + doc.tax_cents
     doc.updated_at = ctx.business_time(d)
     return doc
+
+
+def _rate_of(currency: str) -> Decimal | None:
+    """The exchange rate AWRA records on a document in ``currency`` (none for the home currency)."""
+    return Decimal(USD_RATE) if currency == "USD" else None
 
 
 def _bill(ctx: Ctx, d: date, vendor: Master, buyable: list[Master]) -> Doc:
@@ -392,6 +399,7 @@ def _payments(ctx: Ctx, invoices: list[Doc], count: int, start: date, end: date)
             method=method,
             deposit=deposit,
             updated_by=rng.choice(USERS),
+            exchange_rate=_rate_of(inv.currency),
         )
         latest = max(t.updated_at for t in targets)
         doc.updated_at = max(ctx.business_time(day), latest + timedelta(hours=8))

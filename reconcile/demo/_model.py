@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 #: A placeholder timestamp for "not resolved yet".
@@ -116,6 +117,7 @@ class QDoc:
     deposit: QRef | None = None
     memo: str | None = None
     voided: bool = False
+    exchange_rate: Decimal | None = None  # home units per unit of ``currency``; None: QBO's usual
     created_by: Attempt | None = None
     created_at: datetime = UNSET  # used when no attempt created it (keyed by hand)
     updated_by: Attempt | None = None
@@ -167,6 +169,7 @@ class Doc:
     party_id: str | None = None  # overrides party.id when set (dangling reference)
     in_window: bool = True
     planted: bool = False
+    exchange_rate: Decimal | None = None  # AWRA's recorded rate (home units per unit); None: unknown
 
     def line_total(self) -> int:
         """Sum of the lines (journal: debits) in cents."""
@@ -188,5 +191,6 @@ class Expect:
     master: Master | None = None
     qbo_id: str | None = None  # a literal QBO id (mapping findings)
     field: str | None = None
+    line: str | None = None  # line-level mismatch: the AWRA line_no, or the QBO line Id of a QBO-only line
     column: str | None = None  # data_quality: the AWRA column at fault
     also: tuple[str, ...] = ()  # other categories the same record carries

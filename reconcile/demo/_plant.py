@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
+from decimal import Decimal
 
 from reconcile.demo._gen import QBO_ENTITY, Ctx, _invoice, journal_lines, round_tax
-from reconcile.demo._model import Attempt, Doc, Expect, Line, QDoc, QLine
+from reconcile.demo._model import Attempt, Doc, Expect, Line, Master, QDoc, QLine
 
 DAILY = 12  # sync runs per day
 
@@ -68,10 +69,14 @@ class Planter:
         field: str | None = None,
         column: str | None = None,
         entity: str | None = None,
+        line: int | str | None = None,
     ) -> None:
-        """Record one expected finding."""
+        """Record one expected finding (``line``: the line a line-level mismatch names)."""
         ent = entity or (doc.entity if doc is not None else "")
-        self.ctx.expects.append(Expect(plant, ent, category, why, doc=doc, qdoc=qdoc, field=field, column=column))
+        shown = None if line is None else str(line)
+        self.ctx.expects.append(
+            Expect(plant, ent, category, why, doc=doc, qdoc=qdoc, field=field, line=shown, column=column)
+        )
 
     def control(self, doc: Doc, why: str) -> None:
         """A record whose findings are exactly those listed for it (or none): a trap for false positives."""
@@ -271,6 +276,7 @@ def plant_invoices(p: Planter) -> None:
     why = "quantity raised by 1 on a zero-rated line in QBO: document and line totals both differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="line_total")
+    p.expect(t, d, "mismatch", why + " (that line's amount)", qdoc=q, field="line_amount", line=q.lines.index(ql) + 1)
 
     t = p.plant()
     d = take("invoice", lambda x: _kes(x) and _has_tax(x, "VAT16"))
@@ -294,6 +300,9 @@ def plant_invoices(p: Planter) -> None:
     why = "a line's tax code changed to Service Tax in QBO: tax and document total differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="tax_amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
+    p.expect(
+        t, d, "mismatch", why + " (that line's tax code)", qdoc=q, field="line_tax_code", line=q.lines.index(ql) + 1
+    )
 
     t = p.plant()
     d = take("invoice", lambda x: _kes(x) and x.txn_date >= ctx.date_to - timedelta(days=5))
@@ -351,6 +360,9 @@ def plant_invoices(p: Planter) -> None:
     d.updated_at = ctx.runs[d.log[-1].run] + timedelta(hours=5)
     why = "a line was added in AWRA after the sync without recomputing the header: only the line total differs"
     p.expect(t, d, "mismatch", why, qdoc=d.qdoc, field="line_total")
+    p.expect(
+        t, d, "mismatch", why + " (the added line is AWRA's only)", qdoc=d.qdoc, field="line_extra", line=len(d.lines)
+    )
 
     t = p.plant()
     d = take("invoice", lambda x: _kes(x) and p.within(0, 3)(x))
@@ -516,6 +528,11 @@ def plant_payments(p: Planter) -> None:
     q.unapplied_cents += cut
     why = "part of the payment unapplied in QBO: same total, applications differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="line_total")
+    cut_invoice = d.lines[0].invoice
+    assert cut_invoice is not None
+    # AWRA numbers a payment's applications 1.. in invoice-id order
+    line = sorted(x.invoice.id for x in d.lines if x.invoice is not None).index(cut_invoice.id) + 1
+    p.expect(t, d, "mismatch", why + " (applied in another split)", qdoc=q, field="application", line=line)
 
     t = p.plant()
     a_doc = take("payment", _kes)
@@ -627,6 +644,7 @@ def plant_bills(p: Planter) -> None:
     why = "an exempt expense line raised by 1,000.00 in QBO: document and line totals differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="line_total")
+    p.expect(t, d, "mismatch", why + " (line 1's amount)", qdoc=q, field="line_amount", line=1)
 
     t = p.plant()
     d = take("bill", lambda x: _has_tax(x, "VAT16"))
@@ -640,6 +658,9 @@ def plant_bills(p: Planter) -> None:
     why = "a line's tax code changed to Exempt in QBO: tax and document total differ"
     p.expect(t, d, "mismatch", why, qdoc=q, field="tax_amount")
     p.expect(t, d, "mismatch", why, qdoc=q, field="amount")
+    p.expect(
+        t, d, "mismatch", why + " (that line's tax code)", qdoc=q, field="line_tax_code", line=q.lines.index(ql) + 1
+    )
 
     t = p.plant()
     d = take("bill", lambda x: x.txn_date <= ctx.date_from + timedelta(days=4))
@@ -669,6 +690,8 @@ def plant_bills(p: Planter) -> None:
     d.updated_at = ctx.runs[d.log[-1].run] + timedelta(hours=6)
     why = "a line was deleted in AWRA after the sync, header left as it was: only the line total differs"
     p.expect(t, d, "mismatch", why, qdoc=d.qdoc, field="line_total")
+    # the QBO line left alone is named by its QBO line Id (its position: the demo numbers lines from 1)
+    p.expect(t, d, "mismatch", why + " (QBO's line only)", qdoc=d.qdoc, field="line_extra", line=len(d.lines) + 1)
 
     t = p.plant()
     bad, month = _bad_date_text(ctx.date_from, ctx.date_to)
@@ -792,3 +815,170 @@ def plant_journals(p: Planter) -> None:
         )
     )
     p.expect(t, None, "missing_in_awra", "journal entry keyed in QBO only (no DocNumber)", qdoc=q, entity="journal")
+
+
+# ============================================================================ lines and currencies
+
+
+def _sound(m: Master | None) -> bool:
+    """A master with a plain role and an active QBO twin: a safe stand-in in a plant."""
+    return m is not None and not m.role and m.qref is not None and m.qref.active
+
+
+def plant_lines(p: Planter) -> None:
+    """Line-level plants (one per line field), payment deposit/method, and foreign-currency plants.
+
+    Each changes one thing in QBO so that the header (totals, tax, dates, party) still agrees:
+    only the line-level field is different. Run last: payments exist by then.
+    """
+    ctx = p.ctx
+    ms = ctx.ms
+    take = ctx.take
+
+    # line_item: another item with the same tax code, same quantity and amount
+    t = p.plant()
+
+    def twin_item(x: Line) -> Master | None:
+        if x.item is None:
+            return None
+        same = [i for i in ms.items if _sound(i) and i is not x.item and i.tax is x.item.tax]
+        return same[0] if same else None
+
+    d = take("invoice", lambda x: _kes(x) and any(twin_item(y) for y in x.lines))
+    q = d.qdoc
+    assert q is not None
+    n, x = next((k, y) for k, y in enumerate(d.lines) if twin_item(y))
+    other = twin_item(x)
+    assert other is not None
+    q.lines[n].ref = other.qref
+    why = f"line {n + 1} carries another item in QBO ({other.name}), same amount and tax: only that line differs"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_item", line=n + 1)
+
+    # line_tax_code: zero-rated -> exempt (both 0 %): tax and totals unchanged
+    t = p.plant()
+    d = take("invoice", lambda x: _kes(x) and _has_tax(x, "ZERO"))
+    q = d.qdoc
+    assert q is not None
+    n = next(k for k, y in enumerate(d.lines) if y.tax is not None and y.tax.code == "ZERO")
+    q.lines[n].tax = ms.tax("EXEMPT").qref
+    why = f"line {n + 1} is exempt in QBO, zero-rated in AWRA (both 0 %): tax and totals agree, the tax code does not"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_tax_code", line=n + 1)
+
+    # line_amount: part of one line's amount moved to another line with the same tax code
+    t = p.plant()
+
+    def same_tax_pair(x: Doc) -> tuple[int, int] | None:
+        for a in range(len(x.lines)):
+            for b in range(a + 1, len(x.lines)):
+                if x.lines[a].tax is x.lines[b].tax and x.lines[a].amount_cents > 100_00:
+                    return a, b
+        return None
+
+    d = take("invoice", lambda x: _kes(x) and same_tax_pair(x) is not None)
+    q = d.qdoc
+    assert q is not None
+    pair = same_tax_pair(d)
+    assert pair is not None
+    a, b = pair
+    shift = q.lines[a].amount_cents // 10
+    q.lines[a].amount_cents -= shift
+    q.lines[b].amount_cents += shift
+    moved = f"{shift // 100:,}.{shift % 100:02d}"
+    why = f"{moved} moved from line {a + 1} to line {b + 1} in QBO (same tax code): totals agree"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_amount", line=a + 1)
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_amount", line=b + 1)
+
+    # line_account: an account-based bill line coded to another expense account in QBO
+    t = p.plant()
+    d = take("bill", lambda x: x.party is not None and x.party.extra["kind"] == "account")
+    q = d.qdoc
+    assert q is not None and d.lines[0].account is not None
+    used = d.lines[0].account
+    other = next(
+        a
+        for a in ms.accounts
+        if _sound(a) and a.extra["account_type"] == "expense" and a is not used and a.code != "5000"
+    )
+    q.lines[0].ref = other.qref
+    why = f"line 1 coded to {other.code} {other.name} in QBO, {used.code} {used.name} in AWRA: same amount"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_account", line=1)
+
+    # line_posting: a two-line journal with debit and credit swapped in QBO (same totals)
+    t = p.plant()
+    d = take("journal", lambda x: len(x.lines) == 2)
+    q = d.qdoc
+    assert q is not None
+    for ql in q.lines:
+        ql.posting = "Credit" if ql.posting == "Debit" else "Debit"
+    why = "debit and credit swapped in QBO: same amounts, both lines post to the other side"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_posting", line=1)
+    p.expect(t, d, "mismatch", why, qdoc=q, field="line_posting", line=2)
+
+    # application: a payment applied in QBO to another open invoice of the same customer
+    t = p.plant()
+
+    def other_invoice(x: Doc) -> Doc | None:
+        if len(x.lines) != 1 or x.lines[0].invoice is None:
+            return None
+        mine = x.lines[0].invoice
+        for inv in ctx.docs["invoice"]:
+            q2 = inv.qdoc
+            if (
+                inv is not mine
+                and inv.party is x.party
+                and inv.currency == x.currency
+                and inv.in_window
+                and not inv.planted
+                and q2 is not None
+                and not (q2.voided or q2.ghost or q2.dropped)
+            ):
+                return inv
+        return None
+
+    d = take("payment", lambda x: _kes(x) and other_invoice(x) is not None)
+    q = d.qdoc
+    target = other_invoice(d)
+    assert q is not None and target is not None
+    q.lines[0].linked = target.qdoc
+    paid = d.lines[0].invoice
+    assert paid is not None
+    why = f"applied in QBO to {target.number} instead of {paid.number}: same amount, same customer"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="application", line=1)
+
+    # deposit_account: received into another bank account in QBO
+    t = p.plant()
+    d = take("payment", lambda x: _kes(x) and x.deposit is not None and x.deposit.code == "1000")
+    q = d.qdoc
+    assert q is not None
+    q.deposit = ms.account("1010").qref
+    why = "deposited to 1010 Equity Bank KES in QBO, to 1000 Cash on Hand in AWRA"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="deposit_account")
+
+    # payment_method: another payment method in QBO
+    t = p.plant()
+    d = take("payment", lambda x: _kes(x) and x.method is not None and x.method.code == "BANK")
+    q = d.qdoc
+    assert q is not None
+    cash = next(m for m in ms.methods if m.code == "CASH")
+    q.method = cash.qref
+    why = "Bank Transfer in AWRA, Cash in QBO (the deposit account agrees)"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="payment_method")
+
+    # the second currency: USD records agree but for these two
+    t = p.plant()
+    d = take("invoice", lambda x: x.currency == "USD" and x.exchange_rate is not None)
+    q = d.qdoc
+    assert q is not None
+    q.exchange_rate = Decimal("131.25")
+    why = "USD invoice converted in QBO at 131.25 KES per USD, in AWRA at 130: amounts in USD agree"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="exchange_rate")
+
+    t = p.plant()
+    d = take("invoice", lambda x: x.currency == "USD" and _has_tax(x, "VAT16"))
+    q = d.qdoc
+    assert q is not None
+    q.tax_cents += 1
+    q.total_cents += 1
+    why = "USD invoice: QBO rounded the tax one cent up; tax and total differ by USD 0.01"
+    p.expect(t, d, "mismatch", why, qdoc=q, field="tax_amount")
+    p.expect(t, d, "mismatch", why, qdoc=q, field="amount")

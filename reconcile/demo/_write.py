@@ -7,13 +7,13 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import create_engine, event, text
 
-from reconcile.demo._gen import Ctx
+from reconcile.demo._gen import USD_RATE, Ctx
 from reconcile.demo._masters import CURRENCY_NAMES
 from reconcile.demo._model import Attempt, Doc, Master, QDoc, QLine, QRef
 from reconcile.sources.awra_schema import awra_metadata
@@ -158,6 +158,7 @@ def write_awra(ctx: Ctx, path: Path, attempts: list[Attempt]) -> dict[str, int]:
                 "txn_date": doc.txn_date,
                 "due_date": doc.due_date,
                 "currency": doc.currency,
+                "exchange_rate": doc.exchange_rate,
                 "total_amount": dec(doc.amount_cents),
                 "tax_amount": dec(doc.tax_cents),
                 "status": doc.status,
@@ -189,6 +190,7 @@ def write_awra(ctx: Ctx, path: Path, attempts: list[Attempt]) -> dict[str, int]:
                 "customer_id": _party_id(doc),
                 "txn_date": doc.txn_date,
                 "currency": doc.currency,
+                "exchange_rate": doc.exchange_rate,
                 "amount": dec(doc.amount_cents),
                 "payment_method_id": doc.method.id if doc.method else None,
                 "deposit_account_id": doc.deposit.id if doc.deposit else None,
@@ -213,6 +215,7 @@ def write_awra(ctx: Ctx, path: Path, attempts: list[Attempt]) -> dict[str, int]:
                 "txn_date": doc.txn_date,
                 "due_date": doc.due_date,
                 "currency": doc.currency,
+                "exchange_rate": doc.exchange_rate,
                 "total_amount": dec(doc.amount_cents),
                 "tax_amount": dec(doc.tax_cents),
                 "status": doc.status,
@@ -242,6 +245,7 @@ def write_awra(ctx: Ctx, path: Path, attempts: list[Attempt]) -> dict[str, int]:
                 "number": doc.number,
                 "txn_date": doc.txn_date,
                 "currency": doc.currency,
+                "exchange_rate": doc.exchange_rate,
                 "status": doc.status,
                 "memo": doc.memo,
                 "branch": doc.branch,
@@ -347,12 +351,37 @@ def _head(q: QDoc) -> dict[str, Any]:
         out["DocNumber"] = q.number
     out["TxnDate"] = q.txn_date.isoformat()
     out["CurrencyRef"] = _currency(q.currency)
-    out["ExchangeRate"] = 1 if q.currency == "KES" else 130
+    out["ExchangeRate"] = _rate(q)
     if q.voided:
         out["PrivateNote"] = "Voided"
     elif q.memo and q.entity == "JournalEntry":
         out["PrivateNote"] = q.memo
     return out
+
+
+def _rate_value(q: QDoc) -> Decimal:
+    """QBO's exchange rate on a transaction: home (KES) units per unit of its currency."""
+    if q.exchange_rate is not None:
+        return q.exchange_rate
+    return Decimal(1 if q.currency == "KES" else USD_RATE)
+
+
+def _rate(q: QDoc) -> int | str:
+    """The rate as written: a whole number as such, else with two decimals (as money is)."""
+    rate = _rate_value(q)
+    if rate == rate.to_integral_value():
+        return int(rate)
+    cents = rate * 100
+    assert cents == cents.to_integral_value(), f"demo rates have at most two decimals: {rate}"
+    return Money(int(cents))
+
+
+def _home_total(q: QDoc, total_cents: int) -> dict[str, Any]:
+    """``HomeTotalAmt`` (invoices and bills in a foreign currency): the total at QBO's rate."""
+    if q.currency == "KES":
+        return {}
+    home = (Decimal(total_cents) * _rate_value(q)).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    return {"HomeTotalAmt": Money(int(home))}
 
 
 def _tax_detail(q: QDoc, lines: list[QLine], awra_rate: dict[str, int]) -> dict[str, Any]:
@@ -424,6 +453,7 @@ def _invoice_json(
     total = 0 if q.voided else q.total_cents
     applied = sum(sum(x.amount_cents for x in p.lines if x.linked is q) for p in payments)
     out["TotalAmt"] = Money(total)
+    out.update(_home_total(q, total))
     out["Balance"] = Money(max(total - applied, 0))
     out["GlobalTaxCalculation"] = "TaxExcluded"
     out["ApplyTaxAfterDiscount"] = False
@@ -493,6 +523,7 @@ def _bill_json(q: QDoc, awra_rate: dict[str, int], ap: QRef | None) -> dict[str,
     if q.due_date is not None:
         out["DueDate"] = q.due_date.isoformat()
     out["TotalAmt"] = Money(q.total_cents)
+    out.update(_home_total(q, q.total_cents))
     out["Balance"] = Money(q.total_cents)
     out["GlobalTaxCalculation"] = "TaxExcluded"
     return out
@@ -689,6 +720,14 @@ def qbo_payloads(ctx: Ctx) -> dict[str, list[dict[str, Any]]]:
             "PaymentMethod": methods,
             "TaxCode": codes,
             "TaxRate": rates,
+            # the company's home currency, as QBO's Preferences say it (multi-currency on: USD customers)
+            "Preferences": [
+                {
+                    "Id": "1",
+                    "SyncToken": "0",
+                    "CurrencyPrefs": {"MultiCurrencyEnabled": True, "HomeCurrency": {"value": "KES"}},
+                }
+            ],
         }
     )
     return out

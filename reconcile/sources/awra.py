@@ -185,6 +185,14 @@ READ_COLUMNS: Mapping[str, tuple[str, ...]] = {
     ),
 }
 
+#: Columns a table may have or not (CONTRACTS §1): read when present, ``<NA>`` when absent.
+OPTIONAL_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "invoices": ("exchange_rate",),
+    "payments": ("exchange_rate",),
+    "bills": ("exchange_rate",),
+    "journals": ("exchange_rate",),
+}
+
 #: The AWRA table of each master type.
 MASTER_TABLES: Mapping[str, str] = {
     "customer": "customers",
@@ -464,10 +472,19 @@ def _first_line(text: str) -> str:
 class _Table:
     """One AWRA table under its actual name, with its columns addressed by canonical name."""
 
-    def __init__(self, canonical: str, actual: str, schema: str | None, columns: Mapping[str, str]):
+    def __init__(
+        self,
+        canonical: str,
+        actual: str,
+        schema: str | None,
+        columns: Mapping[str, str],
+        text_columns: frozenset[str] = frozenset(),
+    ):
         self.canonical = canonical
         self.actual = actual
         self.columns = dict(columns)
+        #: canonical names of the columns the database declares as text (legacy schemas keep dates so)
+        self.text_columns = text_columns
         self.clause = sa.table(actual, *(sa.column(name) for name in dict.fromkeys(columns.values())), schema=schema)
 
     @property
@@ -504,7 +521,9 @@ def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable
         if actual is None:
             missing_tables.append(shown)
             continue
-        have = {col["name"].lower(): col["name"] for col in inspector.get_columns(actual, schema=schema_key)}
+        declared = inspector.get_columns(actual, schema=schema_key)
+        have = {col["name"].lower(): col["name"] for col in declared}
+        text_typed = {col["name"] for col in declared if isinstance(col["type"], sa.String)}
         columns: dict[str, str] = {}
         for col in READ_COLUMNS[canonical]:
             wanted = settings.column_name(canonical, col)
@@ -513,7 +532,12 @@ def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable
                 missing_columns.append(f"{actual}.{wanted}" + ("" if wanted == col else f" ({canonical}.{col})"))
             else:
                 columns[col] = found
-        tables[canonical] = _Table(canonical, actual, schema_key, columns)
+        for col in OPTIONAL_COLUMNS.get(canonical, ()):
+            found = have.get(settings.column_name(canonical, col).lower())
+            if found is not None:
+                columns[col] = found
+        texts = frozenset(c for c, found in columns.items() if found in text_typed)
+        tables[canonical] = _Table(canonical, actual, schema_key, columns, texts)
     if missing_tables or missing_columns:
         parts = []
         if missing_tables:
@@ -571,14 +595,25 @@ def _window_condition(conn: Connection, header: _Table, params: RunParams) -> Co
     """Rows in ``[date_from, date_to]``, or whose date is NULL/unusable (post-filtered in Python).
 
     The upper bound is exclusive of the next day, so a SQLite date stored with a time part
-    (``2024-01-31 10:00``) still falls in the window of its day.
+    (``2024-01-31 10:00``) still falls in the window of its day. The condition follows the
+    column's declared type: a PostgreSQL or MariaDB date column declared as text (legacy schemas)
+    is compared as ISO text, as SQLite's is, since comparing text with a date fails on PostgreSQL
+    ("operator does not exist: text >= date").
     """
     d = header.c("txn_date")
-    low = sa.literal(params.date_from, sa.Date)
-    high = sa.literal(params.date_to + timedelta(days=1), sa.Date)
-    unusable: list[ColumnElement[bool]] = [d.is_(None)]
     backend = conn.dialect.name
-    if backend == "sqlite":
+    as_text = backend != "sqlite" and "txn_date" in header.text_columns
+    bound_type: Any = sa.String if as_text else sa.Date
+    low = sa.literal(params.date_from.isoformat() if as_text else params.date_from, bound_type)
+    high_day = params.date_to + timedelta(days=1)
+    high = sa.literal(high_day.isoformat() if as_text else high_day, bound_type)
+    unusable: list[ColumnElement[bool]] = [d.is_(None)]
+    if as_text:
+        # text that does not start like an ISO date is read whatever the window, and the reader's
+        # date parsing (the same as for SQLite) reports it as data quality
+        iso_head = "^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T]|$)"
+        unusable.append(sa.not_(d.op("~" if backend == "postgresql" else "REGEXP")(sa.literal(iso_head))))
+    elif backend == "sqlite":
         head = sa.func.substr(d, 1, 10)
         unusable += [
             sa.not_(d.op("GLOB")(sa.literal("[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*"))),
@@ -586,8 +621,8 @@ def _window_condition(conn: Connection, header: _Table, params: RunParams) -> Co
             sa.func.date(head) != head,
             sa.and_(sa.func.length(d) > 10, sa.func.substr(d, 11, 1).not_in([" ", "T"])),
         ]
-    elif backend in ("mysql", "mariadb"):
-        unusable.append(d < sa.literal(date(1000, 1, 1), sa.Date))  # zero dates
+    if backend in ("mysql", "mariadb"):
+        unusable.append(d < sa.literal(date(1000, 1, 1).isoformat() if as_text else date(1000, 1, 1), bound_type))
     return sa.or_(sa.and_(d >= low, d < high), *unusable)
 
 
@@ -619,6 +654,8 @@ def _read_entity_raw(
             ref_id = invoices.c[tables["invoices"].columns["id"]]
             joined = joined.outerjoin(invoices, ref_id == lines.c("invoice_id"))
             line_cols.append(ref_id.label("_ref_found"))
+            # its recorded QBO link, so an application resolves whatever the invoice's date
+            line_cols.append(invoices.c[tables["invoices"].columns["qbo_id"]].label("_ref_link"))
         stmt, names = _select(*line_cols)
         line_parts.append(_fetch(conn, stmt.select_from(joined).where(cond), names))
         stmt, names = _select(*sync.select_columns())
@@ -935,6 +972,24 @@ def _decimal_text(value: Any) -> object:
         return _BAD
     out = format(number.normalize(), "f")
     return "0" if out in ("-0", "0") else out
+
+
+def _exchange_rates(raw: np.ndarray, findings: _Findings, where: Mapping[str, Any]) -> np.ndarray:
+    """Exchange rates as normalized decimal text.
+
+    NULL is unknown; anything but a positive number is a data-quality row, and unknown too.
+    """
+    texts = np.array([_decimal_text(v) for v in raw], dtype=object)
+    bad = np.array([t is _BAD or (isinstance(t, str) and Decimal(t) <= 0) for t in texts], dtype=bool)
+    findings.add(
+        bad,
+        field="exchange_rate",
+        raw=raw,
+        problem=lambda v: f"exchange rate{_quoted(v)} is not a positive number (the rate is taken as unknown)",
+        **where,
+    )
+    texts[bad] = None
+    return texts
 
 
 # --------------------------------------------------------------------------- data quality
@@ -1365,9 +1420,17 @@ def _build_entity(
     if spec.entity == "journal":
         frame["amount_cents"] = line_total  # a journal's amount is the sum of its debits
 
+    if spec.entity == "payment":
+        frame["deposit_account_id"] = _texts(h["deposit_account_id"], blank_is_na=True)
+
     dq = findings.frame()
     flagged = set(dq["awra_id"].dropna())
     frame["data_ok"] = _notna(ids) & ~_isin(ids, flagged)
+    # a bad exchange rate is listed but leaves only the rate unknown: the record is still compared
+    rate_findings = _Findings()
+    if "exchange_rate" in h:
+        frame["exchange_rate"] = _exchange_rates(h["exchange_rate"], rate_findings, where)
+    dq = F.concat_frames([dq, rate_findings.frame()], F.DATA_QUALITY)
     transactions = F.conform(pd.DataFrame(frame), F.TRANSACTIONS)
     transactions = transactions.sort_values("id", kind="stable").reset_index(drop=True)
 
@@ -1416,6 +1479,7 @@ def _build_lines(
         order = pd.DataFrame({"t": txn_ids, "r": ref}).sort_values(["t", "r"], kind="stable")
         out["line_no"] = (order.groupby("t", dropna=False).cumcount() + 1).sort_index().to_numpy()
         out["ref_id"] = ref
+        out["ref_link"] = _texts(raw["_ref_link"], blank_is_na=True)
         out["amount_cents"] = amount.values
         _add_money_findings(findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where)
         findings.add(

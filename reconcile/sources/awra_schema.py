@@ -1,5 +1,8 @@
 """The AWRA tables as CONTRACTS §1 defines them, with their default names.
 
+Transaction tables carry the optional ``exchange_rate`` column CONTRACTS §1 allows (home-currency
+units per unit of the record's currency; NULL when AWRA does not know it).
+
 Used to create AWRA databases for the demo data set and for tests; the job itself never
 creates or writes AWRA tables (the reader only selects, and honours renames from config).
 """
@@ -20,6 +23,8 @@ from sqlalchemy import (
 )
 
 MONEY = Numeric(18, 2)
+#: an exchange rate: home-currency units per unit of the record's currency (optional, CONTRACTS §1)
+RATE = Numeric(18, 8)
 
 
 def awra_metadata() -> MetaData:
@@ -84,6 +89,7 @@ def awra_metadata() -> MetaData:
         Column("total_amount", MONEY),
         Column("tax_amount", MONEY),
         Column("warehouse", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "invoice_lines",
@@ -104,6 +110,7 @@ def awra_metadata() -> MetaData:
         Column("amount", MONEY),
         Column("payment_method_id", String(64)),
         Column("deposit_account_id", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "payment_applications",
@@ -120,6 +127,7 @@ def awra_metadata() -> MetaData:
         Column("total_amount", MONEY),
         Column("tax_amount", MONEY),
         Column("warehouse", String(64)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "bill_lines",
@@ -145,6 +153,7 @@ def awra_metadata() -> MetaData:
         Column("qbo_id", String(64)),
         Column("updated_at", DateTime),
         Column("updated_by", String(128)),
+        Column("exchange_rate", RATE),
     )
     Table(
         "journal_lines",

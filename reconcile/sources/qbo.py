@@ -27,7 +27,7 @@ from reconcile.config import CompanySettings
 from reconcile.errors import ConfigError
 from reconcile.model import LookupRequest, QboData
 from reconcile.params import RunParams
-from reconcile.sources.qbo_parse import ENTITY_OF_QBO, REF_TYPE_OF_QBO, qbo_data_from_payloads
+from reconcile.sources.qbo_parse import ENTITY_OF_QBO, PREFERENCES, REF_TYPE_OF_QBO, qbo_data_from_payloads
 from reconcile.sources.snapshot import read_snapshot
 
 #: QBO reference entities pulled with every run (inactive ones included).
@@ -53,7 +53,8 @@ class QboSource(Protocol):
         """Transactions of ``params.entities`` with TxnDate in the window, voided ones included.
 
         ``in_window`` is True; the core applies ``frames.QBO_SIDE_OF_STATUS``. Also every
-        reference entity, inactive records included.
+        reference entity, inactive records included, and the company's home currency from
+        its Preferences (``QboData.home_currency``; ``None`` when QBO does not say).
         """
         ...
 
@@ -188,7 +189,10 @@ class SnapshotSource:
             self._served.setdefault(name, {}).update(by_id)
 
     def pull(self, params: RunParams) -> QboData:
-        """The window's transactions of ``params.entities`` and every reference record."""
+        """The window's transactions of ``params.entities``, every reference record, the Preferences.
+
+        The Preferences (the home currency) are there when the snapshot holds them.
+        """
         tx = self._data.transactions
         start, end = pd.Timestamp(params.date_from), pd.Timestamp(params.date_to)
         mask = tx["entity"].isin(params.entities) & (tx["txn_date"] >= start) & (tx["txn_date"] <= end)
@@ -198,8 +202,16 @@ class SnapshotSource:
             raw.setdefault(F.QBO_ENTITY[entity], {})
         for name in REFERENCE_ENTITIES:
             raw[name] = dict(self._data.raw.get(name, {}))
+        if PREFERENCES in self._data.raw:
+            raw[PREFERENCES] = dict(self._data.raw[PREFERENCES])
         self._remember(raw)
-        return QboData(transactions=txns, lines=lines, references=self._data.references.copy(), raw=raw).check()
+        return QboData(
+            transactions=txns,
+            lines=lines,
+            references=self._data.references.copy(),
+            raw=raw,
+            home_currency=self._data.home_currency,
+        ).check()
 
     def lookup(self, params: RunParams, request: LookupRequest) -> QboData:
         """Transactions of any date matching the request's QBO ids or numbers (``in_window`` False)."""

@@ -527,6 +527,16 @@ class QboClient:
         with _GC_PAUSE:
             return rows.payloads()
 
+    def query_once(self, sql: str) -> list[dict[str, Any]]:
+        """The rows of one query sent as is, in one request (with the usual retries).
+
+        For entities QBO keeps a single record of, such as ``Preferences``: no paging, no order.
+        """
+        base = sql.strip().rstrip(";")
+        page = self._call(f"query {_short(base)}", lambda: self._read_page(base, entity_of(base)))
+        with _GC_PAUSE:
+            return list(page.payloads())
+
     def query_rows(self, sql: str, *, count_first: bool = False) -> RawRows:
         """Every row of a ``SELECT *`` query (without STARTPOSITION/MAXRESULTS), as QBO sent them.
 

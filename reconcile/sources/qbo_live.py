@@ -21,7 +21,10 @@ from reconcile.model import LookupRequest, QboData
 from reconcile.params import RunParams
 from reconcile.sources.qbo_auth import OAuthClient
 from reconcile.sources.qbo_client import QboClient
-from reconcile.sources.qbo_parse import qbo_data_from_payloads
+from reconcile.sources.qbo_parse import PREFERENCES, qbo_data_from_payloads
+
+#: The query for the company's settings (one object; its CurrencyPrefs give the home currency).
+PREFERENCES_QUERY = f"SELECT * FROM {PREFERENCES}"
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,10 @@ class LiveSource:
         return f"QBO realm {self.company.qbo.realm_id} ({self.company.qbo.environment})"
 
     def pull(self, params: RunParams) -> QboData:
-        """The run's window of transactions (every status) and all reference records, active or not."""
+        """The window's transactions (every status), all reference records, the Preferences.
+
+        Reference records active or not; the Preferences give the home currency.
+        """
         from reconcile.sources.qbo import reference_query, window_query
 
         queries: dict[str, str] = {}
@@ -63,6 +69,8 @@ class LiveSource:
             queries[qbo_entity] = reference_query(ref_type)
         # a window's transactions often span pages: count them alongside the first page
         payloads = self._run(queries, count_first=set(F.QBO_ENTITY.values()))
+        # the company's one Preferences object says its home currency
+        payloads[PREFERENCES] = list(self.client.query_once(PREFERENCES_QUERY))
         self._keep(payloads)
         log.info(
             "QBO %s: pulled %s",

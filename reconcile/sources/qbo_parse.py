@@ -11,7 +11,12 @@ How QBO fields map
 * ``txn_date`` / ``due_date`` = ``TxnDate`` / ``DueDate`` (``YYYY-MM-DD``; anything else → NaT).
 * ``party_id`` / ``party_name`` = ``CustomerRef`` (invoice, payment) or ``VendorRef`` (bill)
   ``value`` / ``name``; journals have no party (NA).
-* ``currency`` = ``CurrencyRef.value``.
+* ``currency`` = ``CurrencyRef.value``; ``exchange_rate`` = ``ExchangeRate`` as normalized
+  decimal text (exact; absent or not a number → NA); ``home_amount_cents`` = ``HomeTotalAmt``
+  (invoices and bills of a multi-currency company; absent → NA).
+* ``deposit_account_id`` = a payment's ``DepositToAccountRef.value``.
+* The company's home currency (``QboData.home_currency``) = ``CurrencyPrefs.HomeCurrency.value``
+  of the ``Preferences`` object, when one is given (``home_currency_of_preferences``).
 * ``amount_cents`` = ``TotalAmt``; a JournalEntry has none: the sum of its Debit lines.
 * ``tax_cents`` = ``TxnTaxDetail.TotalTax``. QBO omits properties without a value, so on an
   invoice or bill a missing ``TotalTax`` (or ``TxnTaxDetail``) means 0; on a payment or journal
@@ -43,8 +48,11 @@ row for the group (``item_id`` = GroupItemRef), or its component lines if the gr
 ``AccountBasedExpenseLineDetail`` → ``account_id``, ``ItemBasedExpenseLineDetail`` →
 ``item_id``, both with ``tax_code_id``. Journal ``JournalEntryLineDetail`` → ``account_id`` and
 ``debit_cents`` / ``credit_cents`` by PostingType (the other side 0; ``amount_cents`` NA).
-Payment → one row per application, ``ref_id`` = the invoice's ``TxnId``. ``line_no`` is QBO's
-``LineNum`` where given, else the line's 1-based position in ``Line``.
+Payment → one row per application, ``ref_id`` = the invoice's ``TxnId``, after a line 0 holding
+the payment's ``PaymentMethodRef`` (``payment_method_id``) and ``DepositToAccountRef``
+(``account_id``), as the AWRA reader gives a payment's own refs. ``line_no`` is QBO's
+``LineNum`` where given, else the line's 1-based position in ``Line``; ``line_id`` is the
+line's own ``Id`` (what a finding names for a line only QBO has).
 
 Money is exact
 --------------
@@ -89,6 +97,8 @@ from reconcile.model import QboData
 ENTITY_OF_QBO: Mapping[str, str] = {qbo: entity for entity, qbo in F.QBO_ENTITY.items()}
 #: Our reference type for each QBO reference entity name (``TaxCode`` → ``tax_code``).
 REF_TYPE_OF_QBO: Mapping[str, str] = {qbo: ref for ref, qbo in F.QBO_REFERENCE_ENTITY.items()}
+#: The QBO entity holding the company settings (one object): the home currency comes from it.
+PREFERENCES = "Preferences"
 
 _NAN = math.nan  # "absent" in the raw money lists (keeps them numeric for the bulk path)
 _INT64_MAX = 2**63 - 1
@@ -233,6 +243,23 @@ def _rate_text(value: Any) -> str | None:
     return _decimal_text(number)
 
 
+def _rate_texts(values: Sequence[Any]) -> list[str | None]:
+    """``_rate_text`` of each value, each distinct value converted once (most are absent or 1)."""
+    seen: dict[Any, str | None] = {}
+    out: list[str | None] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        try:
+            key = (type(value), value)
+            text = seen[key] if key in seen else seen.setdefault(key, _rate_text(value))
+        except TypeError:  # unhashable: not a rate
+            text = None
+        out.append(text)
+    return out
+
+
 def _decimal_text(number: Decimal) -> str:
     text = format(number.normalize(), "f")
     return "0" if text in ("-0", "0") else text
@@ -265,6 +292,9 @@ class _Columns:
         self.taxes: list[Any] = []
         self.notes: list[Any] = []
         self.updated: list[Any] = []
+        self.rates: list[Any] = []
+        self.home_totals: list[Any] = []
+        self.deposits: list[Any] = []
         # line columns
         self.l_index: list[int] = []
         self.l_no: list[Any] = []
@@ -275,6 +305,7 @@ class _Columns:
         self.l_desc: list[Any] = []
         self.l_amount: list[Any] = []
         self.l_kind: list[int] = []
+        self.l_id: list[Any] = []
 
     def line_lists(self) -> tuple[list[Any], ...]:
         return (
@@ -287,6 +318,7 @@ class _Columns:
             self.l_desc,
             self.l_amount,
             self.l_kind,
+            self.l_id,
         )
 
     def drop_lines_from(self, start: int) -> None:
@@ -298,11 +330,11 @@ class _Columns:
 
 
 _Append = Callable[[Any], None]
-_Appenders = tuple[_Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append]
+_Appenders = tuple[_Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append, _Append]
 
 
 def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -322,6 +354,7 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
                 a_desc(ln.get("Description"))
                 a_amount(ln.get("Amount", 0))
                 a_kind(_ADD)
+                a_id(ln.get("Id"))
                 continue
         elif kind == "SubTotalLineDetail":
             continue
@@ -347,6 +380,7 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
                 a_desc(sub.get("Description"))
                 a_amount(sub.get("Amount", 0))
                 a_kind(_ADD)
+                a_id(sub.get("Id"))
             continue
         item = account = tax = None
         if detail:
@@ -366,10 +400,11 @@ def _invoice_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(sign)
+        a_id(ln.get("Id"))
 
 
 def _bill_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -392,10 +427,11 @@ def _bill_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(_ADD)
+        a_id(ln.get("Id"))
 
 
 def _journal_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -413,10 +449,11 @@ def _journal_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(_DEBIT if posting == "Debit" else _CREDIT if posting == "Credit" else _BAD)
+        a_id(ln.get("Id"))
 
 
 def _payment_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> None:
-    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind = appenders
+    a_index, a_no, a_item, a_account, a_tax, a_ref, a_desc, a_amount, a_kind, a_id = appenders
     for position, ln in enumerate(lines, start=1):
         for linked in ln.get("LinkedTxn") or ():
             if linked.get("TxnType") == "Invoice":
@@ -430,6 +467,7 @@ def _payment_lines(index: int, lines: Sequence[Any], appenders: _Appenders) -> N
                 a_desc(ln.get("Description"))
                 a_amount(ln.get("Amount", 0))
                 a_kind(_ADD)
+                a_id(ln.get("Id"))
                 break
 
 
@@ -452,7 +490,7 @@ _LINE_READERS = {
 # the reference, and a common reader must store exactly the rows they would, or return False.
 
 #: The line fields, in ``_Columns.line_lists`` order (after the transaction index).
-_LINE_FIELDS = ("no", "item", "account", "tax", "ref", "desc", "amount", "kind")
+_LINE_FIELDS = ("no", "item", "account", "tax", "ref", "desc", "amount", "kind", "id")
 
 #: For each entity, the line fields that are the same on every line its common reader accepts.
 _COMMON_CONSTANTS: Mapping[str, Mapping[str, Any]] = {
@@ -466,7 +504,7 @@ _BILL_EXPENSE_KINDS = ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDet
 
 def _common_invoice_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Sales lines with an object detail, and subtotal lines (left out); False at any other line."""
-    a_no, a_item, a_tax, a_desc, a_amount = appenders
+    a_no, a_item, a_tax, a_desc, a_amount, a_id = appenders
     for position, ln in enumerate(lines, start=1):
         kind = ln.get("DetailType")
         if kind == "SalesItemLineDetail":
@@ -481,6 +519,7 @@ def _common_invoice_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
             a_tax(tax.get("value") if tax else None)
             a_desc(ln.get("Description"))
             a_amount(ln.get("Amount", 0))
+            a_id(ln.get("Id"))
         elif kind != "SubTotalLineDetail":
             return False
     return True
@@ -488,7 +527,7 @@ def _common_invoice_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
 
 def _common_bill_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Expense lines (account- or item-based) with an object detail, and subtotal lines."""
-    a_no, a_item, a_account, a_tax, a_desc, a_amount = appenders
+    a_no, a_item, a_account, a_tax, a_desc, a_amount, a_id = appenders
     for position, ln in enumerate(lines, start=1):
         kind = ln.get("DetailType")
         if type(kind) is str and kind in _BILL_EXPENSE_KINDS:
@@ -505,6 +544,7 @@ def _common_bill_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
             a_tax(tax.get("value") if tax else None)
             a_desc(ln.get("Description"))
             a_amount(ln.get("Amount", 0))
+            a_id(ln.get("Id"))
         elif kind != "SubTotalLineDetail":
             return False
     return True
@@ -512,7 +552,7 @@ def _common_bill_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
 
 def _common_journal_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Journal lines with an object detail (description-only lines post nothing)."""
-    a_no, a_account, a_tax, a_desc, a_amount, a_kind = appenders
+    a_no, a_account, a_tax, a_desc, a_amount, a_kind, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -531,12 +571,13 @@ def _common_journal_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
         a_desc(ln.get("Description"))
         a_amount(ln.get("Amount", 0))
         a_kind(_DEBIT if posting == "Debit" else _CREDIT if posting == "Credit" else _BAD)
+        a_id(ln.get("Id"))
     return True
 
 
 def _common_payment_lines(lines: list[Any], appenders: Sequence[_Append]) -> bool:
     """Payment lines whose links are a list of objects; one row per application to an invoice."""
-    a_no, a_ref, a_desc, a_amount = appenders
+    a_no, a_ref, a_desc, a_amount, a_id = appenders
     position = 0
     for ln in lines:
         position += 1
@@ -552,6 +593,7 @@ def _common_payment_lines(lines: list[Any], appenders: Sequence[_Append]) -> boo
                 a_ref(linked.get("TxnId"))
                 a_desc(ln.get("Description"))
                 a_amount(ln.get("Amount", 0))
+                a_id(ln.get("Id"))
                 break
     return True
 
@@ -601,6 +643,7 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> tuple[_Colum
     a_id, a_number, a_date, a_due = c.ids.append, c.numbers.append, c.txn_dates.append, c.due_dates.append
     a_pid, a_pname, a_cur = c.party_ids.append, c.party_names.append, c.currencies.append
     a_total, a_tax, a_note, a_upd = c.totals.append, c.taxes.append, c.notes.append, c.updated.append
+    a_rate, a_home, a_deposit = c.rates.append, c.home_totals.append, c.deposits.append
     for index, payload in enumerate(payloads):
         start = len(c.l_index)
         common_start = len(common_rows)
@@ -631,8 +674,9 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> tuple[_Colum
             common.drop_from(common_start)
             a_count(0)
             a_id(payload.get("Id") if isinstance(payload, Mapping) else None)
-            for append in (a_number, a_date, a_due, a_pid, a_pname, a_cur, a_note, a_upd):
+            for append in (a_number, a_date, a_due, a_pid, a_pname, a_cur, a_note, a_upd, a_rate, a_deposit):
                 append(None)
+            a_home(_NAN)
             a_total(_NAN)
             a_tax(_NAN)
             continue
@@ -648,6 +692,10 @@ def _collect(entity: str, payloads: Sequence[Mapping[str, Any]]) -> tuple[_Colum
         a_tax(tax)
         a_note(get("PrivateNote"))
         a_upd(updated)
+        a_rate(get("ExchangeRate"))
+        a_home(get("HomeTotalAmt", _NAN))
+        deposit = get("DepositToAccountRef")
+        a_deposit(deposit.get("value") if isinstance(deposit, Mapping) else None)
     return c, common
 
 
@@ -663,6 +711,7 @@ class _Lines(NamedTuple):
     desc: list[Any]
     amount: list[Any]
     kind: np.ndarray
+    id: list[Any]
 
 
 def _line_columns(c: _Columns, common: _CommonLines) -> _Lines:
@@ -686,7 +735,9 @@ def _line_columns(c: _Columns, common: _CommonLines) -> _Lines:
     order = np.argsort(index, kind="stable")
     positions = order.tolist()
     merged: dict[str, Any] = {}
-    for name in _LINE_FIELDS[:-1]:
+    for name in _LINE_FIELDS:
+        if name == "kind":
+            continue
         both = columns[name] + general[name]
         merged[name] = [both[i] for i in positions]
     merged["kind"] = np.concatenate([columns["kind"], np.array(general["kind"], dtype=np.int64)])[order]
@@ -882,6 +933,7 @@ def _parse_transactions(
     else:
         amount, amount_na = _cents_numpy(c.totals)
     tax, tax_na = _cents_numpy(c.taxes)
+    home, home_na = _cents_numpy(c.home_totals)
 
     txn_date = _dates(c.txn_dates)
     ids = _strings(c.ids)
@@ -910,6 +962,9 @@ def _parse_transactions(
             "data_ok": pd.arrays.BooleanArray(data_ok, no_mask.copy()),
             "memo": _strings(c.notes),
             "updated_at": _timestamps(c.updated),
+            "exchange_rate": _strings(_rate_texts(c.rates)),
+            "home_amount_cents": pd.arrays.IntegerArray(home, home_na),
+            "deposit_account_id": _strings(_only_text(c.deposits)),
         },
         F.TRANSACTIONS,
         n,
@@ -936,12 +991,51 @@ def _parse_transactions(
             "tax_code_id": _strings(lines.tax),
             "ref_id": _strings(lines.ref),
             "description": _strings(lines.desc),
+            "line_id": _strings(lines.id),
             **amounts,
         },
         F.LINES,
         m,
     )
+    if entity == "payment":
+        line_frame = _with_payment_header_lines(payloads, ids, line_frame, index)
     return transactions, line_frame
+
+
+def _header_ref(payload: Any, key: str) -> Any:
+    """``payload[key].value``, or None when absent or not of QBO's shape."""
+    try:
+        ref = payload.get(key)
+        return ref.get("value") if ref else None
+    except (AttributeError, TypeError):
+        return None
+
+
+def _with_payment_header_lines(
+    payloads: Sequence[Mapping[str, Any]], ids: Any, applications: pd.DataFrame, owners: np.ndarray
+) -> pd.DataFrame:
+    """A payment's own refs on a line 0 before its applications, as the AWRA reader gives them.
+
+    ``payment_method_id`` = PaymentMethodRef, ``account_id`` = DepositToAccountRef (no amount):
+    the line comparison reads both sides' line 0 for the ``payment_method`` and
+    ``deposit_account`` fields. One line 0 per payment, refs absent or not.
+    """
+    n = len(payloads)
+    header = _frame(
+        {
+            "entity": _constant_strings("payment", n),
+            "txn_id": ids,
+            "line_no": pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)),
+            "payment_method_id": _strings([_header_ref(p, "PaymentMethodRef") for p in payloads]),
+            "account_id": _strings([_header_ref(p, "DepositToAccountRef") for p in payloads]),
+        },
+        F.LINES,
+        n,
+    )
+    # by payment, line 0 first (the order the parse gives every entity's lines)
+    owner = np.concatenate([np.arange(n), owners])
+    both = F.concat_frames([header, applications], F.LINES)
+    return both.take(np.argsort(owner, kind="stable")).reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- references
@@ -1052,13 +1146,29 @@ def resolve_tax_rates(references: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------- bundle
 
 
+def home_currency_of_preferences(preferences: Sequence[Mapping[str, Any]]) -> str | None:
+    """``CurrencyPrefs.HomeCurrency.value`` of QBO's Preferences object (the first one given).
+
+    ``None`` when there is none or it does not say (a blank or odd shape is not a currency).
+    """
+    for payload in preferences:
+        prefs = payload.get("CurrencyPrefs") if isinstance(payload, Mapping) else None
+        home = prefs.get("HomeCurrency") if isinstance(prefs, Mapping) else None
+        value = home.get("value") if isinstance(home, Mapping) else None
+        if isinstance(value, str) and value.strip():
+            return value.strip().upper()
+        return None
+    return None
+
+
 def qbo_data_from_payloads(
     payloads_by_entity: Mapping[str, Sequence[Mapping[str, Any]]], *, in_window: bool = True
 ) -> QboData:
     """A ``QboData`` from payloads keyed by QBO entity name (``Invoice``, ``Customer``…).
 
     Transaction entities go to ``transactions``/``lines`` (with ``in_window``), reference
-    entities to ``references`` (TaxCode rates resolved); other names are kept in ``raw`` only.
+    entities to ``references`` (TaxCode rates resolved), ``Preferences`` gives
+    ``home_currency``; other names are kept in ``raw`` only.
     ``raw`` is ``{entity: {Id: payload}}`` for every entity given.
     """
     transactions, lines, references = [], [], []
@@ -1077,14 +1187,17 @@ def qbo_data_from_payloads(
             lines=F.concat_frames(lines, F.LINES),
             references=resolve_tax_rates(F.concat_frames(references, F.REFERENCES)),
             raw=raw,
+            home_currency=home_currency_of_preferences(payloads_by_entity.get(PREFERENCES, ())),
         ).check()
 
 
 __all__ = [
     "ENTITY_OF_QBO",
+    "PREFERENCES",
     "REF_TYPE_OF_QBO",
     "cents_array",
     "exact_cents",
+    "home_currency_of_preferences",
     "parse_references",
     "parse_transactions",
     "qbo_data_from_payloads",

@@ -7,10 +7,14 @@ One SQL database (SQLAlchemy Core; SQLite by default, PostgreSQL tested) holds:
   status, code version, QBO minor version, inputs hash and owner (host, pid).
 * ``qbo_recon_findings``: one row per finding of a run, keyed by a stable ``fingerprint``,
   with the time it was first seen.
-* ``qbo_recon_locks``: one row per company while a run holds it. A lock whose owner is gone
-  (same host, process no longer alive) or older than ``stale_after`` is taken over; taking a
-  lock marks every run of that company still ``running`` as failed ("interrupted"), since only
-  the lock holder may run.
+* ``qbo_recon_locks``: one row per company while a run holds it: a lease. The holder renews
+  ``heartbeat_at`` from a background thread while its run goes on (every quarter of the lease);
+  another process takes the lock over once the last heartbeat is older than the lease (60 s by
+  default, ``[history] lock_lease_seconds``), or at once when the holder ran on this host and
+  its process is gone. Taking a lock over marks every run of that company still ``running`` as
+  ``interrupted``, since only the lock holder may run. Leases compare the hosts' clocks: keep
+  them in sync (NTP), well within the lease. A lock row left by code older than the lease (no
+  heartbeat) is taken over only after ``stale_after`` (12 hours), as that code would have.
 
 Each run's findings are compared with those of the previous *completed* run of the same
 company (``compare``): ``new``, ``persisting`` (with age since first seen and aging buckets),
@@ -24,8 +28,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,11 +44,19 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from reconcile.errors import RunLocked, SourceError
+from reconcile import frames as F
+from reconcile.errors import RunLocked, SourceError, UsageError
+from reconcile.history.acks import Acknowledgement, lapse_reason, values_digests
+from reconcile.history.schema import ensure_schema
 from reconcile.params import RunParams
 
-#: Outcomes a run row can hold.
-OUTCOMES: tuple[str, ...] = ("running", "completed", "failed")
+log = logging.getLogger(__name__)
+
+#: Outcomes a run row can hold (``interrupted``: its process ended before it finished).
+OUTCOMES: tuple[str, ...] = ("running", "completed", "failed", "interrupted")
+
+#: How long a run lock outlives its holder's last heartbeat, by default.
+DEFAULT_LEASE_SECONDS = 60.0
 
 #: Aging buckets (inclusive day ranges) for persisting findings.
 AGING_BUCKETS: tuple[tuple[str, int, int | None], ...] = (
@@ -110,6 +124,7 @@ runs_table = sa.Table(
     sa.Column("owner", sa.String(200)),
     sa.Column("owner_host", sa.String(255)),
     sa.Column("owner_pid", sa.Integer),
+    sa.Column("attempt", sa.Integer),
     sa.Index("ix_qbo_recon_runs_company_started", "company", "started_at"),
 )
 
@@ -129,6 +144,7 @@ findings_table = sa.Table(
     sa.Column("amount_cents", sa.BigInteger),
     sa.Column("history_status", sa.String(16)),
     sa.Column("first_seen", UtcDateTime, nullable=False),
+    sa.Column("values_digest", sa.String(32)),
     sa.Index("ix_qbo_recon_findings_company_fp", "company", "fingerprint"),
 )
 
@@ -142,6 +158,33 @@ locks_table = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("pid_start", sa.String(32)),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime),
+    sa.Column("lease_seconds", sa.Integer),
+)
+
+
+acks_table = sa.Table(
+    "qbo_recon_acks",
+    metadata,
+    sa.Column("company", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), primary_key=True),
+    sa.Column("entity", sa.String(32)),
+    sa.Column("category", sa.String(32)),
+    sa.Column("awra_id", sa.String(120)),
+    sa.Column("awra_number", sa.String(120)),
+    sa.Column("qbo_id", sa.String(120)),
+    sa.Column("field", sa.String(64)),
+    sa.Column("party", sa.Text),
+    sa.Column("amount_cents", sa.BigInteger),
+    sa.Column("values_digest", sa.String(32)),
+    sa.Column("run_id", sa.String(120)),
+    sa.Column("ack_by", sa.String(200), nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("ack_at", UtcDateTime, nullable=False),
+    sa.Column("until", sa.Date),
+    sa.Column("lapsed_at", UtcDateTime),
+    sa.Column("lapsed_reason", sa.Text),
+    sa.Column("lapsed_run_id", sa.String(120)),
 )
 
 
@@ -171,16 +214,30 @@ class RunRecord:
     owner: str | None = None
     owner_host: str | None = None
     owner_pid: int | None = None
+    attempt: int = 1
 
 
 @dataclass(frozen=True)
 class LockHandle:
-    """A held run lock; ``token`` identifies this acquisition."""
+    """A held run lock; ``token`` identifies this acquisition.
+
+    ``lost`` is set when a heartbeat found the lock taken over by another process (this one
+    stalled past its lease): the run must not publish then (``ensure_held``).
+    """
 
     company: str
     token: str
     owner: str
     took_over: str | None = None  # description of the stale lock taken over, if any
+    lost: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+
+    def ensure_held(self) -> None:
+        """Raise ``RunLocked`` if another process took this lock over since it was acquired."""
+        if self.lost.is_set():
+            raise RunLocked(
+                f"{self.company}: this run's lock lease lapsed and another run took the lock over;"
+                " nothing was published"
+            )
 
 
 # --------------------------------------------------------------------------- process identity
@@ -359,33 +416,35 @@ def make_engine(url: str) -> Engine:
 
 
 class RunHistory:
-    """The run-history store; creates its tables if absent.
+    """The run-history store; creates its tables, or upgrades them in place, on first use.
 
-    ``stale_after``: a lock older than this is taken over even if its owner cannot be checked
-    (another host). ``host``/``pid`` identify this process (overridable for tests).
+    ``lease_seconds``: how long a lock this process takes outlives its last heartbeat.
+    ``stale_after``: when a lock row without heartbeat (left by older code) is taken over.
+    ``host``/``pid`` identify this process (overridable for tests).
     """
 
     def __init__(
         self,
         url: str | Engine,
         *,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         stale_after: timedelta = timedelta(hours=12),
         host: str | None = None,
         pid: int | None = None,
     ):
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
         self.engine = url if isinstance(url, Engine) else make_engine(url)
         self.url = self.engine.url.render_as_string(hide_password=True)
+        self.lease_seconds = lease_seconds
         self.stale_after = stale_after
         self.host = host or socket.gethostname()
         self.pid = pid if pid is not None else os.getpid()
         try:
-            try:
-                metadata.create_all(self.engine, checkfirst=True)
-            except (sa.exc.ProgrammingError, sa.exc.IntegrityError):
-                # another process created the tables between our check and our CREATE: check again
-                metadata.create_all(self.engine, checkfirst=True)
+            for step in ensure_schema(self.engine):
+                log.info("run history at %s: schema %s", self.url, step)
         except SQLAlchemyError as exc:
-            raise self._error("could not open or create the history tables", exc) from exc
+            raise self._error("could not open, create or upgrade the history tables", exc) from exc
 
     def _error(self, what: str, exc: SQLAlchemyError) -> SourceError:
         detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
@@ -401,18 +460,39 @@ class RunHistory:
     def lock(self, company: str, *, owner: str = "", now: datetime | None = None) -> Iterator[LockHandle]:
         """Hold the run lock of ``company`` for the ``with`` block; ``RunLocked`` if a live run holds it.
 
-        On acquiring it, runs of the company still marked ``running`` are marked failed
-        ("interrupted"): their process ended without finishing.
+        A background thread renews the lease while the block runs. On acquiring the lock, runs of
+        the company still marked ``running`` are marked ``interrupted``: their process ended
+        without finishing.
         """
         handle = self.acquire_lock(company, owner=owner, now=now)
+        heartbeat = _Heartbeat(self, handle)
+        heartbeat.start()
         try:
             yield handle
         except BaseException:
-            # the run's own error matters more than a failure to release (the lock then goes stale)
+            heartbeat.stop()
+            # the run's own error matters more than a failure to release (the lease then runs out)
             with contextlib.suppress(SourceError):
                 self.release_lock(handle)
             raise
+        heartbeat.stop()
         self.release_lock(handle)
+
+    def renew_lock(self, handle: LockHandle, *, now: datetime | None = None) -> bool:
+        """Renew the lease of a held lock; False (and ``handle.lost`` set) if another process holds it now."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    locks_table.update()
+                    .where(locks_table.c.company == handle.company, locks_table.c.token == handle.token)
+                    .values(heartbeat_at=_aware(now))
+                )
+        except SQLAlchemyError as exc:
+            raise self._error("could not renew the run lock", exc) from exc
+        if result.rowcount != 1:
+            handle.lost.set()
+            return False
+        return True
 
     def acquire_lock(self, company: str, *, owner: str = "", now: datetime | None = None) -> LockHandle:
         """Take the run lock of ``company`` (see ``lock``); release it with ``release_lock``."""
@@ -426,6 +506,8 @@ class RunHistory:
             "pid": self.pid,
             "pid_start": _pid_start(self.pid) if self.pid == os.getpid() else None,
             "acquired_at": now,
+            "heartbeat_at": now,
+            "lease_seconds": max(1, round(self.lease_seconds)),
         }
         took_over: str | None = None
         try:
@@ -487,8 +569,15 @@ class RunHistory:
     def _stale_reason(self, held: Mapping[Any, Any], now: datetime) -> str | None:
         if held["host"] == self.host and not process_alive(int(held["pid"]), held.get("pid_start")):
             return "its process is gone"
-        if now - held["acquired_at"] > self.stale_after:
-            return f"older than {self.stale_after}"
+        heartbeat = held.get("heartbeat_at")
+        if heartbeat is None:  # a lock row from before leases: no heartbeat will ever come
+            if now - held["acquired_at"] > self.stale_after:
+                return f"older than {self.stale_after}"
+            return None
+        lease = timedelta(seconds=held.get("lease_seconds") or self.lease_seconds)
+        silent = now - heartbeat
+        if silent > lease:
+            return f"no heartbeat for {silent.total_seconds():.0f} s, past its {lease.total_seconds():.0f} s lease"
         return None
 
     def _fail_interrupted(self, company: str, now: datetime) -> None:
@@ -497,7 +586,7 @@ class RunHistory:
                 runs_table.update()
                 .where(runs_table.c.company == company, runs_table.c.outcome == "running")
                 .values(
-                    outcome="failed",
+                    outcome="interrupted",
                     finished_at=now,
                     reason="interrupted: the run's process ended before it finished",
                 )
@@ -515,8 +604,12 @@ class RunHistory:
         triggered_by: str = "manual",
         owner: str = "",
         started_at: datetime | None = None,
+        attempt: int = 1,
     ) -> RunRecord:
-        """Record a run as ``running`` (started at ``started_at``, default ``params.now``)."""
+        """Record a run as ``running`` (started at ``started_at``, default ``params.now``).
+
+        ``attempt`` numbers the tries of a run that is retried after a passing failure (1: first).
+        """
         started = _aware(started_at, params.now)
         row = {
             "run_id": params.run_id,
@@ -534,6 +627,7 @@ class RunHistory:
             "owner": owner[:200],
             "owner_host": self.host,
             "owner_pid": self.pid,
+            "attempt": attempt,
         }
         try:
             with self.engine.begin() as conn:
@@ -560,13 +654,13 @@ class RunHistory:
         inputs_hash: str | None = None,
         now: datetime | None = None,
     ) -> None:
-        """Record the end of a run: ``completed`` or ``failed`` (with a one-line ``reason``).
+        """Record the end of a run: ``completed``, ``failed`` or ``interrupted`` (with a one-line ``reason``).
 
         ``inputs_hash``, when given, replaces the one recorded at the start (the inputs are known
         only once the sources were read).
         """
-        if outcome not in ("completed", "failed"):
-            raise ValueError(f"finish_run: outcome must be completed or failed, not {outcome!r}")
+        if outcome not in ("completed", "failed", "interrupted"):
+            raise ValueError(f"finish_run: outcome must be completed, failed or interrupted, not {outcome!r}")
         values: dict[str, Any] = {"outcome": outcome, "finished_at": _aware(now)}
         if counts is not None:
             values["counts"] = json.dumps(counts, sort_keys=True, default=str)
@@ -702,7 +796,10 @@ class RunHistory:
         """Fingerprint this run's findings, record them and compare with the previous completed run.
 
         Returns a new findings frame with ``fingerprint``, ``history_status`` (new, persisting,
-        reopened), ``first_seen`` and ``age_days``, and a JSON-ready summary: the counts
+        reopened), ``first_seen``, ``age_days`` and the acknowledgement columns (``ack_by``,
+        ``ack_note``, ``ack_at``, ``ack_until`` for an acknowledgement in force; ``ack_lapsed``, in
+        plain words, for one that lapsed, now or before; see ``reconcile.history.acks``), and a
+        JSON-ready summary: the counts
         ``new``, ``persisting``, ``resolved``, ``reopened`` and ``open``, ``previous_run_id``,
         ``aging`` (persisting findings per bucket), ``trend`` (open findings of recent runs, oldest
         first, this run last) and ``resolved_findings`` (what disappeared since the previous run).
@@ -740,6 +837,9 @@ class RunHistory:
             ages = [max(0, (now - fs).days) for fs in first_seen]
             out["age_days"] = pd.Series(ages, dtype="Int64", index=out.index)
 
+            digests = values_digests(out)
+            lapses, adopted = self._apply_acks(params, out, fps, statuses, digests, now)
+
             aging = {label: 0 for label, _, _ in AGING_BUCKETS}
             for status, age in zip(statuses, ages, strict=True):
                 if status == "persisting":
@@ -753,7 +853,7 @@ class RunHistory:
                 "open": len(statuses),
                 "aging": aging,
             }
-            self._record_findings(params, out, fps, statuses, first_seen, summary)
+            self._record_findings(params, out, fps, statuses, first_seen, summary, digests, lapses, adopted)
             summary["trend"] = self._trend(company, params.run_id)
             summary["resolved_findings"] = [
                 {
@@ -772,6 +872,162 @@ class RunHistory:
         except SQLAlchemyError as exc:
             raise self._error("could not compare with the run history", exc) from exc
         return out, summary
+
+    def _apply_acks(
+        self,
+        params: RunParams,
+        out: pd.DataFrame,
+        fps: Sequence[str],
+        statuses: Sequence[str],
+        digests: Sequence[str],
+        now: datetime,
+    ) -> tuple[dict[str, str], dict[str, str]]:
+        """Fill the ack columns of ``out`` (in place: it is ``compare``'s own copy).
+
+        Returns the acknowledgements that lapse now (fingerprint -> reason) and those recorded
+        before findings had digests, which adopt the current one (fingerprint -> digest).
+        """
+        # acknowledgements are made by people, so a company has few: read them all at once
+        acks = {a.fingerprint: a for a in self.acknowledgements(params.company)}
+        n = len(out)
+        by: list[str | None] = [None] * n
+        note: list[str | None] = [None] * n
+        at: list[datetime | None] = [None] * n
+        until: list[date | None] = [None] * n
+        lapsed: list[str | None] = [None] * n
+        lapses: dict[str, str] = {}
+        adopted: dict[str, str] = {}
+        amounts = _cents_list(out)
+        for i, fp in enumerate(fps):
+            ack = acks.get(fp)
+            if ack is None:
+                continue
+            if not ack.in_force:
+                lapsed[i] = ack.lapsed_reason
+                continue
+            if ack.values_digest is None:
+                adopted[fp] = digests[i]
+            reason = lapse_reason(
+                ack, history_status=statuses[i], values_digest=digests[i], amount_cents=amounts[i], today=now.date()
+            )
+            if reason is not None:
+                lapses[fp] = reason
+                lapsed[i] = reason
+                continue
+            by[i], note[i], at[i], until[i] = ack.by, ack.note, ack.at, ack.until
+        text = F.dtype_of(F.STR)
+        out["ack_by"] = pd.Series(by, dtype=text, index=out.index)
+        out["ack_note"] = pd.Series(note, dtype=text, index=out.index)
+        out["ack_at"] = pd.Series(at, index=out.index, dtype=object).astype("datetime64[ns, UTC]")
+        out["ack_until"] = pd.Series(
+            [None if d is None else pd.Timestamp(d) for d in until], index=out.index, dtype=object
+        ).astype("datetime64[ns]")
+        out["ack_lapsed"] = pd.Series(lapsed, dtype=text, index=out.index)
+        return lapses, adopted
+
+    # ------------------------------------------------------------------- acknowledgements
+
+    def latest_completed_findings(self, company: str) -> tuple[RunRecord | None, pd.DataFrame]:
+        """The latest completed run of ``company`` and the findings recorded for it."""
+        try:
+            run = self.previous_completed_run(company)
+            return run, self.run_findings(run.run_id) if run else self.run_findings("")
+        except SQLAlchemyError as exc:
+            raise self._error("could not read the run history", exc) from exc
+
+    def acknowledge(
+        self,
+        company: str,
+        fingerprints: Sequence[str],
+        *,
+        note: str,
+        by: str,
+        until: date | None = None,
+        now: datetime | None = None,
+    ) -> list[Acknowledgement]:
+        """Acknowledge findings of the latest completed run of ``company`` (replacing earlier acks).
+
+        ``UsageError`` when a fingerprint is not a finding of that run, the note or name is blank,
+        or ``until`` is already past.
+        """
+        now = _aware(now)
+        note, by = " ".join(note.split()), " ".join(by.split())
+        if not note:
+            raise UsageError("--note: say in a few words why the finding is acknowledged")
+        if not by:
+            raise UsageError("--by: name who acknowledges it")
+        if until is not None and until < now.date():
+            raise UsageError(f"--until {until.isoformat()}: that date has already passed")
+        run, findings = self.latest_completed_findings(company)
+        if run is None:
+            raise UsageError(f"{company}: no completed run yet, so no finding to acknowledge")
+        by_fp = {str(r["fingerprint"]): r for r in findings.to_dict("records")}
+        unknown = [fp for fp in fingerprints if fp not in by_fp]
+        if unknown:
+            raise UsageError(f"{company}: {unknown[0]} is not a finding of the latest completed run {run.run_id}")
+        rows = []
+        for fp in dict.fromkeys(fingerprints):
+            f = by_fp[fp]
+            rows.append(
+                {
+                    "company": company,
+                    "fingerprint": fp,
+                    **{k: _none(f.get(k)) for k in ("entity", "category", "awra_id", "awra_number", "qbo_id", "field")},
+                    "party": _none(f.get("party")),
+                    "amount_cents": None if _none(f.get("amount_cents")) is None else int(f["amount_cents"]),
+                    "values_digest": _none(f.get("values_digest")),
+                    "run_id": run.run_id,
+                    "ack_by": by[:200],
+                    "note": note,
+                    "ack_at": now,
+                    "until": until,
+                }
+            )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    acks_table.delete().where(
+                        acks_table.c.company == company, acks_table.c.fingerprint.in_([r["fingerprint"] for r in rows])
+                    )
+                )
+                conn.execute(acks_table.insert(), rows)
+        except SQLAlchemyError as exc:
+            raise self._error("could not record the acknowledgement", exc) from exc
+        return self.acknowledgements(company, fingerprints=[r["fingerprint"] for r in rows])
+
+    def unacknowledge(self, company: str, fingerprints: Sequence[str]) -> int:
+        """Remove acknowledgements (in force or lapsed); how many there were."""
+        try:
+            with self.engine.begin() as conn:
+                result = conn.execute(
+                    acks_table.delete().where(
+                        acks_table.c.company == company, acks_table.c.fingerprint.in_(list(fingerprints))
+                    )
+                )
+        except SQLAlchemyError as exc:
+            raise self._error("could not remove the acknowledgement", exc) from exc
+        return int(result.rowcount or 0)
+
+    def acknowledgements(
+        self, company: str | None = None, *, fingerprints: Sequence[str] | None = None
+    ) -> list[Acknowledgement]:
+        """Acknowledgements (of one company, or all; of these fingerprints, or all), newest first."""
+        query = sa.select(acks_table).order_by(acks_table.c.ack_at.desc(), acks_table.c.fingerprint)
+        if company is not None:
+            query = query.where(acks_table.c.company == company)
+        found: list[Acknowledgement] = []
+        try:
+            with self.engine.connect() as conn:
+                if fingerprints is None:
+                    found = [_ack(r) for r in conn.execute(query).mappings()]
+                else:
+                    for chunk in _chunks(sorted(set(fingerprints)), _CHUNK):
+                        found += [
+                            _ack(r) for r in conn.execute(query.where(acks_table.c.fingerprint.in_(chunk))).mappings()
+                        ]
+        except SQLAlchemyError as exc:
+            raise self._error("could not read the acknowledgements", exc) from exc
+        return found
 
     def _fingerprints_of(self, run_id: str) -> dict[str, Mapping[Any, Any]]:
         with self.engine.connect() as conn:
@@ -807,15 +1063,14 @@ class RunHistory:
         statuses: Sequence[str],
         first_seen: Sequence[datetime],
         summary: Mapping[str, Any],
+        digests: Sequence[str],
+        lapses: Mapping[str, str],
+        adopted: Mapping[str, str],
     ) -> None:
         def col(name: str) -> list[str | None]:
             return [v or None for v in _texts(frame, name)]
 
-        amounts: list[int | None]
-        if "amount_cents" in frame.columns:
-            amounts = [None if pd.isna(v) else int(v) for v in frame["amount_cents"].astype("Int64").tolist()]
-        else:
-            amounts = [None] * len(frame)
+        amounts = _cents_list(frame)
         rows = [
             {
                 "run_id": params.run_id,
@@ -831,8 +1086,9 @@ class RunHistory:
                 "amount_cents": amt,
                 "history_status": s,
                 "first_seen": fs,
+                "values_digest": d,
             }
-            for fp, e, c, a, n, q, f, p, amt, s, fs in zip(
+            for fp, e, c, a, n, q, f, p, amt, s, fs, d in zip(
                 fps,
                 col("entity"),
                 col("category"),
@@ -844,6 +1100,7 @@ class RunHistory:
                 amounts,
                 statuses,
                 first_seen,
+                digests,
                 strict=True,
             )
         ]
@@ -861,6 +1118,20 @@ class RunHistory:
                 .where(runs_table.c.run_id == params.run_id)
                 .values(open_findings=len(rows), history=json.dumps(history_doc, sort_keys=True))
             )
+            company = params.company
+            for fp, reason in lapses.items():
+                conn.execute(
+                    acks_table.update()
+                    .where(acks_table.c.company == company, acks_table.c.fingerprint == fp)
+                    .values(lapsed_at=params.now, lapsed_reason=reason, lapsed_run_id=params.run_id)
+                )
+            for fp, digest in adopted.items():
+                if fp not in lapses:
+                    conn.execute(
+                        acks_table.update()
+                        .where(acks_table.c.company == company, acks_table.c.fingerprint == fp)
+                        .values(values_digest=digest)
+                    )
 
     def _trend(self, company: str, run_id: str) -> list[dict[str, Any]]:
         query = (
@@ -888,12 +1159,83 @@ class RunHistory:
         ]
 
 
+class _Heartbeat:
+    """Renews a held lock's lease every quarter of the lease until stopped (a daemon thread)."""
+
+    def __init__(self, history: RunHistory, handle: LockHandle):
+        self.history = history
+        self.handle = handle
+        self.interval = max(0.05, history.lease_seconds / 4)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._beat, name=f"lock-heartbeat-{handle.company}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=max(5.0, self.interval * 2))
+
+    def _beat(self) -> None:
+        while not self.stopped.wait(self.interval):
+            try:
+                if not self.history.renew_lock(self.handle):
+                    log.error(
+                        "%s: the run lock was taken over by another process; this run must not publish",
+                        self.handle.company,
+                    )
+                    return
+            except SourceError as exc:
+                # a passing database hiccup: keep trying until the lease itself runs out
+                log.warning("%s: could not renew the run lock: %s", self.handle.company, exc.one_line())
+
+
 def _aware(moment: datetime | None, default: datetime | None = None) -> datetime:
     """``moment`` (or ``default``, or the current time), refusing naive datetimes: a naive one is a bug."""
     value = moment or default or datetime.now(UTC)
     if value.tzinfo is None:
         raise ValueError("the run history needs timezone-aware datetimes")
     return value
+
+
+def _none(value: Any) -> Any:
+    """None for a missing value (NaN, NA, None or blank text)."""
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    return value
+
+
+def _cents_list(frame: pd.DataFrame) -> list[int | None]:
+    if "amount_cents" not in frame.columns:
+        return [None] * len(frame)
+    return [None if pd.isna(v) else int(v) for v in frame["amount_cents"].astype("Int64").tolist()]
+
+
+def _ack(row: Mapping[Any, Any]) -> Acknowledgement:
+    return Acknowledgement(
+        company=row["company"],
+        fingerprint=row["fingerprint"],
+        entity=row["entity"],
+        category=row["category"],
+        awra_id=row["awra_id"],
+        awra_number=row["awra_number"],
+        qbo_id=row["qbo_id"],
+        field=row["field"],
+        party=row["party"],
+        amount_cents=row["amount_cents"],
+        values_digest=row["values_digest"],
+        run_id=row["run_id"],
+        by=row["ack_by"],
+        note=row["note"],
+        at=row["ack_at"],
+        until=row["until"],
+        lapsed_at=row["lapsed_at"],
+        lapsed_reason=row["lapsed_reason"],
+    )
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
@@ -935,6 +1277,7 @@ def _record(row: Mapping[Any, Any]) -> RunRecord:
         owner=row["owner"],
         owner_host=row["owner_host"],
         owner_pid=row["owner_pid"],
+        attempt=row["attempt"] or 1,
     )
 
 
@@ -953,6 +1296,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
         "started (UTC)",
         "took",
         "outcome",
+        "try",
         "new",
         "open",
         "email",
@@ -974,6 +1318,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
                 r.started_at.strftime("%Y-%m-%d %H:%M"),
                 took,
                 r.outcome,
+                str(r.attempt),
                 "" if new is None else str(new),
                 "" if r.open_findings is None else str(r.open_findings),
                 r.email_status or "",
@@ -989,6 +1334,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
 
 __all__ = [
     "AGING_BUCKETS",
+    "DEFAULT_LEASE_SECONDS",
     "OUTCOMES",
     "LockHandle",
     "RunHistory",

@@ -1,0 +1,160 @@
+"""Account impact: per QBO account and currency, AWRA net vs QBO net and what explains it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pandas as pd
+
+from reconcile import frames as F
+from reconcile.accounts import NO_ACCOUNT_NAME, account_impact
+from reconcile.config import ReconcileSettings
+from reconcile.model import RunResult
+from reconcile.reconciliation import reconcile
+from reconcile.transactions import reconcile_transactions
+from reconcile.triage import load_rules
+from tests.company import build_company, change_rows, row_of
+
+RULES = load_rules(ReconcileSettings().triage_rules)
+
+
+def run(awra, qbo, params) -> RunResult:
+    return reconcile(awra, qbo, params, RULES)
+
+
+def account(result: RunResult, qbo_id: str | None, currency: str) -> pd.Series:
+    a = result.accounts
+    mask = (a["account"].isna() if qbo_id is None else a["account"] == qbo_id) & (a["currency"] == currency)
+    rows = a[mask.fillna(False).to_numpy(dtype=bool)]
+    assert len(rows) == 1, (qbo_id, currency, a)
+    return rows.iloc[0]
+
+
+def assert_every_account_ties_out(result: RunResult) -> None:
+    assert (result.accounts["unexplained_cents"] == 0).all(), result.accounts
+
+
+def test_consistent_books_post_the_same_to_every_account():
+    result = run(*build_company())
+    assert len(result.findings) == 0
+    F.check_frame(result.accounts, F.ACCOUNTS)
+    seen = set(zip(result.accounts["account"], result.accounts["currency"], strict=True))
+    assert seen == {("80", "KES"), ("81", "KES"), ("82", "KES"), ("84", "USD"), ("85", "USD")}
+    assert (result.accounts["difference_cents"] == 0).all()
+    assert_every_account_ties_out(result)
+    assert (result.accounts["findings"] == 0).all() and result.accounts["explained_by"].isna().all()
+
+
+def test_postings_are_debit_positive():
+    result = run(*build_company())
+    # invoice lines credit income (-1,500.00), the journal credits sales (-100.00)
+    assert account(result, "80", "KES").awra_net_cents == -160_000
+    # PAY-1 debits the bank with 1,500.00, the journal debits it with 100.00
+    assert account(result, "81", "KES").qbo_net_cents == 160_000
+    assert account(result, "82", "KES").awra_net_cents == 30_000  # the bill debits supplies
+    assert (account(result, "84", "USD").awra_net_cents, account(result, "85", "USD").qbo_net_cents) == (
+        -20_000,
+        20_000,
+    )
+    assert account(result, "80", "KES")["name"] == "Sales"
+
+
+def test_an_amount_difference_is_explained_on_the_accounts_it_touches():
+    awra, qbo, params = build_company()
+    qbo = replace(
+        qbo,
+        transactions=change_rows(qbo.transactions, row_of("id", "101"), amount_cents=160_000, line_total_cents=160_000),
+        lines=change_rows(qbo.lines, lambda f: (f["txn_id"] == "101") & (f["line_no"] == 2), amount_cents=60_000),
+    )
+    result = run(awra, qbo, params)
+    sales = account(result, "80", "KES")
+    assert (sales.difference_cents, sales.explained_cents, sales.unexplained_cents) == (10_000, 10_000, 0)
+    assert sales.explained_by == "mismatch amount invoice INV-1" and sales.findings == 1
+    assert_every_account_ties_out(result)
+
+
+def test_an_item_whose_income_account_differs_in_qbo_is_explained_by_its_mapping_finding():
+    awra, qbo, params = build_company()
+    # QBO's Consulting item posts to Export sales (84) while AWRA's maps to Sales (80)
+    qbo = replace(
+        qbo,
+        references=change_rows(
+            qbo.references, lambda f: (f["ref_type"] == "item") & (f["id"] == "90"), income_account_id="84"
+        ),
+    )
+    result = run(awra, qbo, params)
+    mapping = result.findings[result.findings["category"] == "mapping_mismatch"]
+    assert list(mapping["awra_id"]) == ["i-svc"]
+    sales, export = account(result, "80", "KES"), account(result, "84", "KES")
+    assert (sales.difference_cents, export.difference_cents) == (-150_000, 150_000)
+    assert sales.explained_by == export.explained_by == "mapping_mismatch income_account item i-svc"
+    assert_every_account_ties_out(result)
+
+
+def test_a_line_posted_to_another_account_with_the_same_totals_shows_as_unexplained():
+    awra, qbo, params = build_company()
+    # the bill's line is coded to the bank (81) in QBO: same totals, so no header finding
+    qbo = replace(qbo, lines=change_rows(qbo.lines, row_of("txn_id", "201"), account_id="81"))
+    result = run(awra, qbo, params)
+    supplies, bank = account(result, "82", "KES"), account(result, "81", "KES")
+    assert (supplies.unexplained_cents, bank.unexplained_cents) == (30_000, -30_000)
+    # a line-level finding naming the line (what the line comparison raises) explains it
+    line_finding = F.conform(
+        pd.DataFrame(
+            {
+                "run_id": [params.run_id],
+                "entity": ["bill"],
+                "category": ["mismatch"],
+                "awra_id": ["b-1"],
+                "awra_number": ["BILL-1"],
+                "qbo_id": ["201"],
+                "field": ["line_account"],
+                "line": ["1"],
+                "currency": ["KES"],
+                "effect_cents": [0],
+            }
+        ),
+        F.FINDINGS,
+    )
+    findings = F.concat_frames([result.findings, line_finding], F.FINDINGS)
+    core = reconcile_transactions(awra, qbo, params)
+    assert core.arrays is not None
+    explained = account_impact(awra, qbo, params, findings, core.arrays)
+    assert (explained["unexplained_cents"] == 0).all()
+    assert set(explained.loc[explained["difference_cents"] != 0, "explained_by"]) == {
+        "mismatch line_account bill BILL-1 line 1"
+    }
+
+
+def test_a_missing_document_and_an_unmapped_account_are_explained():
+    awra, qbo, params = build_company()
+    qbo = replace(qbo, transactions=qbo.transactions[qbo.transactions["id"] != "401"].reset_index(drop=True))
+    awra = replace(awra, mappings=awra.mappings[awra.mappings["awra_id"] != "a-cogs"].reset_index(drop=True))
+    result = run(awra, qbo, params)
+    bank = account(result, "81", "KES")
+    assert (bank.difference_cents, bank.unexplained_cents) == (150_000, 0)
+    assert "missing_in_qbo payment PAY-1" in bank.explained_by
+    unmapped = account(result, None, "KES")
+    assert unmapped["name"] == NO_ACCOUNT_NAME and unmapped.awra_net_cents == 30_000
+    assert unmapped.explained_by == "mapping_missing qbo_id account a-cogs" and unmapped.unexplained_cents == 0
+    assert account(result, "82", "KES").explained_by == "mapping_missing qbo_id account a-cogs"
+    assert_every_account_ties_out(result)
+
+
+def test_largest_differences_come_first():
+    awra, qbo, params = build_company()
+    qbo = replace(
+        qbo, transactions=qbo.transactions[~qbo.transactions["id"].isin(["201", "301"])].reset_index(drop=True)
+    )
+    result = run(awra, qbo, params)
+    differences = result.accounts["difference_cents"].abs().tolist()
+    assert differences == sorted(differences, reverse=True) and differences[0] == 30_000
+
+
+def test_a_payment_without_a_deposit_account_posts_where_qbo_put_it():
+    awra, qbo, params = build_company()
+    # AWRA leaves the deposit account to QBO's default (allowed): no difference, no finding
+    awra = replace(awra, transactions=change_rows(awra.transactions, row_of("id", "p-1"), deposit_account_id=None))
+    result = run(awra, qbo, params)
+    assert len(result.findings) == 0
+    assert (result.accounts["difference_cents"] == 0).all() and account(result, "81", "KES").awra_net_cents == 160_000
