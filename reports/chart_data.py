@@ -100,11 +100,13 @@ def _kind(category: str) -> str:
     return "transaction"
 
 
-def category_chart(findings: pd.DataFrame) -> CategoryChart:
+def category_chart(findings: pd.DataFrame, run_currencies: tuple[str, ...] = ()) -> CategoryChart:
     """Counts and money at stake per category present, in report order.
 
     Money is never added across currencies: each category holds one amount per currency
-    (findings without a currency are grouped under ``""``).
+    (findings without a currency are grouped under ``""``). Master data states no currency:
+    when the run's totals are in one currency (``run_currencies``), the money a mapping
+    finding blocks is in that one, so it is drawn with it.
     """
     if not len(findings):
         return CategoryChart(bars=(), currencies=(), other_currencies=())
@@ -115,6 +117,8 @@ def category_chart(findings: pd.DataFrame) -> CategoryChart:
         else pd.Series("", index=findings.index, dtype="string")
     )
     mapping = category.isin(MAPPING_CATEGORIES).fillna(False).to_numpy(dtype=bool)
+    if len(run_currencies) == 1:
+        currency = currency.mask(mapping & (currency == "").fillna(True).to_numpy(dtype=bool), run_currencies[0])
     amount = findings["amount_cents"].astype("Int64").abs().fillna(0)
     if "blocks_cents" in findings.columns:
         blocks = findings["blocks_cents"].astype("Int64").abs().fillna(0)
@@ -230,12 +234,17 @@ def aging_alt(chart: AgingChart) -> str:
     return "Persisting findings by age in days: " + "; ".join(f"{label}: {n:,}" for label, n in chart.buckets) + "."
 
 
+def _run_currencies(result: RunResult) -> tuple[str, ...]:
+    """The currencies of the run's totals (``EntityTotals.currencies``), sorted."""
+    return tuple(sorted({c.currency for t in result.totals for c in t.currencies if c.currency}))
+
+
 def chart_specs(result: RunResult) -> tuple[ChartSpec, ...]:
     """The charts of a report, in order.
 
     Categories always; the trend from two runs on; the aging when some finding persists.
     """
-    categories = category_chart(result.findings)
+    categories = category_chart(result.findings, _run_currencies(result))
     specs = [ChartSpec(CATEGORY_CHART, category_alt(categories), categories)]
     trend = trend_chart(result.history)
     if len(trend.runs) >= 2:

@@ -43,6 +43,18 @@ def test_counts_and_money_per_category_in_report_order():
     assert got["not_ready"][2] == "informational"
 
 
+def test_a_mapping_findings_money_takes_the_runs_one_currency_and_no_guess_with_several():
+    result = sample_result()
+    (spec, *_) = chart_specs(result)
+    bars = {b.category: dict(b.money) for b in spec.data.bars}  # type: ignore[union-attr]
+    assert spec.data.currencies == ("KES",)  # type: ignore[union-attr]
+    assert bars["mapping_missing"] == {"KES": 1_370_000} and bars["mismatch"] == {"KES": 750_000}
+    assert "Mapping missing 1 (13,700.00 KES)" in spec.alt
+    # totals in two currencies: the blocked money's currency is not known, it stays apart
+    two = category_chart(result.findings, ("KES", "USD"))
+    assert {b.category: dict(b.money) for b in two.bars}["mapping_missing"] == {"": 1_370_000}
+
+
 def test_money_is_never_added_across_currencies():
     rows = [
         {"entity": "invoice", "category": "missing_in_qbo", "awra_id": "1", "amount_cents": 10_000, "currency": "USD"},
