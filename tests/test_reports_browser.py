@@ -113,7 +113,8 @@ _MEASURE = """<script>
 window.addEventListener('load', function () {
   var out = {width: document.documentElement.getBoundingClientRect().width, broken: [], wrapped: [], images: []};
   var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
-  var money = /^-?[0-9][0-9,]*\\.[0-9][0-9]$/;
+  // an amount, with its currency code when it has one ("12,500.00 KES")
+  var money = /^-?[0-9][0-9,]*\\.[0-9][0-9]( [A-Z]{3})?$/;
   for (var node = walker.nextNode(); node; node = walker.nextNode()) {
     var text = node.textContent, re = /\\S+/g, m;
     if (!text.trim() || node.parentElement.closest('script')) continue;

@@ -264,3 +264,17 @@ def test_amounts_and_codes_do_not_wrap_and_nothing_breaks_words():
     for amount in ("12,500.00 KES", "3,210.99 KES", "480.00 KES"):
         assert f'<td align="right" nowrap style="white-space:nowrap">{amount}</td>' in section
     assert '<td nowrap style="white-space:nowrap">invoice INV-101</td>' in section
+
+
+def test_a_headline_figure_in_several_currencies_keeps_each_amount_whole():
+    result = sample_result()
+    findings = result.findings.copy()
+    findings.loc[findings["awra_number"] == "INV-102", "currency"] = "USD"
+    html = _render(dataclasses.replace(result, findings=findings))
+    figure = re.search(r'<div id="headline-money-at-stake"([^>]*)>(.*?)</div>', html)
+    assert figure and "white-space:nowrap" not in figure.group(1)  # may break between currencies
+    nowrap = '<span style="white-space:nowrap;">'
+    assert figure.group(2) == f"{nowrap}25,937.99 KES</span>; {nowrap}480.00 USD</span>"
+    # one currency: the figure is the amount itself, kept on one line
+    single = re.search(r'<div id="headline-money-at-stake"([^>]*)>([^<]*)</div>', _render(result))
+    assert single and "white-space:nowrap" in single.group(1) and single.group(2) == "26,417.99 KES"
