@@ -28,6 +28,8 @@ import pandas as pd
 from reconcile.links import qbo_url
 from reconcile.model import RunResult
 from reports._common import (
+    CATEGORY_TITLES,
+    FIELD_WORDS,
     INFORMATIONAL_CATEGORIES,
     MAPPING_CATEGORIES,
     Headline,
@@ -108,6 +110,26 @@ def render_html(
     return _ENV.get_template(TEMPLATE).render(charts=_charts(images, by_cid=by_cid), **context)
 
 
+def _explained_in_words(explained_by: str) -> list[dict[str, str]]:
+    """An account's ``explained_by`` as parts with the category and field in words.
+
+    ``mismatch amount bill BILL-7; …`` reads ``Mismatches (amount)`` with the reference
+    ``bill BILL-7`` (kept on one line: a record number never breaks at its hyphen); the
+    internal codes stay in the workbook's ``Explained by``.
+    """
+    parts = []
+    for part in explained_by.split("; ") if explained_by else []:
+        words = part.split(" ")
+        if words[0] not in CATEGORY_TITLES:
+            parts.append({"label": shorten(part, 60), "ref": ""})  # "and 3 more", or an unknown category
+            continue
+        title, rest = CATEGORY_TITLES[words[0]], words[1:]
+        if rest and rest[0] in FIELD_WORDS:
+            title, rest = f"{title} ({FIELD_WORDS[rest[0]].lower()})", rest[1:]
+        parts.append({"label": title, "ref": shorten(" ".join(rest), 60)})
+    return parts
+
+
 def _workbook_notice(location: str) -> dict[str, str] | None:
     if not location:
         return None
@@ -182,7 +204,7 @@ def _base_context(result: RunResult) -> dict[str, Any]:
                 "difference": cents_text(a.difference_cents),
                 "unexplained": cents_text(a.unexplained_cents),
                 "ties": a.unexplained_cents == 0,
-                "explained_by": shorten(a.explained_by, 140),
+                "explained_by": _explained_in_words(a.explained_by),
             }
             for a in differing[:ACCOUNT_ROWS]
         ],

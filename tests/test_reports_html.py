@@ -25,9 +25,10 @@ def _render(result, **kw) -> str:
 
 
 def _section(html: str, title: str) -> str:
-    start = html.index(f">{title} (")
-    end = html.find("<h2", start)
-    return html[start:end]
+    found = re.search(rf"<h2[^>]*>{re.escape(title)} \(", html)
+    assert found, title
+    end = html.find("<h2", found.end())
+    return html[found.start() : end]
 
 
 def test_templates_autoescape():
@@ -90,7 +91,12 @@ def test_account_impact_lists_differing_accounts_largest_first():
     section = html[html.index('id="account-impact"') : html.index("Findings by category")]
     assert "2 differ, 1 agree" in section
     assert section.index("Sales") < section.index("Utilities") and "Bank - Equity" not in section
-    assert "missing_in_qbo invoice INV-101" in section
+    visible = re.sub(r"<[^>]+>", "", section)
+    assert "Missing in QBO: invoice INV-101" in visible
+    # the category and field in words, never their internal names; a reference stays on one line
+    assert "Mismatches (amount): bill BILL-7; Mapping mismatches: item ITEM-1" in visible
+    assert '<span style="white-space:nowrap;">item ITEM-1</span>' in section
+    assert "missing_in_qbo" not in section and "mapping_mismatch" not in section
     agree = _render(bare_result())
     assert 'id="account-impact-agree"' in agree
 
