@@ -8,8 +8,11 @@ one-line reason; 3 a source could not be read; 4 another run for the company is 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -68,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _config_flags(explain)
     explain.add_argument("--json", action="store_true", help="machine-readable output")
+    explain.add_argument(
+        "--demo", action="store_true", help="explain against the demo data set (as built by `qbo-recon demo`)"
+    )
 
     ack = commands.add_parser("ack", help="acknowledge findings someone is on (or --list them)")
     ack.add_argument(
@@ -318,7 +324,36 @@ def _demo(args: argparse.Namespace) -> int:
         now=datetime.now(UTC),
     )
     _print_outcome(outcome)
+    print("\nTry next:")
+    for command in demo_hints(outcome.report_dir, demo.awra_url, demo.snapshot_dir, config=args.config):
+        print(f"  {command}")
     return 0
+
+
+def demo_hints(report_dir: Path, awra_url: str, snapshot_dir: Path, *, config: Path | None = None) -> list[str]:
+    """The commands worth trying after ``qbo-recon demo``, with the paths they need, ready to paste.
+
+    A record and a customer with findings are picked from the demo run's ``findings.csv``; the
+    last command reruns the same window by hand, the way a run on real data is started.
+    """
+    with (report_dir / "findings.csv").open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    config_flag = ["--config", str(config.resolve())] if config else []
+    sources = ["--awra-url", awra_url, "--qbo-snapshot", str(snapshot_dir.resolve())]
+    hints: list[list[str]] = []
+    for category in ("mismatch", "missing_in_qbo", "sync_conflict"):
+        numbers = sorted(r["awra_number"] for r in rows if r["category"] == category and r["awra_number"])
+        if numbers:
+            hints.append([PROG, "explain", numbers[0], "--demo", *config_flag])
+            break
+    parties = sorted(r["party"] for r in rows if r["entity"] == "invoice" and r["party"])
+    if parties:
+        hints.append([PROG, "explain", parties[0], *sources, *config_flag])
+    summary = json.loads((report_dir / "summary.json").read_text(encoding="utf-8"))
+    window = ["--from", str(summary["from"]), "--to", str(summary["to"])]
+    out = ["--out", str(report_dir.parent.resolve())]
+    hints.append([PROG, "run", *window, *sources, *out, "--no-email", *config_flag])
+    return [shlex.join(words) for words in hints]
 
 
 def _explain(args: argparse.Namespace) -> int:
@@ -329,11 +364,15 @@ def _explain(args: argparse.Namespace) -> int:
         raise UsageError(f"--qbo-snapshot {args.qbo_snapshot}: no such folder")
     settings = _settings(args.config)
     today = datetime.now(UTC).date()
-    company = company_for(
-        settings, RunRequest(company=args.company, date_from=today, date_to=today, awra_url=args.awra_url)
-    )
+    awra_url, qbo_snapshot = args.awra_url, args.qbo_snapshot
+    if args.demo:
+        from reconcile.demo import ensure_demo
+
+        demo = ensure_demo(DEMO_FOLDER)
+        awra_url, qbo_snapshot = awra_url or demo.awra_url, qbo_snapshot or demo.snapshot_dir
+    company = company_for(settings, RunRequest(company=args.company, date_from=today, date_to=today, awra_url=awra_url))
     try:
-        explanation = explain(settings, company, args.ref, qbo_snapshot=args.qbo_snapshot, progress=terminal_progress())
+        explanation = explain(settings, company, args.ref, qbo_snapshot=qbo_snapshot, progress=terminal_progress())
     except AmbiguousReference as exc:
         print(f"{PROG}: {exc.one_line()}", file=sys.stderr)
         for candidate in exc.candidates:

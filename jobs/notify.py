@@ -1,7 +1,10 @@
 """Email delivery of reports and failure alerts over SMTP (STARTTLS, SSL or plain).
 
-* ``send_report`` sends the HTML report as the body with the findings chart inline
-  (``cid:findings-chart``) and the workbook (and any other file) attached.
+* ``send_report`` sends the HTML report as the body with the charts inline (each by its
+  Content-ID, ``cid:findings-chart`` first) and the workbook (and any other file) attached,
+  unless the attachments pass ``max_attachment_mb``: then, or when the server refuses the
+  message as too big (SMTP 552), it sends the version of the report that says where the
+  workbook is, without attachments, and says so in the ``Delivery`` it returns.
 * ``send_alert`` tells the alert recipients (or the report recipients) that a run failed,
   with its one-line reason and nothing else.
 * ``report_subject`` builds the subject line that carries the headline.
@@ -18,7 +21,8 @@ import base64
 import email.policy
 import smtplib
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
@@ -39,8 +43,39 @@ XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _POLICY = email.policy.default.clone(max_line_length=250)
 
 
+#: SMTP replies that mean "this message is too big" (552 is the standard one; some servers say 554).
+_TOO_BIG_CODES = frozenset({552})
+_TOO_BIG_WORDS = ("size", "too big", "too large", "exceeds")
+
+
 class DeliveryError(Exception):
     """The email could not be delivered; the message is one line and holds no secret."""
+
+    def __init__(self, message: str, *, smtp_code: int | None = None, smtp_text: str = ""):
+        super().__init__(message)
+        self.smtp_code = smtp_code
+        self.smtp_text = smtp_text
+
+    @property
+    def too_big(self) -> bool:
+        """True when the server refused the message for its size."""
+        if self.smtp_code in _TOO_BIG_CODES:
+            return True
+        text = self.smtp_text.lower()
+        return self.smtp_code is not None and self.smtp_code >= 500 and any(w in text for w in _TOO_BIG_WORDS)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How a report was delivered: with its attachments, or without them and why."""
+
+    attached: bool
+    reason: str = ""  # why the attachments were left out (empty when attached)
+
+    @property
+    def status(self) -> str:
+        """The run's email status: ``sent``, or ``sent without the workbook (…)``."""
+        return "sent" if self.attached else f"sent without the workbook ({self.reason})"
 
 
 def report_subject(company_name: str, window: tuple[date, date], counts: Mapping[str, Any]) -> str:
@@ -81,22 +116,27 @@ def build_report_message(
     *,
     subject: str,
     html: str,
-    chart_png: bytes,
+    chart_png: bytes = b"",
     attachments: Sequence[tuple[str, bytes, str]],
+    images: Sequence[tuple[str, bytes]] = (),
+    workbook_location: str = "",
     now: datetime | None = None,
 ) -> EmailMessage:
-    """The report email: text and HTML alternatives, the chart inline, then the attachments."""
+    """The report email: text and HTML alternatives, the charts inline, then the attachments.
+
+    ``images`` are ``(content_id, png)`` pairs; ``chart_png`` alone is the first chart
+    (``findings-chart``). ``workbook_location`` (a path or URL) tells a reader without HTML
+    where the workbook is when it is not attached.
+    """
     msg = _new_message(settings, subject, settings.recipients, now)
-    msg.set_content(
-        "This reconciliation report is in HTML; open it in a mail client that shows HTML,"
-        " or open the attached workbook.\n"
-    )
+    where = f"open the workbook at {workbook_location}" if workbook_location else "open the attached workbook"
+    msg.set_content(f"This reconciliation report is in HTML; open it in a mail client that shows HTML, or {where}.\n")
     msg.add_alternative(html, subtype="html")
     html_part = msg.get_body(preferencelist=("html",))
-    if chart_png and html_part is not None:
-        html_part.add_related(
-            chart_png, maintype="image", subtype="png", cid=f"<{CHART_CID}>", filename="findings-chart.png"
-        )
+    inline = list(images) or ([(CHART_CID, chart_png)] if chart_png else [])
+    if html_part is not None:
+        for cid, png in inline:
+            html_part.add_related(png, maintype="image", subtype="png", cid=f"<{cid}>", filename=f"{cid}.png")
     for filename, data, mime in attachments:
         maintype, _, subtype = (mime or "application/octet-stream").partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
@@ -108,20 +148,65 @@ def send_report(
     *,
     subject: str,
     html: str,
-    chart_png: bytes,
+    chart_png: bytes = b"",
     attachments: list[tuple[str, bytes, str]],
+    images: Sequence[tuple[str, bytes]] = (),
+    detached_html: str | Callable[[], str] | None = None,
+    workbook_location: str = "",
     ssl_context: ssl.SSLContext | None = None,
-) -> None:
+) -> Delivery:
     """Send the report to ``settings.recipients``; ``DeliveryError`` if it could not be sent.
 
     ``attachments`` are ``(filename, bytes, mime type)``, e.g.
-    ``("reconciliation.xlsx", data, XLSX_MIME)``. ``ssl_context`` replaces the default
-    (certificate-verifying) TLS context.
+    ``("reconciliation.xlsx", data, XLSX_MIME)``. When they weigh more than
+    ``settings.max_attachment_mb`` the email goes without them, with ``detached_html`` (the
+    report saying where the workbook is, at ``workbook_location``; a callable is only called
+    then, as rendering a big report takes a while) as its body; when the server
+    refuses the message with them as too big, it is sent once more that way. ``ssl_context``
+    replaces the default (certificate-verifying) TLS context.
     """
     if not settings.recipients:
         raise DeliveryError("no email recipients are configured")
-    msg = build_report_message(settings, subject=subject, html=html, chart_png=chart_png, attachments=attachments)
-    _deliver(settings, msg, settings.recipients, ssl_context)
+
+    def send(body: str, files: Sequence[tuple[str, bytes, str]], location: str) -> None:
+        msg = build_report_message(
+            settings,
+            subject=subject,
+            html=body,
+            chart_png=chart_png,
+            images=images,
+            attachments=files,
+            workbook_location=location,
+        )
+        _deliver(settings, msg, settings.recipients, ssl_context)
+
+    def detached() -> str:
+        if detached_html is None:
+            return html
+        return detached_html() if callable(detached_html) else detached_html
+
+    size = sum(len(data) for _, data, _ in attachments)
+    limit = int(settings.max_attachment_mb * 1024 * 1024)
+    if attachments and size > limit:
+        send(detached(), (), workbook_location)
+        return Delivery(
+            attached=False,
+            reason=f"{_megabytes(size)} is over the {settings.max_attachment_mb:g} MB attachment limit",
+        )
+    try:
+        send(html, attachments, "")
+    except DeliveryError as exc:
+        if not (attachments and exc.too_big):
+            raise
+        send(detached(), (), workbook_location)
+        return Delivery(
+            attached=False, reason=f"the server refused it with the workbook: {exc.smtp_code} {exc.smtp_text}"
+        )
+    return Delivery(attached=True)
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
 
 
 def build_alert_message(
@@ -192,7 +277,11 @@ def _deliver(
             _scrub(f"email via {where}: every recipient refused ({_refused(exc.recipients)})", settings)
         ) from None
     except smtplib.SMTPResponseException as exc:
-        raise DeliveryError(_scrub(f"email via {where}: server said {_smtp_reason(exc)}", settings)) from None
+        raise DeliveryError(
+            _scrub(f"email via {where}: server said {_smtp_reason(exc)}", settings),
+            smtp_code=exc.smtp_code,
+            smtp_text=_scrub(_smtp_text(exc), settings),
+        ) from None
     except (smtplib.SMTPException, OSError) as exc:
         text = " ".join(str(exc).split()) or type(exc).__name__
         raise DeliveryError(_scrub(f"email via {where}: {text}", settings)) from None
@@ -218,9 +307,13 @@ def _connect(settings: EmailSettings, context: ssl.SSLContext | None) -> smtplib
     return client
 
 
-def _smtp_reason(exc: smtplib.SMTPResponseException) -> str:
+def _smtp_text(exc: smtplib.SMTPResponseException) -> str:
     message = exc.smtp_error.decode("utf-8", "replace") if isinstance(exc.smtp_error, bytes) else str(exc.smtp_error)
-    return f"{exc.smtp_code} {' '.join(message.split())}"
+    return " ".join(message.split())
+
+
+def _smtp_reason(exc: smtplib.SMTPResponseException) -> str:
+    return f"{exc.smtp_code} {_smtp_text(exc)}"
 
 
 def _refused(recipients: Mapping[str, tuple[int, bytes]]) -> str:
@@ -252,6 +345,7 @@ def _scrub(text: str, settings: EmailSettings) -> str:
 __all__ = [
     "CHART_CID",
     "XLSX_MIME",
+    "Delivery",
     "DeliveryError",
     "build_alert_message",
     "build_report_message",

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 from sqlalchemy.engine import make_url
@@ -27,7 +28,7 @@ from sqlalchemy.exc import ArgumentError
 from jobs import notify
 from jobs.queued import claim_attempt
 from reconcile import __version__
-from reconcile.config import CompanySettings, Settings
+from reconcile.config import CompanySettings, EmailSettings, Settings
 from reconcile.errors import AlreadyReconciled, ConfigError, QboReconError, UsageError
 from reconcile.history import LockHandle, RunHistory
 from reconcile.match import plan_lookups
@@ -38,7 +39,7 @@ from reconcile.sources.awra import awra_label, lookup_awra, read_awra
 from reconcile.sources.qbo import QboSource, open_qbo_source
 from reconcile.sources.snapshot import write_snapshot
 from reconcile.triage import TriageRules, load_rules
-from reports.chart import findings_chart_png
+from reports.chart import chart_images
 from reports.html import render_html
 from reports.outputs import build_summary, write_run_folder
 
@@ -284,25 +285,30 @@ def _email(
             "unexplained": str(summary["unexplained"]),
         },
     )
+    workbook = report_dir / "reconciliation.xlsx"
+    location = workbook_location(company.email, workbook)
     try:
-        notify.send_report(
+        delivery = notify.send_report(
             company.email,
             subject=subject,
             html=render_html(result, chart_src="cid:findings-chart"),
-            chart_png=findings_chart_png(result),
-            attachments=[
-                (
-                    "reconciliation.xlsx",
-                    (report_dir / "reconciliation.xlsx").read_bytes(),
-                    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                )
-            ],
+            images=[(image.cid, image.png) for image in chart_images(result)],
+            attachments=[("reconciliation.xlsx", workbook.read_bytes(), notify.XLSX_MIME)],
+            detached_html=lambda: render_html(result, chart_src="cid:findings-chart", workbook_location=location),
+            workbook_location=location,
         )
     except notify.DeliveryError as exc:
         progress(f"email not delivered: {exc}; the report stays in {report_dir}")
         return f"failed: {exc}"
-    progress(f"emailed to {', '.join(company.email.recipients)}")
-    return "sent"
+    progress(f"emailed to {', '.join(company.email.recipients)}: {delivery.status}")
+    return delivery.status if delivery.attached else f"{delivery.status}; workbook at {location}"
+
+
+def workbook_location(email: EmailSettings, workbook: Path) -> str:
+    """Where a reader finds the workbook: under ``reports_base_url`` when set, else its path."""
+    if email.reports_base_url:
+        return f"{email.reports_base_url}/{quote(workbook.parent.name)}/{quote(workbook.name)}"
+    return str(workbook.resolve())
 
 
 def _alert(company: CompanySettings, request: RunRequest, reason: str, progress: Progress) -> None:

@@ -145,6 +145,8 @@ class EmailSettings:
     username: Secret = field(default_factory=lambda: Secret(""))
     password: Secret = field(default_factory=lambda: Secret(""))
     timeout_seconds: float = 30.0
+    max_attachment_mb: float = 10.0  # a larger workbook is not attached; the email says where it is
+    reports_base_url: str = ""  # optional: the reports folder over HTTP(S), for a link to a detached workbook
 
 
 @dataclass(frozen=True)
@@ -531,6 +533,8 @@ class _Builder:
                 "recipients",
                 "alert_recipients",
                 "timeout_seconds",
+                "max_attachment_mb",
+                "reports_base_url",
             },
             path,
         )
@@ -552,6 +556,8 @@ class _Builder:
             username=Secret(self.env.get("QBO_RECON_SMTP_USER", "")),
             password=Secret(self.env.get("QBO_RECON_SMTP_PASSWORD", "")),
             timeout_seconds=float(self._get(t, "timeout_seconds", path, (int, float), 30.0, _positive)),
+            max_attachment_mb=float(self._get(t, "max_attachment_mb", path, (int, float), 10.0, _not_negative)),
+            reports_base_url=self._get(t, "reports_base_url", path, str, "", _url_or_blank).rstrip("/"),
         )
 
     def _run(self, t: Mapping[str, Any]) -> RunSettings:
@@ -703,6 +709,10 @@ def _between(low: int, high: int) -> Callable[[int], str | None]:
 
 def _positive(value: float) -> str | None:
     return None if value > 0 else "must be positive"
+
+
+def _not_negative(value: float) -> str | None:
+    return None if value >= 0 else "must be 0 or more"
 
 
 def _url_or_blank(value: str) -> str | None:

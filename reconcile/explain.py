@@ -523,7 +523,9 @@ def explain_party(*, party_type: str, party_id: str, awra: AwraData, qbo: QboDat
     """A customer's or vendor's mapping state and every open finding that involves it, with money."""
     state = _mapping_state(party_type, party_id, awra, qbo, result.findings)
     tx = awra.transactions
-    mine = tx[(tx["party_id"] == party_id) & tx["entity"].map(lambda e: F.PARTY_TYPE.get(str(e)) == party_type)]
+    # isin, not a map to bools: on Arrow-backed strings that map yields strings, which & refuses
+    of_type = tx["entity"].isin([e for e, t in F.PARTY_TYPE.items() if t == party_type])
+    mine = tx[((tx["party_id"] == party_id) & of_type).fillna(False).astype(bool)]
     ids = set(zip(mine["entity"], mine["id"], strict=True))
     findings = result.findings
     of_its_records = pd.Series(

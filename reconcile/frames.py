@@ -371,6 +371,8 @@ DATA_QUALITY = _schema(
 #:   in force for this finding, if any (``<NA>`` otherwise); an acknowledged finding is listed
 #:   but does not need action. ``ack_lapsed``: when an earlier acknowledgement no longer holds,
 #:   why, in plain words (the finding changed, it resolved and reopened, its date passed).
+#: * ``cause_code``: the sync triage's cause code (``reconcile.triage.CAUSES``) when the triage
+#:   decided the cause; ``cause`` then holds the same cause as a sentence.
 FINDINGS = _schema(
     "findings",
     run_id=STR,
@@ -410,6 +412,7 @@ FINDINGS = _schema(
     ack_lapsed=STR,
     other_currency=STR,
     other_effect_cents=CENTS,
+    cause_code=STR,
 )
 
 #: The account impact (``reconcile.accounts``): one row per QBO account and currency that the

@@ -76,6 +76,21 @@ CAUSE_WORDS: Mapping[str, str] = {
     "unknown": "the error in the message",
 }
 
+#: The cause as a sentence a finance person reads in the reports (the code stays in ``cause_code``).
+CAUSE_SENTENCES: Mapping[str, str] = {
+    "missing_field": "The sync failed because the record lacks a field QBO requires.",
+    "mapping_missing": (
+        "The sync failed because a customer, vendor, item, tax code, account or payment method it uses"
+        " is not mapped to QBO."
+    ),
+    "authorization": "The sync could not sign in to QBO: the connection to QBO needs to be authorised again.",
+    "duplicate": "QBO refused the record because it already holds one with the same number or name.",
+    "provider_temporary": "QBO or the connection to it had a temporary problem while the record was sent.",
+    "validation": "QBO rejected the record as invalid; the sync message says which value it refused.",
+    "not_ready": "The record is not approved for posting yet, so the sync did not send it.",
+    "unknown": "The sync failed for a reason the rules do not recognise; the sync message says what went wrong.",
+}
+
 #: Action given when no rule matches.
 UNKNOWN_ACTION = (
     "Read the sync message of {record} (code {code}) and fix what it names; if it is unclear, escalate with the "
@@ -790,7 +805,8 @@ def _update_findings(findings: pd.DataFrame, tri: pd.DataFrame, params: RunParam
     hit = hit.fillna(False).astype(bool)
     decide = hit & (merged["category"].isin(_SYNC_CATEGORIES) | merged["cause"].isna())
     out = base.copy()
-    out.loc[decide, "cause"] = merged.loc[decide, "t_cause"]
+    out.loc[decide, "cause_code"] = merged.loc[decide, "t_cause"]
+    out.loc[decide, "cause"] = cause_sentences(merged.loc[decide, "t_cause"])
     out.loc[decide, "action"] = merged.loc[decide, "t_action"]
     out.loc[hit, "retry_safe"] = merged.loc[hit, "t_retry_safe"]
     with_root = hit & merged["t_root_ref"].notna()
@@ -802,6 +818,12 @@ def _update_findings(findings: pd.DataFrame, tri: pd.DataFrame, params: RunParam
     if loops.empty:
         return out
     return pd.concat([out, loops], ignore_index=True)
+
+
+def cause_sentences(codes: pd.Series) -> pd.Series:
+    """Each cause code as its sentence (``CAUSE_SENTENCES``; an unknown code keeps its text)."""
+    codes = codes.astype("string")
+    return codes.map(CAUSE_SENTENCES).fillna(codes).astype("string")
 
 
 def _with_schema(findings: pd.DataFrame) -> pd.DataFrame:
@@ -835,7 +857,8 @@ def _retry_loop_findings(tri: pd.DataFrame, params: RunParams) -> pd.DataFrame:
             "party": loops["party"].to_numpy(),
             "field": ["attempts"] * n,
             "awra_value": loops["attempts"].astype("string").to_numpy(),
-            "cause": loops["cause"].to_numpy(),
+            "cause": cause_sentences(loops["cause"]).to_numpy(),
+            "cause_code": loops["cause"].to_numpy(),
             "action": actions,
             "sync_status": loops["status"].to_numpy(),
             "retry_count": loops["attempts"].to_numpy(),
@@ -855,6 +878,7 @@ def _retry_loop_findings(tri: pd.DataFrame, params: RunParams) -> pd.DataFrame:
 
 __all__ = [
     "CAUSES",
+    "CAUSE_SENTENCES",
     "DEFAULT_RULES_PATH",
     "HAND_RETRY_STATUSES",
     "SAFE_TO_RETRY",
@@ -863,6 +887,7 @@ __all__ = [
     "TriageResult",
     "TriageRule",
     "TriageRules",
+    "cause_sentences",
     "changes_since",
     "latest_sync_state",
     "load_rules",

@@ -35,6 +35,28 @@ CATEGORY_TITLES: Mapping[str, str] = {
     "data_quality": "Data quality",
 }
 
+#: A finding's ``field`` as the report names it to a reader (unknown fields: words, capitalised).
+FIELD_WORDS: Mapping[str, str] = {
+    "amount": "Amount",
+    "tax_amount": "Tax",
+    "txn_date": "Date",
+    "party": "Customer or vendor",
+    "currency": "Currency",
+    "status": "Status",
+    "line_total": "Total of the lines",
+    "exchange_rate": "Exchange rate",
+    "deposit_account": "Deposit account",
+    "payment_method": "Payment method",
+    "line_item": "Line item",
+    "line_account": "Line account",
+    "line_amount": "Line amount",
+    "line_tax_code": "Line tax code",
+    "line_posting": "Line debit or credit",
+    "line_extra": "Line on one side only",
+    "application": "Invoices paid",
+    "attempts": "Sync attempts",
+}
+
 #: Categories about master data (mapping gaps) rather than transactions.
 MAPPING_CATEGORIES: tuple[str, ...] = ("mapping_missing", "mapping_broken", "mapping_duplicate", "mapping_mismatch")
 
@@ -55,6 +77,11 @@ _REPLACEMENT = "\ufffd"
 def category_title(category: str) -> str:
     """The display title of a category (unknown ones: words capitalised)."""
     return CATEGORY_TITLES.get(category) or category.replace("_", " ").strip().capitalize() or "Uncategorised"
+
+
+def field_words(field: str) -> str:
+    """A finding's field in words (``txn_date`` -> ``Date``), never the internal name."""
+    return FIELD_WORDS.get(field) or field.replace("_", " ").strip().capitalize()
 
 
 def categories_in_order(categories: pd.Series | list[str]) -> list[str]:
@@ -171,21 +198,36 @@ class Headline:
 
     Money is per currency (``*_by_currency``: currency → cents, never added across
     currencies); the plain ``*_cents`` figures are given only when the run has one currency
-    (``None`` otherwise).
+    (``None`` otherwise). Counts are of findings, whatever their currency: an acknowledged
+    finding is counted in ``acknowledged``, not in ``action_findings``.
     """
 
-    agrees: bool  # no finding beyond informational ones, and equal totals in every currency
-    action_findings: int  # findings that need someone to act (informational ones left out)
+    agrees: bool  # no finding beyond informational and acknowledged ones, and equal totals in every currency
+    action_findings: int  # findings that need someone to act (informational and acknowledged left out)
     ties_out: bool
     unexplained_cents: int | None  # per currency: sum over entities of |unexplained|
     open_findings: int
     money_at_stake_cents: int | None
     awra_total_cents: int | None
     qbo_total_cents: int | None
+    acknowledged: int = 0  # findings someone acknowledged (listed apart, not needing action)
     currencies: tuple[str, ...] = ()
     unexplained_by_currency: Mapping[str, int] = dataclasses.field(default_factory=dict)
     money_at_stake_by_currency: Mapping[str, int] = dataclasses.field(default_factory=dict)
     difference_by_currency: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+
+def acknowledged_mask(findings: pd.DataFrame) -> pd.Series:
+    """True for findings with an acknowledgement in force (``ack_by`` or ``ack_at`` set).
+
+    A lapsed acknowledgement is not in force (``ack_*`` empty, the reason in ``ack_lapsed``):
+    that finding needs action again.
+    """
+    mask = pd.Series(False, index=findings.index)
+    for column in ("ack_by", "ack_at"):
+        if column in findings.columns:
+            mask = mask | findings[column].notna()
+    return mask.astype(bool)
 
 
 def _per_currency(result: RunResult, pick: Callable[[CurrencyTotals], int]) -> dict[str, int]:
@@ -201,10 +243,16 @@ def headline(result: RunResult) -> Headline:
 
     *Money at stake* is the sum of ``|amount|`` over the distinct transactions (by entity and
     AWRA id, else QBO Id) that carry at least one finding other than an informational one, per
-    currency.
+    currency (an acknowledged finding's money is still at stake). Acknowledged findings are
+    counted apart from the findings that need action.
     """
     findings = result.findings
-    needs_action = int((~findings["category"].isin(INFORMATIONAL_CATEGORIES)).sum()) if len(findings) else 0
+    acked = acknowledged_mask(findings) if len(findings) else pd.Series([], dtype=bool)
+    needs_action = (
+        int((~findings["category"].isin(INFORMATIONAL_CATEGORIES).fillna(False).astype(bool) & ~acked).sum())
+        if len(findings)
+        else 0
+    )
     awra = _per_currency(result, lambda c: c.awra_total_cents)
     qbo = _per_currency(result, lambda c: c.qbo_total_cents)
     unexplained = _per_currency(result, lambda c: abs(c.unexplained_cents))
@@ -236,6 +284,7 @@ def headline(result: RunResult) -> Headline:
         money_at_stake_cents=single(stake),
         awra_total_cents=single(awra),
         qbo_total_cents=single(qbo),
+        acknowledged=int(acked.sum()),
         currencies=currencies,
         unexplained_by_currency={c: v for c, v in unexplained.items() if v},
         money_at_stake_by_currency=stake,
@@ -368,6 +417,11 @@ HISTORY_STATUSES: tuple[str, ...] = ("new", "persisting", "reopened")
 def has_finding_history(findings: pd.DataFrame) -> bool:
     """True when run history has marked the findings (``history_status`` filled in)."""
     return "history_status" in findings.columns and bool(findings["history_status"].notna().any())
+
+
+def has_acknowledgements(findings: pd.DataFrame) -> bool:
+    """True when some finding carries an acknowledgement in force or a lapsed one."""
+    return any(c in findings.columns and bool(findings[c].notna().any()) for c in ("ack_by", "ack_at", "ack_lapsed"))
 
 
 def category_counts(result: RunResult) -> list[CategoryCount]:

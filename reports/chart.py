@@ -1,175 +1,281 @@
-"""The findings chart as a small PNG, drawn without a plotting library.
+"""The report's charts as PNG pictures, drawn with matplotlib (Agg) from ``reports.chart_data``.
 
-A horizontal bar per finding category (label, bar, count) and, when run history has a trend,
-a column per recent run with its open findings. Text uses a built-in 5×7 pixel font (upper
-case, digits and a few signs), so the picture needs no font files and is the same bytes for
-the same inputs on every machine (numpy for the pixels, zlib + struct for the PNG).
+What is drawn is decided in ``chart_data`` (pure, tested on its values); this module only
+draws. Every text uses the DejaVu font files that matplotlib ships (by path, never looked up
+among the host's fonts) and the drawing runs under matplotlib's default style, so the same
+inputs give the same bytes on every machine. A picture is cached per chart value: the HTML
+report and the email draw each chart once per run.
+
+Pictures are 640 pixels wide (email width) with text of 13 pixels and up, so that they stay
+readable when a phone scales them to its width.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
-import numpy as np
+import matplotlib as mpl
+import matplotlib.style
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 from reconcile.model import RunResult
-from reports._common import INFORMATIONAL_CATEGORIES, MAPPING_CATEGORIES, category_counts, history_trend
+from reports.chart_data import (
+    CATEGORY_CHART,
+    AgingChart,
+    CategoryChart,
+    ChartSpec,
+    TrendChart,
+    chart_specs,
+)
 
-#: Content-ID of the chart when the report is sent by email (``<img src="cid:findings-chart">``).
-CHART_CID = "findings-chart"
+#: Content-ID of the first chart when the report is sent by email (``<img src="cid:findings-chart">``).
+CHART_CID = CATEGORY_CHART
 
-WIDTH = 640
-_SCALE = 2  # each font pixel is 2×2 screen pixels
-_CHAR_W = 6 * _SCALE
-_ROW_H = 24
-_BAR_H = 16
-_LABEL_W = 19 * _CHAR_W  # room for "DUPLICATES IN AWRA"
-_COUNT_W = 8 * _CHAR_W
+#: Width of every chart in pixels (the report's content width).
+WIDTH_PX = 640
+_DPI = 100
+_WIDTH_IN = WIDTH_PX / _DPI
 
-_WHITE = (255, 255, 255)
-_TEXT = (34, 34, 34)
-_GRID = (221, 221, 221)
-_TRANSACTION = (47, 109, 181)
-_MAPPING = (217, 130, 43)
-_INFO = (138, 143, 152)
-_TREND = (46, 139, 87)
+_FONT_DIR = Path(mpl.get_data_path()) / "fonts" / "ttf"
+_REGULAR = _FONT_DIR / "DejaVuSans.ttf"
+_BOLD = _FONT_DIR / "DejaVuSans-Bold.ttf"
 
-# 5×7 glyphs, one string of 35 bits per character (rows top to bottom).
-_GLYPHS: dict[str, str] = {
-    "A": "01110100011000111111100011000110001",
-    "B": "11110100011000111110100011000111110",
-    "C": "01110100011000010000100001000101110",
-    "D": "11110100011000110001100011000111110",
-    "E": "11111100001000011110100001000011111",
-    "F": "11111100001000011110100001000010000",
-    "G": "01110100011000010111100011000101111",
-    "H": "10001100011000111111100011000110001",
-    "I": "01110001000010000100001000010001110",
-    "J": "00111000100001000010000101001001100",
-    "K": "10001100101010011000101001001010001",
-    "L": "10000100001000010000100001000011111",
-    "M": "10001110111010110101100011000110001",
-    "N": "10001100011100110101100111000110001",
-    "O": "01110100011000110001100011000101110",
-    "P": "11110100011000111110100001000010000",
-    "Q": "01110100011000110001101011001001101",
-    "R": "11110100011000111110101001001010001",
-    "S": "01111100001000001110000010000111110",
-    "T": "11111001000010000100001000010000100",
-    "U": "10001100011000110001100011000101110",
-    "V": "10001100011000110001100010101000100",
-    "W": "10001100011000110101101011010101010",
-    "X": "10001100010101000100010101000110001",
-    "Y": "10001100011000101010001000010000100",
-    "Z": "11111000010001000100010001000011111",
-    "0": "01110100011001110101110011000101110",
-    "1": "00100011000010000100001000010001110",
-    "2": "01110100010000100010001000100011111",
-    "3": "11111000100010000010000011000101110",
-    "4": "00010001100101010010111110001000010",
-    "5": "11111100001111000001000011000101110",
-    "6": "00110010001000011110100011000101110",
-    "7": "11111000010001000100010000100001000",
-    "8": "01110100011000101110100011000101110",
-    "9": "01110100011000101111000010001001100",
-    "-": "00000000000000011111000000000000000",
-    ".": "00000000000000000000000000110001100",
-    ",": "00000000000000000000011000010001000",
-    ":": "00000011000110000000011000110000000",
-    "/": "00000000010001000100010001000000000",
-    "(": "00010001000100001000010000010000010",
-    ")": "01000001000001000010000100010001000",
-    "%": "11000110010001000100010001001100011",
-    "?": "01110100010000100010001000000000100",
-    " ": "0" * 35,
-}
-_MASKS: dict[str, np.ndarray] = {
-    ch: np.kron(np.array([int(b) for b in bits], dtype=bool).reshape(7, 5), np.ones((_SCALE, _SCALE), dtype=bool))
-    for ch, bits in _GLYPHS.items()
-}
+_TEXT = "#222222"
+_MUTED = "#666666"
+_GRID = "#dddddd"
+_COLOURS = {"transaction": "#2f6db5", "mapping": "#d9822b", "informational": "#8a8f98"}
+_CURRENCY_SHADES = ("#2f6db5", "#6fa3dc", "#a9c8ec")
+_OPEN, _NEW, _RESOLVED = "#1f4e79", "#b3261e", "#2e8b57"
+_AGING = "#8e5bb5"
+
+
+@dataclass(frozen=True)
+class ChartImage:
+    """One drawn chart: Content-ID, PNG bytes, alt text and pixel size."""
+
+    cid: str
+    png: bytes
+    alt: str
+    width: int
+    height: int
+
+
+def chart_images(result: RunResult) -> tuple[ChartImage, ...]:
+    """Every chart of the report, drawn (categories; with history the trend and the aging)."""
+    return tuple(draw_chart(spec) for spec in chart_specs(result))
 
 
 def findings_chart_png(result: RunResult) -> bytes:
-    """A PNG bar chart of findings by category (plus the open-findings trend, with history)."""
-    counts = category_counts(result)
-    trend = history_trend(result.history)
-    bars_h = 36 + max(len(counts), 1) * _ROW_H + 8
-    trend_h = 40 + 120 + 2 * 7 * _SCALE + 16 if trend else 0
-    canvas = np.full((bars_h + trend_h, WIDTH, 3), 255, dtype=np.uint8)
-    _text(canvas, 8, 8, "FINDINGS BY CATEGORY", _TEXT)
-    if not counts:
-        _text(canvas, 8, 40, "NO FINDINGS", _TEXT)
-    top = max((c.count for c in counts), default=0)
-    bar_room = WIDTH - _LABEL_W - _COUNT_W - 16
-    for i, cc in enumerate(counts):
-        y = 36 + i * _ROW_H
-        _text(canvas, 8, y + (_ROW_H - 7 * _SCALE) // 2, cc.title.upper()[:19], _TEXT)
-        width = max(2, round(bar_room * cc.count / top)) if top else 0
-        colour = (
-            _MAPPING
-            if cc.category in MAPPING_CATEGORIES
-            else _INFO
-            if cc.category in INFORMATIONAL_CATEGORIES
-            else _TRANSACTION
-        )
-        x0 = _LABEL_W + 8
-        _rect(canvas, x0, y + (_ROW_H - _BAR_H) // 2, width, _BAR_H, colour)
-        _text(canvas, x0 + width + 6, y + (_ROW_H - 7 * _SCALE) // 2, f"{cc.count:,}", _TEXT)
-    if trend:
-        _draw_trend(canvas, bars_h, trend_h, trend)
-    return _png(canvas)
+    """The first chart (findings and money at stake by category) as PNG bytes."""
+    return draw_chart(chart_specs(result)[0]).png
 
 
-def _draw_trend(canvas: np.ndarray, top_y: int, height: int, trend: list) -> None:
-    _rect(canvas, 0, top_y, WIDTH, 1, _GRID)
-    _text(canvas, 8, top_y + 10, "OPEN FINDINGS, RECENT RUNS", _TEXT)
-    points = trend[-12:]
-    base_y = top_y + 40 + 120
-    peak = max((p.open for p in points), default=0)
-    slot = (WIDTH - 16) // max(len(points), 1)
-    col_w = min(40, slot - 12)
-    for i, point in enumerate(points):
-        x = 8 + i * slot + (slot - col_w) // 2
-        h = max(1, round(100 * point.open / peak)) if peak else 1
-        _rect(canvas, x, base_y - h, col_w, h, _TREND)
-        label = f"{point.open:,}"
-        _text(canvas, x + (col_w - len(label) * _CHAR_W) // 2, base_y - h - 7 * _SCALE - 4, label, _TEXT)
-        day = point.date[5:10] if len(point.date) >= 10 else point.date[:5]
-        _text(canvas, x + (col_w - len(day) * _CHAR_W) // 2, base_y + 6, day, _TEXT)
-    _rect(canvas, 8, base_y, WIDTH - 16, 1, _GRID)
+@lru_cache(maxsize=16)
+def draw_chart(spec: ChartSpec) -> ChartImage:
+    """Draw one chart (cached per value: the same spec is drawn once)."""
+    with matplotlib.style.context("default"):
+        if isinstance(spec.data, CategoryChart):
+            fig = _category_figure(spec.data)
+        elif isinstance(spec.data, TrendChart):
+            fig = _trend_figure(spec.data)
+        else:
+            fig = _aging_figure(spec.data)
+        png = _png(fig)
+    width, height = (round(v) for v in fig.get_size_inches() * _DPI)
+    return ChartImage(cid=spec.cid, png=png, alt=spec.alt, width=width, height=height)
 
 
-def _rect(canvas: np.ndarray, x: int, y: int, w: int, h: int, colour: tuple[int, int, int]) -> None:
-    x0, y0 = max(x, 0), max(y, 0)
-    x1, y1 = min(x + w, canvas.shape[1]), min(y + h, canvas.shape[0])
-    if x1 > x0 and y1 > y0:
-        canvas[y0:y1, x0:x1] = colour
+def _font(size: float, bold: bool = False) -> FontProperties:
+    return FontProperties(fname=_BOLD if bold else _REGULAR, size=size)
 
 
-def _text(canvas: np.ndarray, x: int, y: int, text: str, colour: tuple[int, int, int]) -> None:
-    for ch in text.upper():
-        mask = _MASKS.get(ch, _MASKS["?"])
-        h, w = mask.shape
-        if x + w > canvas.shape[1] or y + h > canvas.shape[0] or x < 0 or y < 0:
-            break
-        region = canvas[y : y + h, x : x + w]
-        region[mask] = colour
-        x += _CHAR_W
+def _figure(height_in: float) -> Figure:
+    fig = Figure(figsize=(_WIDTH_IN, height_in), dpi=_DPI, facecolor="white")
+    FigureCanvasAgg(fig)
+    return fig
 
 
-def _png(canvas: np.ndarray) -> bytes:
-    """Encode an RGB canvas as PNG (filter 0, fixed compression level: same bytes every time)."""
-    height, width, _ = canvas.shape
-    raw = np.concatenate([np.zeros((height, 1), dtype=np.uint8), canvas.reshape(height, width * 3)], axis=1)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 9))
-        + chunk(b"IEND", b"")
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    # no Software/date metadata: the same chart is the same bytes
+    fig.savefig(
+        buffer,
+        format="png",
+        dpi=_DPI,
+        metadata={"Software": None},
+        facecolor="white",
+        pil_kwargs={"compress_level": 2},  # flat colours compress well even at a fast level
     )
+    return buffer.getvalue()
+
+
+def _bare(ax: Axes, *, keep_bottom: bool = False) -> None:
+    for side in ("top", "right", "left"):
+        ax.spines[side].set_visible(False)
+    ax.spines["bottom"].set_visible(keep_bottom)
+    if keep_bottom:
+        ax.spines["bottom"].set_color(_GRID)
+    ax.tick_params(length=0, colors=_TEXT)
+
+
+def _title(fig: Figure, text: str, height_in: float) -> None:
+    fig.text(0.015, 1 - 0.12 / height_in, text, fontproperties=_font(13, bold=True), color=_TEXT, va="top")
+
+
+def _money_label(cents: int) -> str:
+    """Whole currency units, grouped (the table beside the chart has the cents)."""
+    units = (abs(cents) + 50) // 100
+    return f"{units:,}"
+
+
+def _category_figure(chart: CategoryChart) -> Figure:
+    """Two panels in one Axes (counts left, money right): one Axes and no tick objects keep it fast."""
+    rows = max(len(chart.bars), 1)
+    height = 0.95 + 0.36 * rows
+    fig = _figure(height)
+    _title(fig, "Findings and money at stake by category", height)
+    if not chart.bars:
+        fig.text(0.5, 0.4, "No findings: AWRA and QBO agree.", fontproperties=_font(12), color=_MUTED, ha="center")
+        return fig
+    top = 1 - 0.62 / height
+    bottom = 0.12 / height
+    # x runs over the figure's width after the labels: counts in [0, 0.34), money in [0.42, 1]
+    ax = fig.add_axes((0.33, bottom, 0.65, top - bottom))
+    ax.set_axis_off()
+    ax.set_xlim(0, 1)
+    ax.set_ylim(rows - 0.5, -0.5)
+    counts_room, money_left, money_room = 0.24, 0.42, 0.36
+    label = _font(11)
+    peak_count = max(bar.count for bar in chart.bars) or 1
+    colours = [_COLOURS.get(bar.kind, _COLOURS["transaction"]) for bar in chart.bars]
+    widths = [counts_room * bar.count / peak_count for bar in chart.bars]
+    ax.barh(range(rows), widths, height=0.7, left=0, color=colours)  # one call: each call costs
+    for y, (bar, width) in enumerate(zip(chart.bars, widths, strict=True)):
+        ax.text(width, y, f" {bar.count:,}", va="center", ha="left", fontproperties=label, color=_TEXT)
+        ax.text(-0.015, y, bar.title, va="center", ha="right", fontproperties=label, color=_TEXT)
+
+    currencies = chart.currencies or ("",)
+    band = 0.7 / len(currencies)
+    peak = max((c for bar in chart.bars for _, c in bar.money), default=0) or 1
+    small = _font(11 if len(currencies) == 1 else 9)
+    for i, currency in enumerate(currencies):
+        offset = -0.35 + band * (i + 0.5)
+        shade = _CURRENCY_SHADES[i % len(_CURRENCY_SHADES)]
+        money = [dict(bar.money).get(currency, 0) for bar in chart.bars]
+        ax.barh(
+            [y + offset for y in range(rows)],
+            [money_room * cents / peak for cents in money],
+            height=band * 0.9,
+            left=money_left,
+            color=colours if len(currencies) == 1 else shade,
+        )
+        for y, cents in enumerate(money):
+            if not cents:
+                continue
+            width = money_room * cents / peak
+            suffix = f" {currency}" if len(currencies) > 1 and currency else ""
+            ax.text(
+                money_left + width,
+                y + offset,
+                f" {_money_label(cents)}{suffix}",
+                va="center",
+                ha="left",
+                fontproperties=small,
+                color=_TEXT,
+            )
+    heading = _font(11, bold=True)
+    ax.text(0, -0.75, "Findings", fontproperties=heading, color=_TEXT, va="bottom")
+    money_heading = "Money at stake" + (f" ({currencies[0]})" if len(currencies) == 1 and currencies[0] else "")
+    ax.text(money_left, -0.75, money_heading, fontproperties=heading, color=_TEXT, va="bottom")
+    return fig
+
+
+def _trend_figure(chart: TrendChart) -> Figure:
+    """Open findings as a bold line, new and resolved as thin ones.
+
+    Labels are plain texts (no ticks, no legend object), which keeps the drawing quick.
+    """
+    height = 2.9
+    fig = _figure(height)
+    _title(fig, "Open findings over recent runs", height)
+    ax = fig.add_axes((0.04, 0.16, 0.92, 0.62))
+    ax.set_axis_off()
+    xs = list(range(len(chart.runs)))
+    opened = [run.open for run in chart.runs]
+    series: list[tuple[str, str, float, int, Sequence[int | None]]] = [("Open", _OPEN, 2.5, 6, opened)]
+    for label, colour, values in (
+        ("New", _NEW, [run.new for run in chart.runs]),
+        ("Resolved", _RESOLVED, [run.resolved for run in chart.runs]),
+    ):
+        if any(v is not None for v in values):
+            series.append((label, colour, 1.5, 4, values))
+    peak = max(v for *_, line in series for v in line if v is not None) or 1
+    ax.set_ylim(0, peak * 1.25)
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.axhline(0, color=_GRID, linewidth=1)
+    key_x = 0.015
+    for label, colour, width, size, line in series:
+        points = [(x, v) for x, v in zip(xs, line, strict=True) if v is not None]
+        ax.plot(
+            [x for x, _ in points], [v for _, v in points], color=colour, linewidth=width, marker="o", markersize=size
+        )
+        fig.text(key_x, 1 - 0.5 / height, f"— {label}", fontproperties=_font(10, bold=True), color=colour)
+        key_x += (len(label) + 5) * 0.0125  # about 8 px a character at 10 pt bold
+    for x, n in zip(xs, opened, strict=True):
+        ax.annotate(
+            f"{n:,}",
+            (x, n),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            fontproperties=_font(10),
+            color=_OPEN,
+        )
+    step = max(1, (len(xs) + 7) // 8)  # at most 8 date labels stay legible
+    for x in xs[::step]:
+        ax.annotate(
+            chart.runs[x].label,
+            (x, 0),
+            textcoords="offset points",
+            xytext=(0, -16),
+            ha="center",
+            fontproperties=_font(10),
+            color=_TEXT,
+        )
+    return fig
+
+
+def _aging_figure(chart: AgingChart) -> Figure:
+    height = 2.4
+    fig = _figure(height)
+    _title(fig, "Age of persisting findings (days since first seen)", height)
+    ax = fig.add_axes((0.06, 0.15, 0.9, 0.64))
+    ax.set_axis_off()
+    xs = list(range(len(chart.buckets)))
+    values = [n for _, n in chart.buckets]
+    ax.bar(xs, values, width=0.6, color=_AGING)
+    ax.set_ylim(0, max(values) * 1.3 or 1)
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.axhline(0, color=_GRID, linewidth=1)
+    for x, (label, n) in zip(xs, chart.buckets, strict=True):
+        ax.text(x, n, f"{n:,}", ha="center", va="bottom", fontproperties=_font(11), color=_TEXT)
+        ax.annotate(
+            label,
+            (x, 0),
+            textcoords="offset points",
+            xytext=(0, -17),
+            ha="center",
+            fontproperties=_font(11),
+            color=_TEXT,
+        )
+    return fig
+
+
+__all__ = ["CHART_CID", "WIDTH_PX", "ChartImage", "chart_images", "draw_chart", "findings_chart_png"]

@@ -1,8 +1,9 @@
 """The reconciliation workbook (``reconciliation.xlsx``) an accountant opens.
 
 Sheets, in order (names and columns are stable, see ``reports/README.md``): ``Summary``;
-``Account impact``; one sheet per finding category that has findings (``Missing in QBO``…); ``Mapping gaps``;
-``Sync triage``; ``Safe to retry``; ``Escalations``; ``Parameters``.
+``Account impact``; one sheet per finding category that has findings (``Missing in QBO``…);
+``Acknowledged`` (when some finding is); ``Mapping gaps``; ``Sync triage``; ``Safe to retry``;
+``Escalations``; ``Parameters``.
 
 Written with XlsxWriter in constant-memory mode (rows are streamed to disk as they are
 written), which measured about twice as fast as openpyxl's write-only mode for the same
@@ -31,8 +32,10 @@ from xlsxwriter.worksheet import Worksheet
 
 from reconcile.links import qbo_url
 from reconcile.model import RunResult
+from reconcile.triage import CAUSES, cause_sentences
 from reports._common import (
     MAPPING_CATEGORIES,
+    acknowledged_mask,
     amounts_text,
     bridge_lines,
     categories_in_order,
@@ -41,6 +44,7 @@ from reports._common import (
     clean_series,
     clean_strings,
     clean_text,
+    has_acknowledgements,
     has_finding_history,
     headline,
     history_aging,
@@ -59,6 +63,7 @@ TRIAGE_SHEET = "Sync triage"
 SAFE_TO_RETRY_SHEET = "Safe to retry"
 ESCALATIONS_SHEET = "Escalations"
 PARAMETERS_SHEET = "Parameters"
+ACKNOWLEDGED_SHEET = "Acknowledged"
 
 MONEY_FORMAT = "#,##0.00;[Red]-#,##0.00"
 INT_FORMAT = "#,##0"
@@ -112,6 +117,7 @@ TRANSACTION_COLUMNS: tuple[Col, ...] = (
     Col("Retries", "retry_count", "int", 8),
     Col("Message", "message", width=50),
     Col("Match method", "match_method", width=14),
+    Col("Cause code", "cause_code", width=16),
 )
 
 MAPPING_COLUMNS: tuple[Col, ...] = (
@@ -127,6 +133,7 @@ MAPPING_COLUMNS: tuple[Col, ...] = (
     Col("Cause", "cause", width=40),
     Col("Action", "action", width=40),
     Col("Message", "message", width=50),
+    Col("Cause code", "cause_code", width=16),
 )
 
 #: The ``Account impact`` sheet: ``RunResult.accounts``, largest differences first.
@@ -147,6 +154,15 @@ HISTORY_COLUMNS: tuple[Col, ...] = (
     Col("History", "history_status", width=11),
     Col("First seen (UTC)", "first_seen", "timestamp", 18),
     Col("Age (days)", "age_days", "int", 10),
+)
+
+#: Written on the findings sheets once some finding carries an acknowledgement (or a lapsed one).
+ACK_COLUMNS: tuple[Col, ...] = (
+    Col("Acknowledged by", "ack_by", width=16),
+    Col("Acknowledged at (UTC)", "ack_at", "timestamp", 18),
+    Col("Acknowledged until", "ack_until", "date", 12),
+    Col("Acknowledgement note", "ack_note", width=40),
+    Col("Acknowledgement lapsed", "ack_lapsed", width=40),
 )
 
 #: Headers for well-known columns of the triage / safe-to-retry / escalation frames; other
@@ -175,6 +191,7 @@ KNOWN_HEADERS: Mapping[str, tuple[str, str, float]] = {
     "updated_at": ("Updated at (UTC)", "timestamp", 18),
     "retry_count": ("Retries", "int", 8),
     "root_ref": ("Root cause", "text", 22),
+    "cause_code": ("Cause code", "text", 16),
     "reason": ("Reason", "text", 40),
     "connector": ("Connector", "text", 10),
     "record_numbers": ("AWRA numbers", "text", 30),
@@ -266,6 +283,7 @@ class _WorkbookWriter:
         findings = result.findings
         groups = self._category_positions(findings)
         sheet_names = self._sheet_names([c for c, _ in groups])
+        sheet_names[ACKNOWLEDGED_SHEET] = ACKNOWLEDGED_SHEET
         # Summary first: it needs the notes of truncated sheets, so work those out now.
         for category, positions in groups:
             if len(positions) > EXCEL_MAX_DATA_ROWS:
@@ -276,11 +294,22 @@ class _WorkbookWriter:
         self._write_summary(wb.add_worksheet(SUMMARY_SHEET), fmt, sheet_names)
         _write_table(wb.add_worksheet(ACCOUNTS_SHEET), fmt, ACCOUNT_COLUMNS, result.accounts)
         extra = HISTORY_COLUMNS if has_finding_history(findings) else ()
+        if has_acknowledgements(findings):
+            extra = (*extra, *ACK_COLUMNS)
         for category, positions in groups:
             cols = (MAPPING_COLUMNS if category in MAPPING_CATEGORIES else TRANSACTION_COLUMNS) + extra
             frame = findings.iloc[positions[:EXCEL_MAX_DATA_ROWS]]
             _write_table(wb.add_worksheet(sheet_names[category]), fmt, cols, frame, self.links)
             del frame
+        acknowledged = findings[acknowledged_mask(findings)] if len(findings) else findings
+        if len(acknowledged):
+            _write_table(
+                wb.add_worksheet(sheet_names[ACKNOWLEDGED_SHEET]),
+                fmt,
+                (Col("Category", "category", "category", 20), *TRANSACTION_COLUMNS, *extra),
+                order_findings(acknowledged, by_money=True),
+                self.links,
+            )
         mapping = findings[findings["category"].isin(MAPPING_CATEGORIES).fillna(False).astype(bool)]
         _write_table(
             wb.add_worksheet(MAPPING_GAPS_SHEET),
@@ -289,7 +318,7 @@ class _WorkbookWriter:
             order_findings(mapping, by_money=True),
             self.links,
         )
-        for name, frame in ((TRIAGE_SHEET, result.triage), (SAFE_TO_RETRY_SHEET, result.safe_to_retry)):
+        for name, frame in ((TRIAGE_SHEET, _plain_causes(result.triage)), (SAFE_TO_RETRY_SHEET, result.safe_to_retry)):
             frame = frame if isinstance(frame, pd.DataFrame) else pd.DataFrame()
             _write_table(wb.add_worksheet(name), fmt, _generic_columns(frame), frame, self.links)
         escalations = _escalation_frame(result.escalations)
@@ -329,6 +358,7 @@ class _WorkbookWriter:
                 SAFE_TO_RETRY_SHEET,
                 ESCALATIONS_SHEET,
                 PARAMETERS_SHEET,
+                ACKNOWLEDGED_SHEET,
             )
         }
         names: dict[str, str] = {}
@@ -375,6 +405,9 @@ class _WorkbookWriter:
         )
         rows.put([("text", "Unexplained", fmt.label), *_money_cells(head.unexplained_by_currency, fmt, zero=True)])
         rows.put([("text", "Open findings", fmt.label), ("int", head.open_findings, fmt.int)])
+        if head.acknowledged:
+            rows.put([("text", "Need action", fmt.label), ("int", head.action_findings, fmt.int)])
+            rows.put([("text", "Acknowledged", fmt.label), ("int", head.acknowledged, fmt.int)])
         rows.put([("text", "Money at stake", fmt.label), *_money_cells(head.money_at_stake_by_currency, fmt)])
         for note in self.notes:
             rows.put([("text", "Note", fmt.label), ("text", note, None)])
@@ -750,6 +783,17 @@ def _kind_of(series: pd.Series) -> str:
     if pd.api.types.is_float_dtype(dtype):
         return "number"
     return "text"
+
+
+def _plain_causes(triage: pd.DataFrame) -> pd.DataFrame:
+    """The triage frame with its cause codes as sentences, the codes kept in a last ``cause_code`` column."""
+    if not isinstance(triage, pd.DataFrame) or "cause" not in triage.columns or "cause_code" in triage.columns:
+        # not a frame (an early producer), or its causes are already sentences
+        return triage
+    codes = triage["cause"].astype("string")
+    if not bool(codes.isin(CAUSES).fillna(False).any()):
+        return triage
+    return triage.assign(cause=cause_sentences(codes), cause_code=codes)
 
 
 def _escalation_frame(escalations: Sequence[Mapping[str, Any]]) -> pd.DataFrame:

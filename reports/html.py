@@ -17,26 +17,31 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
+from datetime import UTC, date
 from pathlib import Path
 from typing import Any
 
 import jinja2
+import numpy as np
 import pandas as pd
 
 from reconcile.links import qbo_url
 from reconcile.model import RunResult
 from reports._common import (
+    CATEGORY_TITLES,
+    FIELD_WORDS,
     INFORMATIONAL_CATEGORIES,
     MAPPING_CATEGORIES,
     Headline,
     account_rows,
+    acknowledged_mask,
     amounts_text,
     bridge_lines,
     categories_in_order,
     category_counts,
     category_title,
     cents_text,
+    field_words,
     has_finding_history,
     headline,
     history_aging,
@@ -49,8 +54,9 @@ from reports._common import (
     text_or_none,
     totals_rows,
 )
-from reports.chart import findings_chart_png
+from reports.chart import ChartImage, chart_images, findings_chart_png
 from reports.excel import (
+    ACKNOWLEDGED_SHEET,
     ESCALATIONS_SHEET,
     MAPPING_GAPS_SHEET,
     SAFE_TO_RETRY_SHEET,
@@ -76,31 +82,86 @@ _ENV = jinja2.Environment(
 )
 
 
-def render_html(result: RunResult, *, chart_src: str, max_rows_per_category: int = 10) -> str:
-    """The report as one HTML document; ``chart_src`` is ``cid:findings-chart`` or a data URI.
+def render_html(
+    result: RunResult, *, chart_src: str, max_rows_per_category: int = 10, workbook_location: str = ""
+) -> str:
+    """The report as one HTML document.
+
+    ``chart_src`` says how the charts are embedded: a value starting with ``cid:`` (e.g.
+    ``cid:findings-chart``) links each chart by its Content-ID (``cid:<ChartImage.cid>``, for
+    the email, which attaches ``chart_images(result)``); any other value (e.g. a ``data:`` URI)
+    embeds every chart as a data URI (the standalone file).
 
     Shows at most ``max_rows_per_category`` findings per category, fewer if the page would
-    otherwise exceed ``BODY_LIMIT`` bytes (not counting a data-URI chart).
+    otherwise exceed ``BODY_LIMIT`` bytes (not counting data-URI charts). ``workbook_location``
+    (a path, or an http(s) URL shown as a link) says near the top where the workbook is, for an
+    email sent without it.
     """
-    base = _base_context(result)
+    base = dict(_base_context(result), workbook=_workbook_notice(workbook_location))
+    images = chart_images(result)
+    by_cid = chart_src.startswith("cid:")
     rows = max(0, int(max_rows_per_category))
     while True:
         context = dict(base, **_row_context(result, rows))
-        html = _ENV.get_template(TEMPLATE).render(chart_src="cid:x", **context)
+        html = _ENV.get_template(TEMPLATE).render(charts=_charts(images, by_cid=True), **context)
         if len(html.encode("utf-8")) <= BODY_LIMIT or rows == 0:
             break
         rows = rows - 1 if rows <= 5 else rows // 2
-    return _ENV.get_template(TEMPLATE).render(chart_src=chart_src, **context)
+    return _ENV.get_template(TEMPLATE).render(charts=_charts(images, by_cid=by_cid), **context)
+
+
+def _explained_in_words(explained_by: str) -> list[dict[str, str]]:
+    """An account's ``explained_by`` as parts with the category and field in words.
+
+    ``mismatch amount bill BILL-7; …`` reads ``Mismatches (amount)`` with the reference
+    ``bill BILL-7`` (kept on one line: a record number never breaks at its hyphen); the
+    internal codes stay in the workbook's ``Explained by``.
+    """
+    parts = []
+    for part in explained_by.split("; ") if explained_by else []:
+        words = part.split(" ")
+        if words[0] not in CATEGORY_TITLES:
+            parts.append({"label": shorten(part, 60), "ref": ""})  # "and 3 more", or an unknown category
+            continue
+        title, rest = CATEGORY_TITLES[words[0]], words[1:]
+        if rest and rest[0] in FIELD_WORDS:
+            title, rest = f"{title} ({FIELD_WORDS[rest[0]].lower()})", rest[1:]
+        parts.append({"label": title, "ref": shorten(" ".join(rest), 60)})
+    return parts
+
+
+def _workbook_notice(location: str) -> dict[str, str] | None:
+    if not location:
+        return None
+    link = location.startswith(("http://", "https://"))
+    return {"text": shorten(location, 300), "href": location if link else ""}
+
+
+def _charts(images: Sequence[ChartImage], *, by_cid: bool) -> dict[str, dict[str, Any]]:
+    """Per Content-ID: the ``src``, alt text and size of the chart's ``<img>``."""
+    return {
+        image.cid: {
+            "src": f"cid:{image.cid}" if by_cid else _data_uri(image.png),
+            "alt": image.alt,
+            "width": image.width,
+            "height": image.height,
+        }
+        for image in images
+    }
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def chart_data_uri(result: RunResult) -> str:
-    """The findings chart as a ``data:image/png;base64,…`` URI (for the standalone file)."""
-    return "data:image/png;base64," + base64.b64encode(findings_chart_png(result)).decode("ascii")
+    """The first chart (findings by category) as a ``data:image/png;base64,…`` URI."""
+    return _data_uri(findings_chart_png(result))
 
 
 def write_html(result: RunResult, path: Path) -> None:
-    """Write the standalone report (chart embedded as a data URI) to ``path``."""
-    Path(path).write_text(render_html(result, chart_src=chart_data_uri(result)), encoding="utf-8")
+    """Write the standalone report (charts embedded as data URIs) to ``path``."""
+    Path(path).write_text(render_html(result, chart_src="data:"), encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -143,7 +204,7 @@ def _base_context(result: RunResult) -> dict[str, Any]:
                 "difference": cents_text(a.difference_cents),
                 "unexplained": cents_text(a.unexplained_cents),
                 "ties": a.unexplained_cents == 0,
-                "explained_by": shorten(a.explained_by, 140),
+                "explained_by": _explained_in_words(a.explained_by),
             }
             for a in differing[:ACCOUNT_ROWS]
         ],
@@ -164,9 +225,6 @@ def _base_context(result: RunResult) -> dict[str, Any]:
         }
         for cc in counts
     ]
-    chart_alt = "Findings by category: " + (
-        "; ".join(f"{cc.title} {cc.count:,}" for cc in counts) if counts else "none"
-    )
     trend = history_trend(result.history)
     triage = result.triage if isinstance(result.triage, pd.DataFrame) else pd.DataFrame()
     safe = result.safe_to_retry if isinstance(result.safe_to_retry, pd.DataFrame) else pd.DataFrame()
@@ -190,7 +248,7 @@ def _base_context(result: RunResult) -> dict[str, Any]:
         "bridges": bridges,
         "category_rows": category_rows,
         "with_history": with_history,
-        "chart_alt": chart_alt,
+        "acknowledged_count": f"{head.acknowledged:,}",
         "history": [(k.capitalize(), f"{n:,}") for k, n in history_counts(result.history)],
         "aging": [(shorten(label, 40), f"{n:,}") for label, n in history_aging(result.history)],
         "trend": [{"date": t.date, "run_id": shorten(t.run_id, 60), "open": f"{t.open:,}"} for t in trend[-12:]],
@@ -201,7 +259,9 @@ def _base_context(result: RunResult) -> dict[str, Any]:
             "triage": TRIAGE_SHEET,
             "safe": SAFE_TO_RETRY_SHEET,
             "escalations": ESCALATIONS_SHEET,
+            "acknowledged": ACKNOWLEDGED_SHEET,
         },
+        "acknowledged_headers": _ACKNOWLEDGED_HEADERS,
         "sources": [(shorten(str(k), 40), shorten(str(v), 200)) for k, v in sorted(result.sources.items())],
     }
 
@@ -211,18 +271,21 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
     qbo = result.params.qbo_environment
     sections = []
     mapping_section = None
+    acknowledged = None
     if len(findings):
+        acked = acknowledged_mask(findings).to_numpy(dtype=bool)
         groups = findings.groupby(findings["category"].astype("string"), sort=False, dropna=True).indices
         for category in categories_in_order(findings["category"]):
-            positions = groups[category]
-            subset = findings.iloc[positions]
+            positions = np.asarray(groups[category])
+            subset = findings.take(positions[~acked[positions]])
             top = subset.iloc[order_positions(subset, by_money=True)[:rows]]
             mapping = category in MAPPING_CATEGORIES
             sections.append(
                 {
                     "title": category_title(category),
-                    "total": f"{len(subset):,}",
+                    "total": f"{len(positions):,}",
                     "count": len(subset),
+                    "acknowledged": f"{int(acked[positions].sum()):,}" if acked[positions].any() else "",
                     "shown": len(top),
                     "informational": category in INFORMATIONAL_CATEGORIES,
                     "headers": _MAPPING_HEADERS if mapping else _TRANSACTION_HEADERS,
@@ -240,9 +303,19 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
                 "blocked": cents_text(int(blocked.sum())),
                 "rows": [_gap_cells(r, qbo) for r in _records(top)],
             }
+        if acked.any():
+            subset = findings.loc[acked]
+            top = subset.iloc[order_positions(subset, by_money=True)[:rows]]
+            acknowledged = {
+                "total": f"{len(subset):,}",
+                "count": len(subset),
+                "shown": len(top),
+                "rows": [_acknowledged_cells(r, qbo) for r in _records(top)],
+            }
     return {
         "sections": sections,
         "mapping_gaps": mapping_section,
+        "acknowledged": acknowledged,
         "escalations": _escalations(result.escalations, rows),
         "escalation_total": len(result.escalations),
     }
@@ -250,6 +323,7 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
 
 _TRANSACTION_HEADERS = ("Record", "QBO", "Party", "Date", "Amount", "What", "Action")
 _MAPPING_HEADERS = ("Type", "AWRA id", "Name", "QBO", "Blocks", "Blocked amount", "What", "Action")
+_ACKNOWLEDGED_HEADERS = ("Record", "Category", "Amount", "What", "By", "On", "Until", "Note")
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -270,7 +344,8 @@ def _qbo_cell(row: Mapping[str, Any], environment: str) -> _Cell:
 
 
 def _what(row: Mapping[str, Any]) -> str:
-    field = _t(row.get("field"), 30)
+    raw_field = text_or_none(row.get("field"))
+    field = shorten(field_words(raw_field), 30) if raw_field else ""
     cause = _t(row.get("cause"))
     if field and (text_or_none(row.get("awra_value")) or text_or_none(row.get("qbo_value"))):
         detail = f"{field}: AWRA {_t(row.get('awra_value'), 40) or '—'} / QBO {_t(row.get('qbo_value'), 40) or '—'}"
@@ -281,18 +356,57 @@ def _what(row: Mapping[str, Any]) -> str:
     return cause or message
 
 
+def _what_with_lapse(row: Mapping[str, Any]) -> str:
+    """What the finding is, and why an earlier acknowledgement no longer holds (if one lapsed)."""
+    what = _what(row)
+    lapsed = _t(row.get("ack_lapsed"))
+    if not lapsed:
+        return what
+    return f"{what} Acknowledgement lapsed: {lapsed}".strip()
+
+
+def _record_text(row: Mapping[str, Any]) -> str:
+    number = _t(row.get("awra_number"), 32) or _t(row.get("awra_id"), 32) or _t(row.get("qbo_id"), 32)
+    return f"{_t(row.get('entity'), 16)} {number}".strip()
+
+
+def _date_text(value: object) -> str:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return ""
+    if isinstance(value, pd.Timestamp):
+        return value.tz_convert(UTC).strftime("%Y-%m-%d") if value.tzinfo else value.strftime("%Y-%m-%d")
+    if isinstance(value, date):
+        return value.isoformat()[:10]
+    return ""
+
+
+def _acknowledged_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
+    mapping = str(row.get("category", "")) in MAPPING_CATEGORIES
+    money = int_or_none(row.get("blocks_cents") if mapping else row.get("amount_cents"))
+    return [
+        _Cell(_record_text(row), nowrap=True),
+        _Cell(category_title(str(row.get("category", "")))),
+        _Cell(money_text(money, text_or_none(row.get("currency"))), align="right", nowrap=True),
+        _Cell(_what(row)),
+        _Cell(_t(row.get("ack_by"), _NAME_LIMIT)),
+        _Cell(_date_text(row.get("ack_at")), nowrap=True),
+        _Cell(_date_text(row.get("ack_until")) or "until resolved", nowrap=True),
+        _Cell(_t(row.get("ack_note"))),
+    ]
+
+
 def _transaction_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
     number = _t(row.get("awra_number"), 32) or _t(row.get("awra_id"), 32)
     date = row.get("txn_date")
     date_text = date.strftime("%Y-%m-%d") if isinstance(date, pd.Timestamp) and not pd.isna(date) else ""
     amount = int_or_none(row.get("amount_cents"))
     return [
-        _Cell(f"{_t(row.get('entity'), 16)} {number}".strip()),
+        _Cell(f"{_t(row.get('entity'), 16)} {number}".strip(), nowrap=True),
         _qbo_cell(row, environment),
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
         _Cell(date_text, nowrap=True),
         _Cell(money_text(amount, text_or_none(row.get("currency"))), align="right", nowrap=True),
-        _Cell(_what(row)),
+        _Cell(_what_with_lapse(row)),
         _Cell(_t(row.get("action"))),
     ]
 
@@ -300,13 +414,13 @@ def _transaction_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
 def _mapping_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
     blocks = int_or_none(row.get("blocks_count"))
     return [
-        _Cell(_t(row.get("entity"), 16)),
-        _Cell(_t(row.get("awra_id"), 32)),
+        _Cell(_t(row.get("entity"), 16), nowrap=True),
+        _Cell(_t(row.get("awra_id"), 32), nowrap=True),
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
         _qbo_cell(row, environment),
-        _Cell(f"{blocks:,}" if blocks is not None else "", align="right"),
+        _Cell(f"{blocks:,}" if blocks is not None else "", align="right", nowrap=True),
         _Cell(cents_text(int_or_none(row.get("blocks_cents"))), align="right", nowrap=True),
-        _Cell(_what(row)),
+        _Cell(_what_with_lapse(row)),
         _Cell(_t(row.get("action"))),
     ]
 
@@ -356,7 +470,10 @@ def _escalations(escalations: Sequence[Mapping[str, Any]], rows: int) -> list[di
 
 def _verdict(head: Headline) -> str:
     """The one sentence an accountant reads first: do the books agree, and is every cent explained."""
+    acknowledged = f", {head.acknowledged:,} acknowledged" if head.acknowledged else ""
     if head.agrees:
+        if head.acknowledged:
+            return f"AWRA and QBO agree for this window: 0 findings need action{acknowledged}."
         return "AWRA and QBO agree for this window."
     difference = amounts_text(head.difference_by_currency)
     explained = (
@@ -364,7 +481,8 @@ def _verdict(head: Headline) -> str:
         if head.ties_out
         else f"{amounts_text(head.unexplained_by_currency)} of it is NOT explained"
     )
+    need = "finding needs" if head.action_findings == 1 else "findings need"
     return (
-        f"AWRA and QBO do not agree: {head.action_findings:,} findings need action; "
+        f"AWRA and QBO do not agree: {head.action_findings:,} {need} action{acknowledged}; "
         f"AWRA − QBO = {difference}, and {explained}."
     )

@@ -261,3 +261,17 @@ qbo = { snapshot_dir = "" }
     assert settings.company("live").qbo.snapshot_dir is None
     single = load_settings(write(tmp_path, "[qbo]\nrealm_id = '1'\n"), {})
     assert single.company(None).qbo.snapshot_dir is None
+
+
+def test_attachment_limit_and_reports_link_keys(tmp_path):
+    email = load_settings(DEFAULT_CONFIG_PATH, {}).company(None).email
+    assert email.max_attachment_mb == 10 and email.reports_base_url == ""
+    path = write(
+        tmp_path, '[email]\nmax_attachment_mb = 2.5\nreports_base_url = "https://recon.example.com/reports/"\n'
+    )
+    email = load_settings(path, {}).company(None).email
+    assert email.max_attachment_mb == 2.5 and email.reports_base_url == "https://recon.example.com/reports"
+    bad = write(tmp_path, '[email]\nmax_attachment_mb = -1\nreports_base_url = "reports/out"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(bad, {})
+    assert "email.max_attachment_mb" in str(err.value) and "email.reports_base_url" in str(err.value)

@@ -161,7 +161,9 @@ def test_saved_snapshot_reproduces_the_run(demo_run, tmp_path):
     assert rows_a == rows_b
 
 
-def test_demo_command_writes_a_report(tmp_path, monkeypatch, capsys):
+def test_demo_command_writes_a_report_and_the_commands_it_suggests_work_as_printed(tmp_path, monkeypatch, capsys):
+    import shlex
+
     monkeypatch.chdir(tmp_path)
     assert main(["demo", "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
@@ -169,6 +171,17 @@ def test_demo_command_writes_a_report(tmp_path, monkeypatch, capsys):
     (folder,) = list((tmp_path / "out").iterdir())
     assert (folder / "reconciliation.xlsx").stat().st_size > 0
     assert Path("data/demo/awra.db").exists()
+
+    hints = [line.strip() for line in printed.split("Try next:", 1)[1].splitlines() if line.strip()]
+    assert len(hints) == 3 and all(h.startswith("qbo-recon ") for h in hints)
+    assert "--demo" in hints[0] and str(tmp_path / "data" / "demo" / "qbo") in hints[1]
+    for hint in hints:
+        assert main(shlex.split(hint)[1:]) == 0, hint
+        out = capsys.readouterr().out
+        assert out.strip(), hint
+    assert len(list((tmp_path / "out").iterdir())) == 2  # the suggested run made its own folder
+    # without --demo nor sources, explain reads the default config, as before
+    assert main(["explain", shlex.split(hints[0])[2]]) != 0
 
 
 def test_a_live_run_against_the_emulator_matches_the_snapshot_run(demo_run, tmp_path, monkeypatch):
@@ -199,3 +212,58 @@ def test_a_live_run_against_the_emulator_matches_the_snapshot_run(demo_run, tmp_
     assert (tmp_path / "tokens.json").stat().st_mode & 0o777 == 0o600
     text = (live / "summary.json").read_text(encoding="utf-8") + (live / "report.html").read_text(encoding="utf-8")
     assert "app-secret-9" not in text and emu.refresh_token not in text
+
+
+def test_a_run_whose_workbook_passes_the_attachment_limit_mails_a_link_to_it(demo_run, tmp_path):
+    import email as email_lib
+    import email.policy
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from reconcile.history import RunHistory
+
+    received = []
+
+    class Handler:
+        async def handle_DATA(self, server, session, envelope):
+            received.append(email_lib.message_from_bytes(envelope.content, policy=email.policy.default))
+            return "250 OK"
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[history]\nurl = "sqlite:///{tmp_path}/history.db"\n'
+        f'[email]\nenabled = true\nsmtp_host = "127.0.0.1"\nsmtp_port = {port}\nsecurity = "none"\n'
+        'max_attachment_mb = 0.001\nreports_base_url = "https://recon.example.com/reports"\n',
+        encoding="utf-8",
+    )
+    demo = demo_run["demo"]
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        window = ["--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat()]
+        sources = ["--awra-url", demo.awra_url, "--qbo-snapshot", str(demo.snapshot_dir)]
+        code = main(["run", *window, "--config", str(config), *sources, "--out", str(tmp_path / "out")])
+    finally:
+        controller.stop()
+    assert code == 0
+    (folder,) = list((tmp_path / "out").iterdir())
+    (msg,) = received
+    assert list(msg.iter_attachments()) == []
+    link = f"https://recon.example.com/reports/{folder.name}/reconciliation.xlsx"
+    html = msg.get_body(preferencelist=("html",)).get_content()
+    assert f'href="{link}"' in html and 'id="workbook-notice"' in html
+    cids = {p["Content-ID"] for p in msg.walk() if p.get_content_type() == "image/png"}
+    assert "<findings-chart>" in cids and all(f'src="cid:{c[1:-1]}"' in html for c in cids)
+    history = RunHistory(f"sqlite:///{tmp_path}/history.db")
+    try:
+        (run,) = history.recent_runs()
+    finally:
+        history.dispose()
+    assert run.email_status is not None
+    assert run.email_status.startswith("sent without the workbook (") and run.email_status.endswith(
+        f"workbook at {link}"
+    )

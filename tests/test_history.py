@@ -159,6 +159,8 @@ def check_three_runs(history: RunHistory) -> None:
     assert sorted(r["awra_id"] for r in s3["resolved_findings"]) == ["B", "D"]
     assert [t["run_id"] for t in s3["trend"]] == ["r1", "r2", "r3"]
     assert [t["open"] for t in s3["trend"]] == [3, 3, 3]
+    # the trend carries each run's new and resolved counts (the report's trend chart draws them)
+    assert [(t["new"], t["resolved"]) for t in s3["trend"]] == [(3, 0), (1, 1), (1, 2)]
     assert out3["first_seen"].tolist()[0] == pd.Timestamp(t1)
     F.check_frame(out3, F.FINDINGS)
 

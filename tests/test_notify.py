@@ -339,3 +339,141 @@ def test_report_subject_variants():
     assert (
         report_subject("Acme\nLtd", window, {}) == "[qbo-recon] Acme Ltd 2026-08-01..2026-08-07: reconciliation report"
     )
+
+
+# --------------------------------------------------------------------------- attachment limit
+
+
+class SizeLimitedInbox(Inbox):
+    """Refuses at DATA (552) any message larger than ``limit`` bytes, like a server without SIZE."""
+
+    def __init__(self, limit: int):
+        super().__init__()
+        self.limit = limit
+        self.attempts = 0
+
+    async def handle_DATA(self, server, session, envelope):
+        self.attempts += 1
+        if len(envelope.content) > self.limit:
+            return "552 5.3.4 Message size exceeds fixed maximum message size"
+        return await super().handle_DATA(server, session, envelope)
+
+
+DETACHED = HTML.replace(
+    "</h1>", '</h1><p id="workbook-notice">Open it at https://recon.example.com/r1/reconciliation.xlsx</p>'
+)
+IMAGES = [("findings-chart", PNG), ("trend-chart", PNG + b"trend")]
+
+
+def send_big(cfg: EmailSettings, workbook: bytes):
+    return send_report(
+        cfg,
+        subject="[qbo-recon] Acme: report",
+        html=HTML,
+        images=IMAGES,
+        attachments=[("reconciliation.xlsx", workbook, XLSX_MIME)],
+        detached_html=DETACHED,
+        workbook_location="https://recon.example.com/r1/reconciliation.xlsx",
+    )
+
+
+def check_detached(msg: EmailMessage) -> None:
+    assert list(msg.iter_attachments()) == []
+    html_part = msg.get_body(preferencelist=("html",))
+    assert html_part is not None and 'id="workbook-notice"' in html_part.get_content()
+    text_part = msg.get_body(preferencelist=("plain",))
+    assert text_part is not None
+    assert "open the workbook at https://recon.example.com/r1/reconciliation.xlsx" in text_part.get_content()
+    related = next(p for p in msg.walk() if p.get_content_type() == "multipart/related")
+    assert [p["Content-ID"] for p in list(related.iter_parts())[1:]] == ["<findings-chart>", "<trend-chart>"]
+
+
+def test_the_detached_report_is_only_rendered_when_needed(plain_server):
+    inbox, port = plain_server
+    calls = []
+
+    def render() -> str:
+        calls.append(1)
+        return DETACHED
+
+    common = {"subject": "s", "html": HTML, "images": IMAGES, "detached_html": render, "workbook_location": "/r/x"}
+    small = [("reconciliation.xlsx", workbook_bytes(), XLSX_MIME)]
+    assert send_report(settings(port, "none"), attachments=small, **common).attached  # type: ignore[arg-type]
+    assert calls == []
+    big = [("reconciliation.xlsx", b"x" * (1024 * 1024 + 1), XLSX_MIME)]
+    cfg = replace(settings(port, "none"), max_attachment_mb=1)
+    assert not send_report(cfg, attachments=big, **common).attached  # type: ignore[arg-type]
+    assert calls == [1] and 'id="workbook-notice"' in inbox.messages[-1][2].get_body(("html",)).get_content()
+
+
+def test_a_workbook_under_the_limit_is_attached_with_every_chart_inline(plain_server):
+    inbox, port = plain_server
+    delivery = send_big(settings(port, "none"), workbook_bytes())
+    assert delivery.attached and delivery.status == "sent"
+    msg = inbox.messages[0][2]
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["reconciliation.xlsx"]
+    related = next(p for p in msg.walk() if p.get_content_type() == "multipart/related")
+    assert [p["Content-ID"] for p in list(related.iter_parts())[1:]] == ["<findings-chart>", "<trend-chart>"]
+    assert 'id="workbook-notice"' not in msg.get_body(preferencelist=("html",)).get_content()  # type: ignore[union-attr]
+
+
+def test_a_workbook_over_the_limit_is_left_out_and_the_email_says_where_it_is(plain_server):
+    inbox, port = plain_server
+    cfg = replace(settings(port, "none"), max_attachment_mb=1)
+    delivery = send_big(cfg, b"x" * (1024 * 1024 + 1))
+    assert not delivery.attached
+    assert delivery.status == "sent without the workbook (1.0 MB is over the 1 MB attachment limit)"
+    assert len(inbox.messages) == 1
+    check_detached(inbox.messages[0][2])
+
+
+def _size_limited(handler: Inbox, **kw) -> Iterator[tuple[Inbox, int]]:
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port, **kw)
+    controller.start()
+    try:
+        yield handler, port
+    finally:
+        controller.stop()
+
+
+def test_a_server_refusing_the_size_at_data_gets_the_email_once_more_without_the_workbook():
+    handler = SizeLimitedInbox(limit=200_000)
+    for inbox, port in _size_limited(handler):
+        delivery = send_big(settings(port, "none"), b"x" * 300_000)  # under our 10 MB limit, over the server's
+        assert not delivery.attached and "the server refused it with the workbook: 552 5.3.4" in delivery.status
+        assert handler.attempts == 2 and len(inbox.messages) == 1
+        check_detached(inbox.messages[0][2])
+
+
+def test_a_server_announcing_its_size_limit_refuses_at_mail_from_and_the_retry_goes_through():
+    # aiosmtpd announces SIZE; smtplib then declares the size and the server answers 552 up front
+    for inbox, port in _size_limited(Inbox(), data_size_limit=200_000):
+        delivery = send_big(settings(port, "none"), b"x" * 300_000)
+        assert not delivery.attached and "552" in delivery.status
+        assert len(inbox.messages) == 1
+        check_detached(inbox.messages[0][2])
+
+
+def test_a_server_that_refuses_even_the_small_email_is_tried_once_more_only():
+    handler = SizeLimitedInbox(limit=10)
+    for _, port in _size_limited(handler):
+        with pytest.raises(DeliveryError, match="552"):
+            send_big(settings(port, "none"), workbook_bytes())
+        assert handler.attempts == 2
+
+
+class CountingRejecter(SizeLimitedInbox):
+    """Refuses every message by policy (550), counting the attempts."""
+
+    async def handle_DATA(self, server, session, envelope):
+        self.attempts += 1
+        return "550 5.7.1 Message rejected by policy"
+
+
+def test_other_refusals_are_not_retried_without_the_workbook():
+    handler = CountingRejecter(limit=0)
+    for inbox, port in _size_limited(handler):
+        with pytest.raises(DeliveryError, match="550"):
+            send_big(settings(port, "none"), workbook_bytes())
+        assert handler.attempts == 1 and inbox.messages == []

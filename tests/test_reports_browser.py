@@ -105,3 +105,92 @@ def test_report_renders_in_headless_chromium(tmp_path, factory):
     assert 'id="headline-open-findings"' in text and ">18<" in text
     assert ">26,417.99 KES<" in text and ">0.00<" in text
     assert "<script" not in text.lower(), "no script may reach the page"
+
+
+# The report has no script of its own; the test copy gets one that measures the layout once the
+# page (images included) has loaded and leaves its findings in the DOM for --dump-dom.
+_MEASURE = """<script>
+window.addEventListener('load', function () {
+  var out = {width: document.documentElement.getBoundingClientRect().width, broken: [], wrapped: [], images: []};
+  var walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  // an amount, with its currency code when it has one ("12,500.00 KES")
+  var money = /^-?[0-9][0-9,]*\\.[0-9][0-9]( [A-Z]{3})?$/;
+  for (var node = walker.nextNode(); node; node = walker.nextNode()) {
+    var text = node.textContent, re = /\\S+/g, m;
+    if (!text.trim() || node.parentElement.closest('script')) continue;
+    while ((m = re.exec(text)) !== null) {
+      var range = document.createRange();
+      range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+      var lines = {};
+      Array.prototype.forEach.call(range.getClientRects(), function (r) {
+        if (r.width > 0) lines[Math.round(r.top)] = 1;
+      });
+      if (Object.keys(lines).length > 1) out.broken.push(m[0]);
+    }
+    var cell = node.parentElement.closest('td');
+    if (cell && money.test(text.trim())) {
+      var r2 = document.createRange(); r2.selectNodeContents(node);
+      var tops = {};
+      Array.prototype.forEach.call(r2.getClientRects(), function (r) { tops[Math.round(r.top)] = 1; });
+      if (Object.keys(tops).length > 1) out.wrapped.push(text.trim());
+    }
+  }
+  document.querySelectorAll('img').forEach(function (img) {
+    out.images.push({
+      alt: img.alt.length, ok: img.complete && img.naturalWidth > 0, width: img.getBoundingClientRect().width
+    });
+  });
+  function bottom(id) { var e = document.getElementById(id); return e ? e.getBoundingClientRect().bottom : -1; }
+  out.verdict = bottom('headline-verdict'); out.tiesOut = bottom('headline-ties-out');
+  out.unexplained = bottom('headline-unexplained');
+  var ack = document.getElementById('acknowledged');
+  out.acknowledged = ack ? ack.textContent : '';
+  var pre = document.createElement('pre'); pre.id = 'layout'; pre.textContent = JSON.stringify(out);
+  document.body.appendChild(pre);
+});
+</script>"""
+
+
+def _measured_copy(report: Path, width: int, tmp_path: Path, *, script: bool) -> Path:
+    """A copy of the report laid out ``width`` CSS pixels wide (headless Chromium keeps its window at
+    500 px or more, and the report has no media queries, so narrowing the root is the same layout)."""
+    html = report.read_text(encoding="utf-8")
+    html = html.replace("</head>", f"<style>html{{width:{width}px}}</style></head>", 1)
+    if script:
+        html = html.replace("</body>", _MEASURE + "</body>", 1)
+    copy = tmp_path / f"report-{width}{'-measured' if script else ''}.html"
+    copy.write_text(html, encoding="utf-8")
+    return copy
+
+
+@pytest.mark.parametrize("width", [400, 1280])
+def test_phone_and_desktop_layouts_keep_amounts_and_words_whole(tmp_path, width):
+    import json
+    import re
+
+    report = tmp_path / "report.html"
+    write_html(sample_result(), report)
+    shot = tmp_path / f"shot-{width}.png"
+    page = _measured_copy(report, width, tmp_path, script=False)
+    done = _chromium(tmp_path, f"--window-size={max(width, 500)},1600", f"--screenshot={shot}", page.as_uri())
+    assert shot.exists() and shot.stat().st_size > 10_000, done.stderr[-2000:]
+
+    measured = _measured_copy(report, width, tmp_path, script=True)
+    dom = _chromium(
+        tmp_path,
+        f"--window-size={max(width, 500)},1600",
+        "--virtual-time-budget=10000",
+        "--dump-dom",
+        measured.as_uri(),
+    )
+    found = re.search(r'<pre id="layout">(.*?)</pre>', dom.stdout, re.S)
+    assert found, dom.stderr[-2000:]
+    layout = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert layout["width"] == width
+    assert layout["broken"] == [], "words broken across lines"
+    assert layout["wrapped"] == [], "amounts wrapped"
+    assert len(layout["images"]) == 3 and all(i["ok"] and i["alt"] > 20 for i in layout["images"])
+    assert all(i["width"] <= width for i in layout["images"])  # the charts shrink to a phone's width
+    # the verdict and the tie-out figures are on the first screen (a phone shows about 700 px)
+    assert 0 < layout["verdict"] < 700 and 0 < layout["tiesOut"] < 700 and 0 < layout["unexplained"] < 700
+    assert layout["acknowledged"].startswith("Acknowledged (2)")

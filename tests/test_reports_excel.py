@@ -20,6 +20,7 @@ from fixtures.reports.report_samples import (
 )
 
 import reports.excel as excel
+from reconcile import frames as F
 from reports._common import TRUNCATED_MARKER, clean_text
 from reports.excel import MONEY_FORMAT, write_workbook
 
@@ -85,8 +86,50 @@ def test_sheets_come_in_the_documented_order(tmp_path):
         "Mapping mismatches",
         "Retry loops",
         "Data quality",
+        "Acknowledged",
         *FIXED_SHEETS,
     ]
+
+
+def test_acknowledged_findings_get_their_own_sheet_with_who_when_until_and_note(tmp_path):
+    wb = openpyxl.load_workbook(_write(sample_result(), tmp_path))
+    rows = list(wb["Acknowledged"].iter_rows(values_only=True))
+    header = rows[0]
+    got = {r[header.index("AWRA number")]: r for r in rows[1:]}
+    assert set(got) == {"INV-900", "PAY-55"}
+    inv = got["INV-900"]
+    assert inv[header.index("Category")] == "Missing in AWRA"
+    assert inv[header.index("Acknowledged by")] == "Grace Wambui"
+    assert inv[header.index("Acknowledged at (UTC)")] == datetime(2026, 3, 10, 8, 15)
+    assert inv[header.index("Acknowledged until")] == datetime(2026, 3, 31)
+    assert inv[header.index("Acknowledgement note")].startswith("Cash sale keyed in QBO")
+    # the category sheets keep every finding, with the acknowledgement (or its lapse) beside it
+    mism = list(wb["Mismatches"].iter_rows(values_only=True))
+    lapsed = [r[mism[0].index("Acknowledgement lapsed")] for r in mism[1:] if r[mism[0].index("AWRA number")] == "JE-3"]
+    assert lapsed == ["the finding changed since it was acknowledged (other values)"]
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
+    assert summary["Need action"] == 15 and summary["Acknowledged"] == 2
+
+
+def test_no_acknowledgement_no_sheet_and_no_columns(tmp_path):
+    result = sample_result()
+    findings = result.findings.drop(columns=["ack_by", "ack_note", "ack_at", "ack_until", "ack_lapsed"])
+    wb = openpyxl.load_workbook(_write(dataclasses.replace(result, findings=F.conform(findings, F.FINDINGS)), tmp_path))
+    assert "Acknowledged" not in wb.sheetnames
+    assert "Acknowledged by" not in next(wb["Missing in AWRA"].iter_rows(values_only=True))
+
+
+def test_the_cause_code_has_its_own_column_after_the_documented_ones(tmp_path):
+    result = sample_result()
+    findings = result.findings.copy()
+    findings.loc[findings["awra_id"] == "101", "cause_code"] = "mapping_missing"
+    wb = openpyxl.load_workbook(_write(dataclasses.replace(result, findings=findings), tmp_path))
+    rows = list(wb["Missing in QBO"].iter_rows(values_only=True))
+    header = rows[0]
+    assert header.index("Cause code") == header.index("Match method") + 1
+    row = next(r for r in rows[1:] if r[header.index("AWRA id")] == "101")
+    assert row[header.index("Cause code")] == "mapping_missing"
+    assert row[header.index("Cause")] == "Sync failed: customer not mapped"
 
 
 def test_only_categories_with_findings_get_a_sheet(tmp_path):
@@ -355,3 +398,20 @@ def test_a_triage_frame_keyed_by_record_type_links_its_qbo_ids(tmp_path):
     assert column(ws, "QBO Id")[0].hyperlink.target == "https://app.qbo.intuit.com/app/bill?txnId=77"
     assert [c.value for c in column(ws, "In QBO")] == ["yes", "no"]  # kept as given, not coerced
     assert [c.value for c in column(ws, "Updated at (UTC)")] == ["not a date", "2026-03-01"]
+
+
+def test_sync_triage_sheet_shows_causes_as_sentences_and_keeps_the_code(tmp_path):
+    from reconcile.triage import CAUSE_SENTENCES
+
+    result = sample_result()
+    triage = result.triage.assign(cause=pd.array(["mapping_missing", "duplicate", "not_ready"], dtype="string"))
+    wb = openpyxl.load_workbook(_write(dataclasses.replace(result, triage=triage), tmp_path))
+    rows = list(wb["Sync triage"].iter_rows(values_only=True))
+    header = rows[0]
+    assert header[-1] == "Cause code"
+    assert [r[header.index("Cause")] for r in rows[1:]] == [
+        CAUSE_SENTENCES["mapping_missing"],
+        CAUSE_SENTENCES["duplicate"],
+        CAUSE_SENTENCES["not_ready"],
+    ]
+    assert [r[-1] for r in rows[1:]] == ["mapping_missing", "duplicate", "not_ready"]

@@ -13,7 +13,7 @@ import pytest
 from fixtures.reports.report_samples import bare_result, big_result, hostile_result, sample_result
 
 import reports.html as html_mod
-from reports.chart import CHART_CID, findings_chart_png
+from reports.chart import CHART_CID, chart_images, findings_chart_png
 from reports.html import BODY_LIMIT, chart_data_uri, render_html, write_html
 
 GOLDEN = Path(__file__).parent / "golden" / "reports"
@@ -25,9 +25,10 @@ def _render(result, **kw) -> str:
 
 
 def _section(html: str, title: str) -> str:
-    start = html.index(f">{title} (")
-    end = html.find("<h2", start)
-    return html[start:end]
+    found = re.search(rf"<h2[^>]*>{re.escape(title)} \(", html)
+    assert found, title
+    end = html.find("<h2", found.end())
+    return html[found.start() : end]
 
 
 def test_templates_autoescape():
@@ -51,7 +52,16 @@ def test_email_safe_markup():
     assert "<style" not in html.lower() and "<script" not in html.lower()
     assert "<link" not in html.lower()
     assert f'<img src="{CID}"' in html
-    assert re.search(r'<img [^>]*alt="Findings by category: Missing in QBO 3; ', html)
+    alt = r'<img [^>]*alt="Findings and money at stake by category: Missing in QBO 3 \(16,190.99 KES\); '
+    assert re.search(alt, html)
+    # every picture has its alt text, and each chart is linked by its own Content-ID
+    images = re.findall(r"<img [^>]*>", html)
+    assert len(images) == 3 and all(re.search(r'alt="[^"]{20,}"', img) for img in images)
+    assert {re.search(r'src="([^"]*)"', img).group(1) for img in images} == {  # type: ignore[union-attr]
+        "cid:findings-chart",
+        "cid:trend-chart",
+        "cid:aging-chart",
+    }
     assert "<div style" in html and "<table" in html  # inline styles, table layout
     assert "class=" not in html
 
@@ -81,7 +91,12 @@ def test_account_impact_lists_differing_accounts_largest_first():
     section = html[html.index('id="account-impact"') : html.index("Findings by category")]
     assert "2 differ, 1 agree" in section
     assert section.index("Sales") < section.index("Utilities") and "Bank - Equity" not in section
-    assert "missing_in_qbo invoice INV-101" in section
+    visible = re.sub(r"<[^>]+>", "", section)
+    assert "Missing in QBO: invoice INV-101" in visible
+    # the category and field in words, never their internal names; a reference stays on one line
+    assert "Mismatches (amount): bill BILL-7; Mapping mismatches: item ITEM-1" in visible
+    assert '<span style="white-space:nowrap;">item ITEM-1</span>' in section
+    assert "missing_in_qbo" not in section and "mapping_mismatch" not in section
     agree = _render(bare_result())
     assert 'id="account-impact-agree"' in agree
 
@@ -89,7 +104,7 @@ def test_account_impact_lists_differing_accounts_largest_first():
 def test_history_counts_and_trend_are_shown_when_history_exists():
     html = _render(sample_result())
     assert "Since the last run" in html and ">Resolved<" in html
-    assert "Open findings, recent runs" in html and ">2026-03-11<" in html
+    assert "Open findings, recent runs" in html and "2026-03-11: 25" in html
     bare = _render(bare_result())
     assert "Since the last run" not in bare and "recent runs" not in bare and ">Persisting<" not in bare
 
@@ -107,7 +122,7 @@ def test_top_rows_per_category_and_the_pointer_to_the_workbook():
 def test_mapping_gaps_show_the_money_they_block_largest_first():
     section = _section(_render(sample_result()), "Mapping gaps")
     assert "They block transactions worth 25,710.99 in this window." in section
-    amounts = re.findall(r'<td align="right" nowrap>([\d,]+\.\d\d)</td>', section)
+    amounts = re.findall(r'<td align="right" nowrap style="white-space:nowrap">([\d,]+\.\d\d)</td>', section)
     assert amounts == ["13,700.00", "8,800.00", "3,210.99", "0.00"]
     assert 'href="https://app.qbo.intuit.com/app/vendordetail?nameId=58"' in section
 
@@ -136,9 +151,9 @@ def test_body_stays_under_the_email_limit_whatever_the_number_of_findings(n):
 
 
 def test_rows_shrink_when_the_page_would_be_too_big(monkeypatch):
-    monkeypatch.setattr(html_mod, "BODY_LIMIT", 31_500)
+    monkeypatch.setattr(html_mod, "BODY_LIMIT", 37_500)
     html = _render(sample_result(), max_rows_per_category=50)
-    assert len(html.encode("utf-8")) <= 31_500
+    assert len(html.encode("utf-8")) <= 37_500
     assert "The top 1 by amount; all 3 are in the workbook" in html
 
 
@@ -147,13 +162,14 @@ def test_same_result_gives_the_same_html_and_chart():
     assert findings_chart_png(sample_result()) == findings_chart_png(sample_result())
 
 
-def test_chart_is_a_png_sized_for_the_categories_and_the_trend():
-    png = findings_chart_png(sample_result())
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
-    width, height = struct.unpack(">II", png[16:24])
-    bare_width, bare_height = struct.unpack(">II", findings_chart_png(bare_result())[16:24])
-    assert width == bare_width == 640
-    assert height > bare_height  # the trend panel only with history
+def test_charts_are_pngs_at_email_width_and_history_adds_the_trend_and_aging():
+    images = chart_images(sample_result())
+    assert [i.cid for i in images] == ["findings-chart", "trend-chart", "aging-chart"]
+    for image in images:
+        assert image.png.startswith(b"\x89PNG\r\n\x1a\n")
+        assert struct.unpack(">II", image.png[16:24]) == (image.width, image.height)
+        assert image.width == 640 and image.alt
+    assert [i.cid for i in chart_images(bare_result())] == ["findings-chart"]  # no history, no trend
 
 
 def test_standalone_file_embeds_the_chart_as_a_data_uri(tmp_path):
@@ -164,6 +180,7 @@ def test_standalone_file_embeds_the_chart_as_a_data_uri(tmp_path):
     assert f'<img src="{uri}"' in text
     assert base64.b64decode(uri.split(",", 1)[1]) == findings_chart_png(sample_result())
     assert "cid:" not in text
+    assert text.count('<img src="data:image/png;base64,') == 3
 
 
 @pytest.mark.parametrize("name,factory", [("sample", sample_result), ("hostile", hostile_result)])
@@ -183,4 +200,87 @@ def test_trend_points_dated_by_their_start_time_show_that_date():
     result = sample_result()
     trend = [{"run_id": "r1", "started_at": "2026-03-14T05:30:00+00:00", "from": "2026-03-01", "open": 7}]
     html = _render(dataclasses.replace(result, history=dict(result.history, trend=trend)))
-    assert ">2026-03-14<" in html
+    assert "2026-03-14: 7" in html
+
+
+def test_verdict_counts_findings_needing_action_and_acknowledged_ones():
+    html = _render(sample_result())
+    verdict = re.search(r'id="headline-verdict"[^>]*>([^<]*)<', html)
+    # 18 findings: 1 informational (not ready), 2 acknowledged -> 15 need action
+    assert verdict and "15 findings need action, 2 acknowledged;" in verdict.group(1)
+    none_acked = _without_acknowledgements(sample_result())
+    verdict = re.search(r'id="headline-verdict"[^>]*>([^<]*)<', _render(none_acked))
+    assert verdict and "17 findings need action;" in verdict.group(1) and "acknowledged" not in verdict.group(1)
+
+
+def _without_acknowledgements(result):
+    findings = result.findings.copy()
+    for column in ("ack_by", "ack_note", "ack_at", "ack_until", "ack_lapsed"):
+        findings[column] = findings[column].where(findings[column].isna())
+    return dataclasses.replace(result, findings=findings)
+
+
+def test_acknowledged_findings_have_their_own_section_with_who_when_until_and_note():
+    html = _render(sample_result())
+    section = _section(html, "Acknowledged")
+    assert "Acknowledged (2)" in section and "do not count as needing action" in section
+    row = next(r for r in section.split("<tr") if "INV-900" in r)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[4:] == [
+        "Grace Wambui",
+        "2026-03-10",
+        "2026-03-31",
+        "Cash sale keyed in QBO by the branch; AWRA entry planned for month end",
+    ]
+    row = next(r for r in section.split("<tr") if "PAY-55" in r)
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells[4:] == ["jdoe", "2026-03-12", "until resolved", "Customer prepayment, waiting for the invoice"]
+    assert "invoice INV-900" in section and "payment PAY-55" in section
+    # they leave their category's list of findings that need action, which points to them
+    missing = _section(html, "Missing in AWRA")
+    assert "INV-900" not in missing and "PAY-55" not in missing
+    assert "2 acknowledged, listed under “Acknowledged”." in missing
+    assert "Acknowledged (" not in _render(_without_acknowledgements(sample_result()))
+
+
+def test_a_lapsed_acknowledgement_is_said_next_to_the_finding():
+    section = _section(_render(sample_result()), "Mismatches")
+    row = next(r for r in section.split("<tr") if "JE-3" in r)
+    assert "Acknowledgement lapsed: the finding changed since it was acknowledged (other values)" in row
+
+
+def test_no_internal_cause_code_nor_field_name_reaches_the_reader():
+    from reconcile.frames import MISMATCH_FIELDS
+    from reconcile.triage import CAUSES
+
+    html = _render(sample_result())
+    visible = re.sub(r"<[^>]+>", " ", html)
+    for code in (*CAUSES, *MISMATCH_FIELDS):
+        if "_" in code:
+            assert code not in visible, code
+    row = next(r for r in _section(html, "Mismatches").split("<tr") if "2026-03-11" in r)
+    assert "Date: AWRA 2026-03-09 / QBO 2026-03-11 (difference -2)" in row
+
+
+def test_amounts_and_codes_do_not_wrap_and_nothing_breaks_words():
+    html = _render(sample_result())
+    # breaking anywhere is what split "10,101.00" and "Entity" on a phone (the browser test measures it)
+    assert "overflow-wrap:anywhere" not in html and "word-break:break-word" not in html
+    section = _section(html, "Missing in QBO")
+    for amount in ("12,500.00 KES", "3,210.99 KES", "480.00 KES"):
+        assert f'<td align="right" nowrap style="white-space:nowrap">{amount}</td>' in section
+    assert '<td nowrap style="white-space:nowrap">invoice INV-101</td>' in section
+
+
+def test_a_headline_figure_in_several_currencies_keeps_each_amount_whole():
+    result = sample_result()
+    findings = result.findings.copy()
+    findings.loc[findings["awra_number"] == "INV-102", "currency"] = "USD"
+    html = _render(dataclasses.replace(result, findings=findings))
+    figure = re.search(r'<div id="headline-money-at-stake"([^>]*)>(.*?)</div>', html)
+    assert figure and "white-space:nowrap" not in figure.group(1)  # may break between currencies
+    nowrap = '<span style="white-space:nowrap;">'
+    assert figure.group(2) == f"{nowrap}25,937.99 KES</span>; {nowrap}480.00 USD</span>"
+    # one currency: the figure is the amount itself, kept on one line
+    single = re.search(r'<div id="headline-money-at-stake"([^>]*)>([^<]*)</div>', _render(result))
+    assert single and "white-space:nowrap" in single.group(1) and single.group(2) == "26,417.99 KES"

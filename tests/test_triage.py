@@ -18,7 +18,15 @@ from reconcile.errors import ConfigError
 from reconcile.mappings import check_mappings
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
-from reconcile.triage import DEFAULT_RULES_PATH, TRIAGE, TriageRules, load_rules, triage
+from reconcile.triage import (
+    CAUSE_SENTENCES,
+    CAUSES,
+    DEFAULT_RULES_PATH,
+    TRIAGE,
+    TriageRules,
+    load_rules,
+    triage,
+)
 
 #: Real QBO fault bodies, copied verbatim from the shared reference samples (see SOURCES.txt there).
 SAMPLES = Path(__file__).parent / "fixtures" / "qbo-samples"
@@ -308,7 +316,8 @@ def test_many_failed_invoices_behind_one_missing_tax_mapping(result):
     assert mapping.iloc[0]["blocks_cents"] == 150_000
     behind = f.loc[(f["category"] == "missing_in_qbo") & (f["root_ref"] == "tax_code:t2")]
     assert sorted(behind["awra_id"]) == ["1", "2", "3", "4", "5"]
-    assert (behind["cause"] == "mapping_missing").all()
+    assert (behind["cause_code"] == "mapping_missing").all()
+    assert (behind["cause"] == CAUSE_SENTENCES["mapping_missing"]).all()  # the reader gets a sentence
     assert not behind["retry_safe"].any()
     assert (behind["sync_status"] == "failed").all()
 
@@ -327,7 +336,8 @@ def test_retry_loop_when_nothing_changed(result):
     assert loop["currency"] == "KES"  # the record's currency, as every transaction finding
     assert loop["retry_count"] == 3
     assert loop["action"].startswith("Stop retrying; fix the invalid data QBO rejected first")
-    assert loop["cause"] == "validation"
+    assert loop["cause_code"] == "validation"
+    assert loop["cause"] == CAUSE_SENTENCES["validation"]
 
 
 def test_no_retry_loop_when_the_record_was_edited_after_the_first_failure(result):
@@ -370,12 +380,15 @@ def test_safe_and_unsafe_retries(result):
 def test_findings_filled_but_not_overwritten(result):
     f = result.findings
     nine = f.loc[f["awra_id"] == "9"].set_index("category")
-    assert nine.loc["sync_conflict", "cause"] == "provider_temporary"
+    assert nine.loc["sync_conflict", "cause_code"] == "provider_temporary"
+    assert nine.loc["sync_conflict", "cause"] == CAUSE_SENTENCES["provider_temporary"]
     assert nine.loc["mismatch", "cause"] == "amount changed in QBO"  # the core's own cause is kept
+    assert pd.isna(nine.loc["mismatch", "cause_code"])
     assert nine.loc["mismatch", "action"] == "Correct the amount in QBO"
     assert not nine.loc["mismatch", "retry_safe"]
     auth = f.loc[(f["awra_id"] == "11") & (f["category"] == "missing_in_qbo")].iloc[0]
-    assert auth["cause"] == "authorization"
+    assert auth["cause_code"] == "authorization"
+    assert auth["cause"] == CAUSE_SENTENCES["authorization"]
     assert "reconnect" in auth["action"]
     assert auth["retry_count"] == 1
     assert re.search("AuthenticationFailed", auth["message"])
@@ -444,3 +457,17 @@ def test_extra_finding_columns_are_kept(rules):
     F.check_frame(out, F.FINDINGS)
     assert "severity" in out.columns
     assert (out.loc[out["category"] != "retry_loop", "severity"] == "high").all()
+
+
+def test_every_cause_code_has_a_sentence_without_codes():
+    assert set(CAUSE_SENTENCES) == set(CAUSES)
+    for code, sentence in CAUSE_SENTENCES.items():
+        assert sentence[0].isupper() and sentence.endswith("."), code
+        assert not re.search(r"\b[a-z]+_[a-z_]+\b", sentence), f"{code}: a code leaks into {sentence!r}"
+
+
+def test_findings_causes_are_sentences_and_codes_have_their_own_column(result):
+    triaged = result.findings[result.findings["cause_code"].notna()]
+    assert len(triaged) and set(triaged["cause_code"]) <= set(CAUSES)
+    assert not triaged["cause"].isin(CAUSES).any()
+    assert (triaged["cause"] == triaged["cause_code"].map(CAUSE_SENTENCES)).all()

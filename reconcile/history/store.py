@@ -1153,6 +1153,7 @@ class RunHistory:
                 "from": r["date_from"].isoformat(),
                 "to": r["date_to"].isoformat(),
                 "open": r["open_findings"],
+                **{k: v for k, v in _json(r["history"]).items() if k in ("new", "resolved", "persisting", "reopened")},
             }
             for r in reversed(rows)
         ]
