@@ -69,7 +69,8 @@ def test_an_amount_difference_is_explained_on_the_accounts_it_touches():
     result = run(awra, qbo, params)
     sales = account(result, "80", "KES")
     assert (sales.difference_cents, sales.explained_cents, sales.unexplained_cents) == (10_000, 10_000, 0)
-    assert sales.explained_by == "mismatch amount invoice INV-1" and sales.findings == 1
+    # the line that changed explains it (the header amount finding carries the record's money)
+    assert sales.explained_by == "mismatch line_amount invoice INV-1 line 2" and sales.findings == 1
     assert_every_account_ties_out(result)
 
 
@@ -91,39 +92,30 @@ def test_an_item_whose_income_account_differs_in_qbo_is_explained_by_its_mapping
     assert_every_account_ties_out(result)
 
 
-def test_a_line_posted_to_another_account_with_the_same_totals_shows_as_unexplained():
+def test_a_line_posted_to_another_account_with_the_same_totals_is_explained_by_its_line():
     awra, qbo, params = build_company()
     # the bill's line is coded to the bank (81) in QBO: same totals, so no header finding
     qbo = replace(qbo, lines=change_rows(qbo.lines, row_of("txn_id", "201"), account_id="81"))
     result = run(awra, qbo, params)
+    assert [tuple(r) for r in result.findings[["entity", "category", "field", "line"]].itertuples(index=False)] == [
+        ("bill", "mismatch", "line_account", "1")
+    ]
     supplies, bank = account(result, "82", "KES"), account(result, "81", "KES")
-    assert (supplies.unexplained_cents, bank.unexplained_cents) == (30_000, -30_000)
-    # a line-level finding naming the line (what the line comparison raises) explains it
-    line_finding = F.conform(
-        pd.DataFrame(
-            {
-                "run_id": [params.run_id],
-                "entity": ["bill"],
-                "category": ["mismatch"],
-                "awra_id": ["b-1"],
-                "awra_number": ["BILL-1"],
-                "qbo_id": ["201"],
-                "field": ["line_account"],
-                "line": ["1"],
-                "currency": ["KES"],
-                "effect_cents": [0],
-            }
-        ),
-        F.FINDINGS,
-    )
-    findings = F.concat_frames([result.findings, line_finding], F.FINDINGS)
+    assert (supplies.difference_cents, bank.difference_cents) == (30_000, -30_000)
+    assert (supplies.unexplained_cents, bank.unexplained_cents) == (0, 0)
+    assert supplies.explained_by == bank.explained_by == "mismatch line_account bill BILL-1 line 1"
+    assert_every_account_ties_out(result)
+
+
+def test_an_account_difference_without_a_finding_shows_as_unexplained():
+    awra, qbo, params = build_company()
+    qbo = replace(qbo, lines=change_rows(qbo.lines, row_of("txn_id", "201"), account_id="81"))
     core = reconcile_transactions(awra, qbo, params)
     assert core.arrays is not None
-    explained = account_impact(awra, qbo, params, findings, core.arrays)
-    assert (explained["unexplained_cents"] == 0).all()
-    assert set(explained.loc[explained["difference_cents"] != 0, "explained_by"]) == {
-        "mismatch line_account bill BILL-1 line 1"
-    }
+    # the findings without the line comparison's: nothing explains the posting that moved
+    findings = core.findings[core.findings["line"].isna()]
+    unexplained = account_impact(awra, qbo, params, findings, core.arrays).set_index("account")["unexplained_cents"]
+    assert (unexplained["82"], unexplained["81"]) == (30_000, -30_000)
 
 
 def test_a_missing_document_and_an_unmapped_account_are_explained():
