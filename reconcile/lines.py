@@ -50,6 +50,7 @@ import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.compare import compared_pairs
+from reconcile.mappings import US_PSEUDO_TAX_CODES
 from reconcile.match import (
     MATCH_METHODS,
     arrow_strings,
@@ -150,13 +151,25 @@ class LinePairs:
 # codes
 
 
-def mapping_lookup(mappings: pd.DataFrame, mapping_type: str) -> dict[str, str]:
-    """AWRA id -> QBO id of one mapping type (rows with a blank ``qbo_id`` are unknown mappings)."""
+def mapping_lookup(mappings: pd.DataFrame, mapping_type: str, references: pd.DataFrame | None = None) -> dict[str, str]:
+    """AWRA id -> QBO id of one mapping type (rows with a blank ``qbo_id`` are unknown mappings).
+
+    With ``references`` (QBO's), a mapping whose ``qbo_id`` names no QBO record of its kind is
+    unknown too: that broken mapping is the mapping checks' finding, and comparing lines through it
+    would report every line that uses it a second time.
+    """
     maps = mappings[(mappings["mapping_type"] == mapping_type).fillna(False).to_numpy(dtype=bool)]
+    existing: set[str] | None = None
+    if references is not None:
+        of_kind = references[(references["ref_type"] == mapping_type).fillna(False).to_numpy(dtype=bool)]
+        existing = {str(i) for i in of_kind["id"].dropna()}
+        if mapping_type == "tax_code":
+            existing |= set(US_PSEUDO_TAX_CODES)
     out: dict[str, str] = {}
     for awra_id, qbo_id in zip(maps["awra_id"].tolist(), maps["qbo_id"].tolist(), strict=True):
-        if isinstance(awra_id, str) and isinstance(qbo_id, str) and qbo_id.strip() and awra_id not in out:
-            out[awra_id] = qbo_id.strip()
+        target = qbo_id.strip() if isinstance(qbo_id, str) else ""
+        if isinstance(awra_id, str) and target and awra_id not in out and (existing is None or target in existing):
+            out[awra_id] = target
     return out
 
 
@@ -238,16 +251,20 @@ def _sides(
 
     if entity in ("invoice", "bill"):
         item_a, item_q = _mapped_codes(
-            column(al, "item_id", a_rows), column(ql, "item_id", q_rows), mapping_lookup(awra.mappings, "item")
+            column(al, "item_id", a_rows),
+            column(ql, "item_id", q_rows),
+            mapping_lookup(awra.mappings, "item", qbo.references),
         )
         tax_a, tax_q = _mapped_codes(
             column(al, "tax_code_id", a_rows),
             column(ql, "tax_code_id", q_rows),
-            mapping_lookup(awra.mappings, "tax_code"),
+            mapping_lookup(awra.mappings, "tax_code", qbo.references),
         )
     if entity in ("invoice", "bill", "journal"):
         acc_a, acc_q = _mapped_codes(
-            column(al, "account_id", a_rows), column(ql, "account_id", q_rows), mapping_lookup(awra.mappings, "account")
+            column(al, "account_id", a_rows),
+            column(ql, "account_id", q_rows),
+            mapping_lookup(awra.mappings, "account", qbo.references),
         )
     if entity == "payment":
         invoices = column(al, "ref_id", a_rows)
@@ -433,7 +450,10 @@ def _pair_best(
     others = np.zeros(len(i), dtype=np.int64)
     for field in _compared_fields(entity):
         others += ~_field_differs(entity, field, a, q, i, j, tol)
-    score = 8 * same_ident[keep] + 4 * same_amount[keep] + 2 * same_pos[keep] + others
+    # a journal line's side is what it is: when accounts cannot tell (an unknown mapping), a debit
+    # pairs with a debit before it pairs with the credit that happens to sit at its position
+    same_side = (a.posting[i] > 0) & (a.posting[i] == q.posting[j])
+    score = 8 * same_ident[keep] + 4 * same_amount[keep] + 3 * same_side + 2 * same_pos[keep] + others
     order = np.lexsort((j, i, np.abs(a.pos[i] - q.pos[j]), -score))
     i, j = i[order], j[order]
     while len(i):
@@ -564,7 +584,10 @@ class _Names:
             for t, i, c, n in zip(m["master_type"], m["id"], m["code"], m["name"], strict=True)
         }
         self.qbo = {(str(t), str(i)): n for t, i, n in zip(r["ref_type"], r["id"], r["name"], strict=True)}
-        self.maps = {t: mapping_lookup(awra.mappings, t) for t in ("item", "account", "tax_code", "payment_method")}
+        self.maps = {
+            t: mapping_lookup(awra.mappings, t, qbo.references)
+            for t in ("item", "account", "tax_code", "payment_method")
+        }
 
     def awra_ref(self, master_type: str, value: object) -> str | None:
         """The AWRA master and where it maps (``CONS Consulting → QBO 1``)."""
@@ -783,7 +806,7 @@ def _payment_header_findings(
     for field, (column, mapping_type) in PAYMENT_HEADER_FIELDS.items():
         a_vals = string_series(arrow_take(awra.lines[column], a_at))
         q_vals = string_series(arrow_take(qbo.lines[column], q_at))
-        a_code, q_code = _mapped_codes(a_vals, q_vals, mapping_lookup(awra.mappings, mapping_type))
+        a_code, q_code = _mapped_codes(a_vals, q_vals, mapping_lookup(awra.mappings, mapping_type, qbo.references))
         hit = np.flatnonzero((a_code >= 0) & (a_code != q_code))
         if len(hit) == 0:
             continue

@@ -77,7 +77,20 @@ class Company:
             sync_runs=empty.sync_runs,
             data_quality=empty.data_quality,
         ).check()
-        return awra, qbo_data_from_payloads(self.qbo)
+        # QBO holds every record the mappings name (a mapping to nothing is a broken mapping)
+        refs: dict[str, list[dict[str, Any]]] = {
+            "Customer": [{"Id": "58", "DisplayName": "Customer 58", "Active": True}],
+            "Vendor": [{"Id": "70", "DisplayName": "Vendor 70", "Active": True}],
+            "Item": [{"Id": q, "Name": f"Item {q}", "Active": True} for q in ITEMS.values()],
+            "TaxCode": [{"Id": q, "Name": f"Tax {q}", "Active": True} for q in TAXES.values()],
+            "Account": [{"Id": q, "Name": f"Account {q}", "Active": True} for q in ACCOUNTS.values()],
+            "PaymentMethod": [{"Id": q, "Name": f"Method {q}", "Active": True} for q in METHODS.values()],
+        }
+        payloads = {entity: list(rows) for entity, rows in self.qbo.items()}
+        for entity, rows in refs.items():
+            have = {r["Id"] for r in payloads.setdefault(entity, [])}
+            payloads[entity] += [r for r in rows if r["Id"] not in have]
+        return awra, qbo_data_from_payloads(payloads)
 
 
 def _header(entity: str, awra_id: str, qbo_id: str, party: str | None, amount: int) -> dict[str, Any]:
@@ -493,7 +506,7 @@ def test_lines_pair_by_content_when_qbo_reorders_and_by_position_when_content_di
     awra, qbo = c.data()
     f = reconcile_transactions(awra, qbo, PARAMS).findings
     assert list(zip(f["field"], f["line"], f["awra_value"], f["qbo_value"], strict=True)) == [
-        ("line_account", "2", "ac2 → QBO 82", "84")
+        ("line_account", "2", "ac2 → QBO 82", "Account 84 (84)")
     ]
     matches = match_records(awra, qbo, PARAMS)
     pairs = pair_lines(
@@ -504,7 +517,30 @@ def test_lines_pair_by_content_when_qbo_reorders_and_by_position_when_content_di
     assert sorted(zip(a_no.tolist(), q_no.tolist(), strict=True)) == [(1, 3), (2, 2), (3, 1)]
     rows = side_by_side("journal", "j1", "501", awra, qbo, PARAMS, matches)
     assert [(r["line"], r["differs"]) for r in rows] == [("1", []), ("2", ["line_account"]), ("3", [])]
-    assert rows[1]["awra"] == "ac2 → QBO 82, debit, 2.00" and rows[1]["qbo"] == "84, debit, 2.00"
+    assert rows[1]["awra"] == "ac2 → QBO 82, debit, 2.00" and rows[1]["qbo"] == "Account 84 (84), debit, 2.00"
+
+
+def test_journal_lines_with_unknown_accounts_pair_by_side_not_by_position() -> None:
+    c = Company()
+    c.awra_txns.append(_header("journal", "j1", "501", None, 100))
+    # accounts without a mapping: the lines can only be told apart by their side
+    c.awra_lines += [
+        {"entity": "journal", "txn_id": "j1", "line_no": 1, "account_id": "ac8", "debit_cents": 100},
+        {"entity": "journal", "txn_id": "j1", "line_no": 2, "account_id": "ac9", "credit_cents": 100},
+    ]
+    payload = _qbo_head("journal", "501", "JOU-j1", None)
+    payload["Line"] = [
+        {
+            "Id": str(no),
+            "LineNum": no,
+            "Amount": 1.0,
+            "DetailType": "JournalEntryLineDetail",
+            "JournalEntryLineDetail": {"PostingType": side, "AccountRef": {"value": account}},
+        }
+        for no, side, account in ((1, "Credit", "83"), (2, "Debit", "84"))  # QBO lists the credit first
+    ]
+    c.qbo["JournalEntry"].append(payload)
+    assert _reconcile(c).findings.empty
 
 
 def test_application_to_an_invoice_beyond_the_window_resolves_through_its_link() -> None:
@@ -592,5 +628,5 @@ def test_a_bill_line_of_the_other_kind_in_qbo_is_one_account_finding() -> None:
     c.qbo["Bill"].append(payload)
     f = _reconcile(c).findings
     assert list(zip(f["field"], f["line"], f["awra_value"], f["qbo_value"], strict=True)) == [
-        ("line_account", "1", "ac1 → QBO 81", "no account (item 12)")
+        ("line_account", "1", "ac1 → QBO 81", "no account (item Item 12 (12))")
     ]
