@@ -32,7 +32,9 @@ and QBO users cannot find the party by name. An AWRA customer or vendor without 
 the job cannot take as given: the AWRA reader lists it as ``data_quality`` (field ``name``), as
 it does for every master record, so it is not repeated here.
 
-Every mapping finding carries ``blocks_count`` / ``blocks_cents``: the transactions in the window
+Every mapping finding carries ``blocks_count`` / ``blocks_cents`` (with ``currency``: amounts in
+two currencies are never added; with several, ``blocks_cents`` is ``<NA>`` and the message names
+each currency's sum): the transactions in the window
 (``in_window``, of the run's entities, whose status passes the run's status filter) that use the
 master record *and* that the sync has not brought to QBO: not paired with a QBO record, or whose
 latest sync attempt fails (``blocked_transactions``), and the sum of their ``amount_cents``. A
@@ -138,12 +140,13 @@ def isin_fast(series: pd.Series, values: pd.Series) -> np.ndarray:
 def window_transactions(awra: AwraData, params: RunParams, blocked: pd.DataFrame | None = None) -> pd.DataFrame:
     """The AWRA transactions in the window of the run's entities, one row per (entity, id).
 
-    Columns ``entity, id, party_id, amount_cents, passes`` (``passes``: status passes the run's
+    Columns ``entity, id, party_id, amount_cents, currency, passes`` (``passes``: status passes the run's
     status filter and, when ``blocked`` (columns ``entity, id``) is given, the record is in it).
     """
     tx = awra.transactions
     keep = tx["in_window"].fillna(False).astype(bool) & tx["entity"].isin(params.entities)
-    out = tx.loc[keep, ["entity", "id", "party_id", "amount_cents", "status"]].drop_duplicates(["entity", "id"])
+    columns = ["entity", "id", "party_id", "amount_cents", "currency", "status"]
+    out = tx.loc[keep, columns].drop_duplicates(["entity", "id"])
     passes = (out["status"] == params.status).fillna(False).astype(bool).to_numpy(dtype=bool)
     if blocked is not None:
         passes = passes & isin_fast(
@@ -272,43 +275,68 @@ def _keys(awra: AwraData, params: RunParams, records: pd.DataFrame | None) -> pd
 
 
 def usage_stats(awra: AwraData, params: RunParams, blocked: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per master record used in the window: ``master_type, master_id, used, blocks_count, blocks_cents``.
+    """Per master record used in the window: ``master_type, master_id, used, blocks_*``.
 
     ``used``: some in-window transaction of the run's entities uses it (any status);
-    ``blocks_*``: the transactions that also pass the status filter and are in ``blocked``
-    (``blocked_transactions``; without it, every one that passes), and their ``amount_cents``
-    (summed with ``np.bincount``: a vectorized group-by over integer codes).
+    ``blocks_count``: the transactions that also pass the status filter and are in ``blocked``
+    (``blocked_transactions``; without it, every one that passes). Their money is summed per
+    currency, never across currencies: ``blocks_cents`` / ``blocks_currency`` when they are all in
+    one currency (``<NA>`` when in several), and ``blocks_amounts`` says every currency's sum in
+    words (``1,250.00 KES and 30.00 USD``).
     """
     keys = window_transactions(awra, params, blocked)
     passes = keys["passes"].to_numpy(dtype=bool)
     cents = keys["amount_cents"].fillna(0).to_numpy(dtype=np.int64)
+    currency_codes, currencies = pd.factorize(keys["currency"].astype("string").fillna(""))
+    n_currencies = max(len(currencies), 1)
     frames = []
     for p in _usage_pairs(awra, keys):
         codes, uniques = pd.factorize(p.ids)
         blocking = passes[p.positions]
         count = np.bincount(codes, weights=blocking, minlength=len(uniques))
-        # integer sums: bincount's float weights are exact only below 2**53 cents, so sum in int64
-        money = np.zeros(len(uniques), dtype=np.int64)
-        np.add.at(money, codes[blocking], cents[p.positions][blocking])
+        # one integer sum per (master, currency): bincount's float weights are exact only below 2**53
+        cells = codes * n_currencies + currency_codes[p.positions]
+        money = np.zeros(len(uniques) * n_currencies, dtype=np.int64)
+        np.add.at(money, cells[blocking], cents[p.positions][blocking])
+        seen = np.zeros(len(uniques) * n_currencies, dtype=bool)
+        seen[cells[blocking]] = True
         frames.append(
             pd.DataFrame(
                 {
                     "master_type": p.master_type,
                     "master_id": np.asarray(uniques, dtype=object),
                     "blocks_count": count.astype(np.int64),
-                    "blocks_cents": money,
+                    **_money_per_currency(
+                        money.reshape(-1, n_currencies), seen.reshape(-1, n_currencies), list(currencies)
+                    ),
                 }
             )
         )
+    dtypes = {
+        "master_type": "string",
+        "master_id": "string",
+        "blocks_count": "Int64",
+        "blocks_cents": "Int64",
+        "blocks_currency": "string",
+        "blocks_amounts": "string",
+    }
     if not frames:
-        empty = pd.DataFrame(columns=["master_type", "master_id", "blocks_count", "blocks_cents", "used"])
-        return empty.astype(
-            {"master_type": "string", "master_id": "string", "blocks_count": "Int64", "blocks_cents": "Int64"}
-        )
-    stats = pd.concat(frames, ignore_index=True)
-    return stats.assign(used=True).astype(
-        {"master_type": "string", "master_id": "string", "blocks_count": "Int64", "blocks_cents": "Int64"}
-    )
+        return pd.DataFrame(columns=[*dtypes, "used"]).astype(dtypes)
+    return pd.concat(frames, ignore_index=True).assign(used=True).astype(dtypes)
+
+
+def _money_per_currency(money: np.ndarray, seen: np.ndarray, currencies: list[str]) -> dict[str, list[object]]:
+    """``blocks_cents`` / ``blocks_currency`` (one currency only) and ``blocks_amounts`` per master."""
+    cents: list[object] = []
+    currency: list[object] = []
+    amounts: list[object] = []
+    for row, present in zip(money.tolist(), seen.tolist(), strict=True):
+        used = [k for k, hit in enumerate(present) if hit]
+        one = len(used) == 1
+        cents.append(row[used[0]] if one else (0 if not used else None))
+        currency.append((currencies[used[0]] or None) if one else None)
+        amounts.append(" and ".join(f"{format_cents(row[k])} {currencies[k]}".rstrip() for k in used) or None)
+    return {"blocks_cents": cents, "blocks_currency": currency, "blocks_amounts": amounts}
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -351,12 +379,16 @@ def describe_qbo(master_type: object, qbo_id: object, qbo_name: object) -> str:
     return f"QBO {label} {ident} '{shown}'" if shown else f"QBO {label} {ident}"
 
 
-def _blocks_phrase(count: object, cents: object) -> str:
+#: The blocked-transactions columns a mapping finding is built from (``usage_stats``).
+_BLOCKS: tuple[str, ...] = ("blocks_count", "blocks_cents", "blocks_currency", "blocks_amounts")
+
+
+def _blocks_phrase(count: object, amounts: object) -> str:
     n = 0 if count is None or count is pd.NA else int(count)  # type: ignore[call-overload]
     if n == 0:
         return "it blocks no transaction in the window"
     noun = "transaction" if n == 1 else "transactions"
-    return f"it blocks {n} {noun} in the window ({format_cents(cents)})"
+    return f"it blocks {n} {noun} in the window ({_text(amounts) or format_cents(0)})"
 
 
 def _norm_name(series: pd.Series) -> pd.Series:
@@ -395,7 +427,8 @@ def _joined(awra: AwraData, qbo: QboData, params: RunParams, blocked: pd.DataFra
     m = m.drop(columns="master_id")
     m["used"] = m["used"].astype("boolean").fillna(False).astype(bool)
     m["blocks_count"] = m["blocks_count"].astype("Int64").fillna(0)
-    m["blocks_cents"] = m["blocks_cents"].astype("Int64").fillna(0)
+    none_blocked = m["blocks_count"] == 0
+    m["blocks_cents"] = m["blocks_cents"].astype("Int64").mask(none_blocked, 0)
     m["relevant"] = m["active"].fillna(False).astype(bool) | m["used"]
 
     maps = awra.mappings.drop_duplicates(["mapping_type", "awra_id"])[
@@ -470,6 +503,8 @@ def _rows(
             "effect_cents": [0] * n,
             "blocks_count": frame["blocks_count"].tolist(),
             "blocks_cents": frame["blocks_cents"].tolist(),
+            # the currency the blocked money is in (mapping findings have no record currency)
+            "currency": frame["blocks_currency"].tolist() if "blocks_currency" in frame else [None] * n,
         }
     )
     out = out.astype({"qbo_id": "string", "field": "string", "awra_value": "string", "qbo_value": "string"})
@@ -494,7 +529,7 @@ def _missing(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
         qbo_value.append(None)
         cause.append(f"{label} not mapped to QBO")
         action.append(f"Map {who} to its QBO {label} in {MAPPING_SCREEN}")
-        message.append(f"{who} ({why}) {what}; {_blocks_phrase(r.blocks_count, r.blocks_cents)}")
+        message.append(f"{who} ({why}) {what}; {_blocks_phrase(r.blocks_count, r.blocks_amounts)}")
     return _rows(
         rows,
         params,
@@ -533,7 +568,7 @@ def _broken(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
         cause.append(f"mapped QBO {label} {state}")
         action.append(fix)
         message.append(
-            f"{who} maps to {target}, which {state} in QBO; {_blocks_phrase(r.blocks_count, r.blocks_cents)}"
+            f"{who} maps to {target}, which {state} in QBO; {_blocks_phrase(r.blocks_count, r.blocks_amounts)}"
         )
     return _rows(
         rows,
@@ -555,7 +590,7 @@ def _duplicates(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFram
 def _duplicates_in_awra(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
     """Two AWRA records map to one QBO record: one row per extra AWRA record."""
     cols = ["master_type", "id", "code", "name", "qbo_id", "qbo_name", "ref_name", "ref_exists"]
-    mapped = m.loc[m["relevant"] & _present(m["qbo_id"]) & ~m["pseudo"], [*cols, "blocks_count", "blocks_cents"]]
+    mapped = m.loc[m["relevant"] & _present(m["qbo_id"]) & ~m["pseudo"], [*cols, *_BLOCKS]]
     shared = mapped.groupby(["master_type", "qbo_id"], observed=True)["id"].transform("size") > 1
     mapped = mapped.loc[shared].copy()
     mapped["order_key"] = _natural_key(mapped["code"].fillna(mapped["id"]))
@@ -583,7 +618,7 @@ def _duplicates_in_awra(m: pd.DataFrame, params: RunParams) -> pd.DataFrame:
             f"Decide whether {who} and {other} are the same {label}: merge them in AWRA, or map {who} to its "
             f"own QBO {label} in {MAPPING_SCREEN}"
         )
-        message.append(f"{who} and {other} both map to {target}; {_blocks_phrase(r.blocks_count, r.blocks_cents)}")
+        message.append(f"{who} and {other} both map to {target}; {_blocks_phrase(r.blocks_count, r.blocks_amounts)}")
     return _rows(
         extra,
         params,
@@ -617,7 +652,7 @@ def _duplicates_in_qbo(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.D
         return F.empty_frame(F.FINDINGS)
     by_qbo: dict[tuple[str, str], dict[str, object]] = {}
     dup_types = m["master_type"].isin(dup["ref_type"].unique()) & m["qbo_id"].isin(dup["id"])
-    candidates_m = m.loc[dup_types, ["master_type", "id", "code", "name", "qbo_id", "blocks_count", "blocks_cents"]]
+    candidates_m = m.loc[dup_types, ["master_type", "id", "code", "name", "qbo_id", *_BLOCKS]]
     for r in candidates_m.sort_values(["master_type", "id"], kind="stable").itertuples(index=False):
         by_qbo.setdefault(
             (str(r.master_type), str(r.qbo_id)),
@@ -627,6 +662,8 @@ def _duplicates_in_qbo(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.D
                 "name": r.name,
                 "blocks_count": r.blocks_count,
                 "blocks_cents": r.blocks_cents,
+                "blocks_currency": r.blocks_currency,
+                "blocks_amounts": r.blocks_amounts,
             },
         )
     ids_in_group: dict[tuple[str, str], list[str]] = {}
@@ -651,7 +688,7 @@ def _duplicates_in_qbo(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.D
             who = describe_master(ref_type, master["code"], master["name"], master["id"])
             rows.append({"master_type": ref_type, **master})
             tail = f"; {who} maps to QBO {label} {hit}; " + _blocks_phrase(
-                master["blocks_count"], master["blocks_cents"]
+                master["blocks_count"], master["blocks_amounts"]
             )
         else:
             rows.append(
@@ -662,6 +699,8 @@ def _duplicates_in_qbo(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.D
                     "name": r.name,
                     "blocks_count": 0,
                     "blocks_cents": 0,
+                    "blocks_currency": None,
+                    "blocks_amounts": None,
                 }
             )
             tail = "; no AWRA record maps to them"
@@ -699,7 +738,7 @@ def _mismatches(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFram
     for pos, r in enumerate(pairs.itertuples(index=False)):
         who = describe_master(r.master_type, r.code, r.name, r.id)
         target = describe_qbo(r.master_type, r.qbo_id, r.ref_name)
-        blocks = _blocks_phrase(r.blocks_count, r.blocks_cents)
+        blocks = _blocks_phrase(r.blocks_count, r.blocks_amounts)
         if r.master_type in ("customer", "vendor"):
             # an inactive record is reported broken already: its name is not the point then
             if _text(r.ref_name) is None and not _is_false(r.ref_active):

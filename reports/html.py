@@ -296,11 +296,10 @@ def _row_context(result: RunResult, rows: int) -> dict[str, Any]:
         gaps = findings[is_mapping]
         if len(gaps):
             top = gaps.iloc[order_positions(gaps, by_money=True)[:rows]]
-            blocked = pd.to_numeric(gaps["blocks_cents"], errors="coerce").fillna(0).astype("int64")
             mapping_section = {
                 "total": f"{len(gaps):,}",
                 "shown": len(top),
-                "blocked": cents_text(int(blocked.sum())),
+                "blocked": _blocked_money(gaps),
                 "rows": [_gap_cells(r, qbo) for r in _records(top)],
             }
         if acked.any():
@@ -419,10 +418,33 @@ def _mapping_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:
         _Cell(_t(row.get("party"), _NAME_LIMIT)),
         _qbo_cell(row, environment),
         _Cell(f"{blocks:,}" if blocks is not None else "", align="right", nowrap=True),
-        _Cell(cents_text(int_or_none(row.get("blocks_cents"))), align="right", nowrap=True),
+        _Cell(_blocked_cell(row, blocks), align="right", nowrap=True),
         _Cell(_what_with_lapse(row)),
         _Cell(_t(row.get("action"))),
     ]
+
+
+def _blocked_cell(row: Mapping[str, Any], blocks: int | None) -> str:
+    """The money a mapping gap blocks, with its currency ("several currencies": never one sum)."""
+    cents = int_or_none(row.get("blocks_cents"))
+    if cents is None:
+        return "several currencies" if blocks else ""
+    currency = _t(row.get("currency"), 8)
+    return f"{cents_text(cents)} {currency}".rstrip()
+
+
+def _blocked_money(gaps: pd.DataFrame) -> str:
+    """What the mapping gaps block, summed per currency (a gap over several currencies is said apart)."""
+    cents = pd.to_numeric(gaps["blocks_cents"], errors="coerce")
+    counts = pd.to_numeric(gaps["blocks_count"], errors="coerce").fillna(0)
+    currency = gaps["currency"].astype("string").fillna("")
+    known = cents.notna().to_numpy(dtype=bool)
+    per_currency = cents[known].astype("int64").groupby(currency[known].to_numpy()).sum()
+    parts = [f"{cents_text(int(v))} {c}".rstrip() for c, v in per_currency.items() if v or len(per_currency) == 1]
+    text = "; ".join(parts) or cents_text(0)
+    if ((~known) & (counts > 0).to_numpy(dtype=bool)).any():
+        text += " (and transactions in several currencies: see the workbook)"
+    return text
 
 
 def _gap_cells(row: Mapping[str, Any], environment: str) -> list[_Cell]:

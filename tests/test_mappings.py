@@ -442,3 +442,22 @@ def test_blocked_transactions_from_the_pairing_frame():
     pairs = set(zip(blocked["entity"], blocked["id"], strict=True))
     assert ("invoice", "1") not in pairs  # in QBO, no failing sync
     assert {("invoice", "2"), ("invoice", "6"), ("bill", "1"), ("payment", "1")} <= pairs
+
+
+def test_blocked_money_is_never_added_across_currencies():
+    awra, qbo = build()
+    # beta's blocked invoices: both KES in build(); then one of them in USD
+    one_currency = check_mappings(
+        AwraData(**{**awra.__dict__, "transactions": awra.transactions.assign(currency="KES")}), qbo, PARAMS
+    )
+    beta = one(one_currency, "mapping_missing", "c2")
+    assert (beta["blocks_cents"], beta["currency"]) == (35_000, "KES")
+    assert "350.00 KES" in beta["message"]
+
+    t = awra.transactions.assign(currency="KES")
+    t.loc[(t["entity"] == "invoice") & (t["id"] == "2"), "currency"] = "USD"
+    two = check_mappings(AwraData(**{**awra.__dict__, "transactions": t}), qbo, PARAMS)
+    beta = one(two, "mapping_missing", "c2")
+    assert beta["blocks_count"] == 2
+    assert pd.isna(beta["blocks_cents"]) and pd.isna(beta["currency"])  # no single sum of two currencies
+    assert "100.00 KES and 250.00 USD" in beta["message"]
