@@ -45,6 +45,7 @@ from reconcile.match import (
 from reconcile.match import OUTCOMES as OUTCOME_NAMES
 from reconcile.model import AwraData, EntityTotals, QboData
 from reconcile.params import RunParams
+from reconcile.profile import NO_PROFILE, Profile
 from reconcile.tieout import (
     CARRIER_RANK,
     ROW_COLUMNS,
@@ -102,30 +103,41 @@ class TransactionResult:
         return self.build_outcomes()
 
 
-def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> TransactionResult:
-    """Pair, compare and classify every transaction; totals and a bridge that balances."""
-    matches, pairing = pair_records(awra, qbo, params)
-    # the per-row flags and codes every stage reads, derived once for the run
-    run = RunArrays(matches, awra, qbo, params, pairing)
-    parts = [
-        *compare_parts(matches, awra, qbo, params, run),
-        *compare_lines(matches, awra, qbo, params, run),
-        *unpaired_findings(matches, awra, qbo, params, run),
-        *not_ready_findings(matches, awra, qbo, params, run),
-        *sync_conflict_findings(matches, awra, qbo, params, run),
-        *data_quality_findings(matches, awra, qbo, params, run),
-    ]
-    found = finish(parts, matches, awra, qbo, params, run)
-    ar, qr = run.awra_row, run.qbo_row
-    both = (ar >= 0) & (qr >= 0)
-    tolerable = compared_pairs(matches, awra, qbo, params, run) & both
-    tolerable &= gather(run.a_in_total, ar, False).astype(bool)
-    tolerable &= gather(run.q_in_total, qr, False).astype(bool)
-    # a pair in two currencies is never "within tolerance": its currency finding carries it
-    tolerable &= gather(run.a_currency, ar, -1) == gather(run.q_currency, qr, -2)
-    found, tolerance = assign_effects(found, matches, run.effects, tolerable, run)
-    findings = sort_findings(F.conform(found, F.FINDINGS))
-    totals = entity_totals(findings, awra, qbo, params, tolerance, run)
+def reconcile_transactions(
+    awra: AwraData, qbo: QboData, params: RunParams, *, profile: Profile = NO_PROFILE
+) -> TransactionResult:
+    """Pair, compare and classify every transaction; totals and a bridge that balances.
+
+    ``profile`` measures the sub-stages (pairing, header and line comparison, the other
+    findings, effects and tie-out) when the run asks for a stage-by-stage account.
+    """
+    with profile.stage("pairing"):
+        matches, pairing = pair_records(awra, qbo, params)
+        # the per-row flags and codes every stage reads, derived once for the run
+        run = RunArrays(matches, awra, qbo, params, pairing)
+    with profile.stage("header comparison"):
+        parts = [*compare_parts(matches, awra, qbo, params, run)]
+    with profile.stage("line comparison"):
+        parts += compare_lines(matches, awra, qbo, params, run)
+    with profile.stage("record findings (missing, not ready, sync, data quality)"):
+        parts += [
+            *unpaired_findings(matches, awra, qbo, params, run),
+            *not_ready_findings(matches, awra, qbo, params, run),
+            *sync_conflict_findings(matches, awra, qbo, params, run),
+            *data_quality_findings(matches, awra, qbo, params, run),
+        ]
+    with profile.stage("findings assembly and tie-out"):
+        found = finish(parts, matches, awra, qbo, params, run)
+        ar, qr = run.awra_row, run.qbo_row
+        both = (ar >= 0) & (qr >= 0)
+        tolerable = compared_pairs(matches, awra, qbo, params, run) & both
+        tolerable &= gather(run.a_in_total, ar, False).astype(bool)
+        tolerable &= gather(run.q_in_total, qr, False).astype(bool)
+        # a pair in two currencies is never "within tolerance": its currency finding carries it
+        tolerable &= gather(run.a_currency, ar, -1) == gather(run.q_currency, qr, -2)
+        found, tolerance = assign_effects(found, matches, run.effects, tolerable, run)
+        findings = sort_findings(F.conform(found, F.FINDINGS))
+        totals = entity_totals(findings, awra, qbo, params, tolerance, run)
     return TransactionResult(
         findings=findings,
         totals=totals,
