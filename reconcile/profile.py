@@ -7,7 +7,7 @@ process's resource usage, so the stages it measures stay pure. ``NO_PROFILE`` me
 and costs nothing, for callers that do not ask.
 
 Peak memory: ``peak_added_mb`` is how far the stage raised the process's peak resident set
-(``getrusage`` ``ru_maxrss``), so a stage that works below an earlier stage's peak shows 0; the
+(``VmHWM``, else ``getrusage`` ``ru_maxrss``), so a stage that works below an earlier stage's peak shows 0; the
 sum over the stages is the run's peak growth. ``rss_mb`` is the resident set when the stage
 ended (what is still held), read from ``/proc`` where there is one.
 """
@@ -43,7 +43,19 @@ class StageRecord:
 
 
 def peak_rss_mb() -> float:
-    """The process's peak resident set so far, in MB."""
+    """The process's peak resident set so far, in MB.
+
+    ``VmHWM`` from ``/proc`` where there is one: ``ru_maxrss`` carries over the parent's
+    resident set at ``exec`` on Linux, so a job started by a large process would show the
+    parent's size as its own peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / _MB
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _MAXRSS_BYTES / _MB
 
 
