@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--save-qbo-snapshot", type=Path, metavar="DIR", help="save what was pulled from QBO")
     run.add_argument("--out", type=Path, metavar="DIR", help="where run folders go (default: config run.out_dir)")
     run.add_argument("--no-email", action="store_true", help="do not email the report")
+    run.add_argument("--profile", action="store_true", help="print wall time, CPU time and peak memory added per stage")
 
     demo = commands.add_parser("demo", help="build the embedded demo data set and reconcile it")
     demo.add_argument("--out", type=Path, metavar="DIR", help="where the run folder goes")
@@ -212,6 +213,7 @@ def _settings(config: Path | None) -> Settings:
 
 def _run(args: argparse.Namespace) -> int:
     from jobs.run import RunRequest, execute_run
+    from reconcile.profile import Profile, format_profile
 
     date_from = parse_date(args.date_from, "--from")
     date_to = parse_date(args.date_to, "--to")
@@ -220,6 +222,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.qbo_snapshot is not None and not args.qbo_snapshot.is_dir():
         raise UsageError(f"--qbo-snapshot {args.qbo_snapshot}: no such folder")
     settings = _settings(args.config)
+    profile = Profile() if args.profile else None
     outcome = execute_run(
         settings,
         RunRequest(
@@ -234,8 +237,11 @@ def _run(args: argparse.Namespace) -> int:
             out_dir=args.out,
             send_email=not args.no_email,
         ),
+        profile=profile,
     )
     _print_outcome(outcome)
+    if profile is not None:
+        print(format_profile(profile), end="")
     return 0
 
 

@@ -22,6 +22,7 @@ from reconcile.escalation import build_escalations
 from reconcile.mappings import blocked_transactions, check_mappings
 from reconcile.model import AwraData, QboData, RunResult
 from reconcile.params import RunParams
+from reconcile.profile import NO_PROFILE, Profile
 from reconcile.tieout import RunArrays, entity_totals
 from reconcile.transactions import reconcile_transactions
 from reconcile.triage import TriageRules, triage
@@ -34,26 +35,36 @@ def reconcile(
     rules: TriageRules,
     *,
     sources: Mapping[str, str] | None = None,
+    profile: Profile = NO_PROFILE,
 ) -> RunResult:
-    """Reconcile AWRA against QBO for one run and return everything the writers need."""
-    core = reconcile_transactions(awra, qbo, params)
-    # a mapping gap blocks only what the sync has not brought to QBO: the core's pairing says which
-    mapping_findings = check_mappings(awra, qbo, params, blocked=blocked_transactions(core.matches, awra))
-    combined = F.concat_frames([core.findings, mapping_findings], F.FINDINGS)
-    triaged = triage(awra, qbo, combined, params, rules)
-    findings = sort_findings(triaged.findings)
-    # counted again over every finding: triage adds retry loops (with no money effect)
-    totals = entity_totals(findings, awra, qbo, params, core.tolerance_cents, core.arrays)
-    # the account impact reads every finding: mapping findings explain postings moved between accounts
-    run = core.arrays or RunArrays(core.matches, awra, qbo, params)
-    accounts = F.check_frame(account_impact(awra, qbo, params, findings, run), F.ACCOUNTS)
+    """Reconcile AWRA against QBO for one run and return everything the writers need.
+
+    ``profile`` measures each stage when the run asks for a stage-by-stage account.
+    """
+    core = reconcile_transactions(awra, qbo, params, profile=profile)
+    with profile.stage("mapping checks"):
+        # a mapping gap blocks only what the sync has not brought to QBO: the core's pairing says which
+        mapping_findings = check_mappings(awra, qbo, params, blocked=blocked_transactions(core.matches, awra))
+        combined = F.concat_frames([core.findings, mapping_findings], F.FINDINGS)
+    with profile.stage("triage"):
+        triaged = triage(awra, qbo, combined, params, rules)
+        findings = sort_findings(triaged.findings)
+    with profile.stage("totals and tie-out"):
+        # counted again over every finding: triage adds retry loops (with no money effect)
+        totals = entity_totals(findings, awra, qbo, params, core.tolerance_cents, core.arrays)
+    with profile.stage("account impact"):
+        # the account impact reads every finding: mapping findings explain postings moved between accounts
+        run = core.arrays or RunArrays(core.matches, awra, qbo, params)
+        accounts = F.check_frame(account_impact(awra, qbo, params, findings, run), F.ACCOUNTS)
+    with profile.stage("escalations"):
+        escalations = build_escalations(awra, triaged, params)
     return RunResult(
         params=params,
         findings=F.check_frame(findings, F.FINDINGS),
         totals=totals,
         triage=triaged.triage,
         safe_to_retry=triaged.safe_to_retry,
-        escalations=build_escalations(awra, triaged, params),
+        escalations=escalations,
         sources=dict(sources or {}),
         home_currency=home_currency_of(qbo, params),
         accounts=accounts,

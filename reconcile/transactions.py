@@ -45,6 +45,7 @@ from reconcile.match import (
 from reconcile.match import OUTCOMES as OUTCOME_NAMES
 from reconcile.model import AwraData, EntityTotals, QboData
 from reconcile.params import RunParams
+from reconcile.profile import NO_PROFILE, Profile
 from reconcile.tieout import (
     CARRIER_RANK,
     ROW_COLUMNS,
@@ -102,30 +103,41 @@ class TransactionResult:
         return self.build_outcomes()
 
 
-def reconcile_transactions(awra: AwraData, qbo: QboData, params: RunParams) -> TransactionResult:
-    """Pair, compare and classify every transaction; totals and a bridge that balances."""
-    matches, pairing = pair_records(awra, qbo, params)
-    # the per-row flags and codes every stage reads, derived once for the run
-    run = RunArrays(matches, awra, qbo, params, pairing)
-    parts = [
-        *compare_parts(matches, awra, qbo, params, run),
-        *compare_lines(matches, awra, qbo, params, run),
-        *unpaired_findings(matches, awra, qbo, params, run),
-        *not_ready_findings(matches, awra, qbo, params, run),
-        *sync_conflict_findings(matches, awra, qbo, params, run),
-        *data_quality_findings(matches, awra, qbo, params, run),
-    ]
-    found = finish(parts, matches, awra, qbo, params, run)
-    ar, qr = run.awra_row, run.qbo_row
-    both = (ar >= 0) & (qr >= 0)
-    tolerable = compared_pairs(matches, awra, qbo, params, run) & both
-    tolerable &= gather(run.a_in_total, ar, False).astype(bool)
-    tolerable &= gather(run.q_in_total, qr, False).astype(bool)
-    # a pair in two currencies is never "within tolerance": its currency finding carries it
-    tolerable &= gather(run.a_currency, ar, -1) == gather(run.q_currency, qr, -2)
-    found, tolerance = assign_effects(found, matches, run.effects, tolerable, run)
-    findings = sort_findings(F.conform(found, F.FINDINGS))
-    totals = entity_totals(findings, awra, qbo, params, tolerance, run)
+def reconcile_transactions(
+    awra: AwraData, qbo: QboData, params: RunParams, *, profile: Profile = NO_PROFILE
+) -> TransactionResult:
+    """Pair, compare and classify every transaction; totals and a bridge that balances.
+
+    ``profile`` measures the sub-stages (pairing, header and line comparison, the other
+    findings, effects and tie-out) when the run asks for a stage-by-stage account.
+    """
+    with profile.stage("pairing"):
+        matches, pairing = pair_records(awra, qbo, params)
+        # the per-row flags and codes every stage reads, derived once for the run
+        run = RunArrays(matches, awra, qbo, params, pairing)
+    with profile.stage("header comparison"):
+        parts = [*compare_parts(matches, awra, qbo, params, run)]
+    with profile.stage("line comparison"):
+        parts += compare_lines(matches, awra, qbo, params, run)
+    with profile.stage("record findings (missing, not ready, sync, data quality)"):
+        parts += [
+            *unpaired_findings(matches, awra, qbo, params, run),
+            *not_ready_findings(matches, awra, qbo, params, run),
+            *sync_conflict_findings(matches, awra, qbo, params, run),
+            *data_quality_findings(matches, awra, qbo, params, run),
+        ]
+    with profile.stage("findings assembly and tie-out"):
+        found = finish(parts, matches, awra, qbo, params, run)
+        ar, qr = run.awra_row, run.qbo_row
+        both = (ar >= 0) & (qr >= 0)
+        tolerable = compared_pairs(matches, awra, qbo, params, run) & both
+        tolerable &= gather(run.a_in_total, ar, False).astype(bool)
+        tolerable &= gather(run.q_in_total, qr, False).astype(bool)
+        # a pair in two currencies is never "within tolerance": its currency finding carries it
+        tolerable &= gather(run.a_currency, ar, -1) == gather(run.q_currency, qr, -2)
+        found, tolerance = assign_effects(found, matches, run.effects, tolerable, run)
+        findings = sort_findings(F.conform(found, F.FINDINGS))
+        totals = entity_totals(findings, awra, qbo, params, tolerance, run)
     return TransactionResult(
         findings=findings,
         totals=totals,
@@ -487,13 +499,17 @@ def data_quality_findings(
             )
         )
     if len(q_bad):
+        repeats = repeated_id_problems(q, q_bad)
+        ids = q["id"].iloc[q_bad].to_numpy(dtype=object)
         parts.append(
             new_findings(
                 len(q_bad),
                 entity=q["entity"].iloc[q_bad],
                 category="data_quality",
-                cause="the QBO record could not be read as given (amount or date missing or invalid)",
-                action="open it in QBO and correct it; until then it is left out of the comparison",
+                field=np.array([None if p is None else "id" for p in repeats], dtype=object),
+                qbo_value=np.array([None if p is None else i for p, i in zip(repeats, ids, strict=True)], dtype=object),
+                cause=np.array([p or _QBO_UNREADABLE for p in repeats], dtype=object),
+                action=np.array([_QBO_FIX if p is None else _COPY_FIX for p in repeats], dtype=object),
                 effect_cents=0,
                 qbo_row=q_bad,
                 match_row=own_q[q_bad],
@@ -503,6 +519,68 @@ def data_quality_findings(
     if not parts:
         return []
     return parts
+
+
+_QBO_UNREADABLE = "the QBO record could not be read as given (amount or date missing or invalid)"
+_QBO_FIX = "open it in QBO and correct it; until then it is left out of the comparison"
+_COPY_FIX = "remove the extra copy from the snapshot (or take a fresh one from QBO); the first copy is compared"
+
+#: The fields told apart when a repeated QBO Id's copies differ (plain names for the cause text).
+_COPY_FIELDS = {
+    "number": "number",
+    "txn_date": "date",
+    "party_id": "party",
+    "currency": "currency",
+    "amount_cents": "amount",
+    "tax_cents": "tax",
+    "line_total_cents": "line total",
+    "status": "status",
+}
+
+
+def repeated_id_problems(q: pd.DataFrame, rows: np.ndarray) -> list[str | None]:
+    """Per QBO row in ``rows``: why it is left out when it is a later copy of a repeated Id, else None.
+
+    The QBO source keeps the first copy of an Id and flags the later ones (``data_ok`` False):
+    QBO never holds two records of one entity with the same Id, so a snapshot that does was
+    merged by hand or damaged. The text says whether the copy is identical to the compared one.
+    """
+    keys = q[["entity", "id"]].astype("string")
+    repeated = keys.duplicated(keep=False).to_numpy(dtype=bool) & keys["id"].notna().to_numpy(dtype=bool)
+    if not repeated[rows].any():
+        return [None] * len(rows)
+    ok = q["data_ok"].fillna(False).to_numpy(dtype=bool)
+    compared: dict[tuple[str, str], int] = {}
+    copies: dict[tuple[str, str], int] = {}
+    for r in np.flatnonzero(repeated).tolist():
+        key = (str(keys["entity"].iat[r]), str(keys["id"].iat[r]))
+        copies[key] = copies.get(key, 0) + 1
+        if ok[r]:
+            compared.setdefault(key, int(r))
+    out: list[str | None] = []
+    for r in rows.tolist():
+        if not repeated[r]:
+            out.append(None)
+            continue
+        entity, qbo_id = str(keys["entity"].iat[r]), str(keys["id"].iat[r])
+        first = compared.get((entity, qbo_id))
+        text = (
+            f"QBO Id {qbo_id} appears {copies[(entity, qbo_id)]} times among the QBO {entity}s"
+            " (QBO never repeats an Id: a hand-merged or damaged snapshot?);"
+            " only its first copy is compared and totalled, this one is left out"
+        )
+        if first is None:
+            out.append(text)
+            continue
+        differ = [label for name, label in _COPY_FIELDS.items() if not _same(q[name].iat[first], q[name].iat[r])]
+        out.append(f"{text}: {'it differs in ' + ', '.join(differ) if differ else 'it is identical'}")
+    return out
+
+
+def _same(a: object, b: object) -> bool:
+    if pd.isna(a) or pd.isna(b):  # type: ignore[call-overload]
+        return bool(pd.isna(a) and pd.isna(b))  # type: ignore[call-overload]
+    return bool(a == b)
 
 
 def record_outcomes(

@@ -28,6 +28,7 @@ import pandas as pd
 
 from reconcile import frames as F
 from reconcile.model import RunResult
+from reconcile.profile import NO_PROFILE, Profile
 from reports.excel import write_workbook
 from reports.html import write_html
 
@@ -184,8 +185,11 @@ def findings_csv_frame(findings: pd.DataFrame) -> pd.DataFrame:
     return out[[*F.CONTRACT_FINDING_COLUMNS, *extra]]
 
 
-def write_run_folder(result: RunResult, out_dir: Path) -> Path:
-    """Write every report of ``result`` into ``out_dir/<run_id>/`` atomically; return that path."""
+def write_run_folder(result: RunResult, out_dir: Path, *, profile: Profile = NO_PROFILE) -> Path:
+    """Write every report of ``result`` into ``out_dir/<run_id>/`` atomically; return that path.
+
+    ``profile`` measures each writer when the run asks for a stage-by-stage account.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     sweep_partial_folders(out_dir)
     final = out_dir / result.params.run_id
@@ -195,7 +199,7 @@ def write_run_folder(result: RunResult, out_dir: Path) -> Path:
     tmp.mkdir()
     try:
         with _writer_lock(tmp) as lock_file:
-            _write_files(result, tmp)
+            _write_files(result, tmp, profile)
             lock_file.unlink()  # still held through the open descriptor until the rename is done
             tmp.rename(final)
     except BaseException:
@@ -204,13 +208,18 @@ def write_run_folder(result: RunResult, out_dir: Path) -> Path:
     return final
 
 
-def _write_files(result: RunResult, tmp: Path) -> None:
-    findings_csv_frame(result.findings).to_csv(tmp / "findings.csv", index=False, encoding="utf-8")
-    _write_json(tmp / "summary.json", build_summary(result))
-    _write_json(tmp / "escalations.json", [_jsonable(p) for p in result.escalations])
-    write_workbook(result, tmp / "reconciliation.xlsx")
-    write_html(result, tmp / "report.html")
-    _fsync_folder(tmp)
+def _write_files(result: RunResult, tmp: Path, profile: Profile) -> None:
+    with profile.stage("write findings.csv"):
+        findings_csv_frame(result.findings).to_csv(tmp / "findings.csv", index=False, encoding="utf-8")
+    with profile.stage("write summary.json, escalations.json"):
+        _write_json(tmp / "summary.json", build_summary(result))
+        _write_json(tmp / "escalations.json", [_jsonable(p) for p in result.escalations])
+    with profile.stage("write workbook"):
+        write_workbook(result, tmp / "reconciliation.xlsx")
+    with profile.stage("write html"):
+        write_html(result, tmp / "report.html")
+    with profile.stage("flush to disk"):
+        _fsync_folder(tmp)
 
 
 @contextlib.contextmanager

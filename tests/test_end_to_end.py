@@ -6,11 +6,15 @@ find exactly those — no misses, no false alarms — and tie out to the cent.
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
+import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import simplejson
 
 from jobs.cli import main
 from reconcile import frames as F
@@ -267,3 +271,59 @@ def test_a_run_whose_workbook_passes_the_attachment_limit_mails_a_link_to_it(dem
     assert run.email_status.startswith("sent without the workbook (") and run.email_status.endswith(
         f"workbook at {link}"
     )
+
+
+def _repeated_id_findings(folder: Path) -> list[dict]:
+    with (folder / "findings.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r for r in rows if r["category"] == "data_quality" and "never repeats an Id" in r["cause"]]
+
+
+def _open_tie_out(folder: Path) -> list[str]:
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    open_ = [
+        f"{entity} {currency}"
+        for entity, entry in summary["entities"].items()
+        for currency, figures in entry["currencies"].items()
+        if figures["unexplained"] != "0.00"
+    ]
+    open_ += [f"account {a['account']}" for a in summary["accounts"] if a["unexplained"] != "0.00"]
+    return open_
+
+
+def test_a_clean_snapshot_has_no_repeated_id_finding(demo_run):
+    assert _repeated_id_findings(demo_run["folder"]) == []
+
+
+def test_a_snapshot_repeating_qbo_ids_reports_them_and_still_ties_out(demo_run, tmp_path):
+    """A hand-merged snapshot: one invoice copied as is, one copied with other amounts (twice)."""
+    demo = demo_run["demo"]
+    snapshot = tmp_path / "snapshot"
+    shutil.copytree(demo.snapshot_dir, snapshot)
+    invoices = json.loads((snapshot / "Invoice.json").read_text(encoding="utf-8"), parse_float=Decimal)
+    in_window = [p for p in invoices if demo.date_from.isoformat() <= p["TxnDate"] <= demo.date_to.isoformat()]
+    same, changed = in_window[3], in_window[7]
+    altered = copy.deepcopy(changed)
+    altered["TotalAmt"] = Decimal(str(altered["TotalAmt"])) + 100
+    altered["Line"][0]["Amount"] = Decimal(str(altered["Line"][0]["Amount"])) + 100
+    invoices += [copy.deepcopy(same), altered, copy.deepcopy(altered)]
+    (snapshot / "Invoice.json").write_text(simplejson.dumps(invoices, use_decimal=True), encoding="utf-8")
+
+    out = tmp_path / "out"
+    args = ["run", "--from", demo.date_from.isoformat(), "--to", demo.date_to.isoformat()]
+    args += ["--config", str(demo_run["config"]), "--awra-url", demo.awra_url, "--qbo-snapshot", str(snapshot)]
+    assert main([*args, "--out", str(out), "--no-email"]) == 0
+    (folder,) = list(out.iterdir())
+
+    found = _repeated_id_findings(folder)
+    assert sorted((r["entity"], r["qbo_id"]) for r in found) == sorted(
+        [("invoice", same["Id"]), ("invoice", changed["Id"]), ("invoice", changed["Id"])]
+    )
+    by_id = {r["qbo_id"]: r["cause"] for r in found}
+    assert "appears 2 times" in by_id[same["Id"]] and by_id[same["Id"]].endswith("it is identical")
+    assert "appears 3 times" in by_id[changed["Id"]] and "differs in amount" in by_id[changed["Id"]]
+    assert _open_tie_out(folder) == []
+    # the first copies are compared as before: every other finding is the clean run's
+    others = [r for r in csv.DictReader((folder / "findings.csv").open(encoding="utf-8")) if r not in found]
+    clean = list(csv.DictReader((demo_run["folder"] / "findings.csv").open(encoding="utf-8")))
+    assert sorted(map(finding_key, others), key=str) == sorted(map(finding_key, clean), key=str)

@@ -25,6 +25,7 @@ from reconcile.sources.qbo_parse import (
     parse_transactions,
     qbo_data_from_payloads,
     resolve_tax_rates,
+    split_repeated_ids,
 )
 
 SAMPLES = Path(__file__).parent / "fixtures" / "qbo-samples"
@@ -867,3 +868,28 @@ def test_the_home_currency_is_read_from_the_preferences() -> None:
     data = qbo_parse.qbo_data_from_payloads({"Preferences": [prefs], "Invoice": []})
     assert data.home_currency == "KES"
     assert qbo_parse.qbo_data_from_payloads({"Invoice": []}).home_currency is None
+
+
+# --------------------------------------------------------------------------- repeated Ids
+
+
+def test_a_repeated_id_keeps_its_first_copy_and_flags_the_later_ones() -> None:
+    first = invoice()
+    changed = invoice(TotalAmt=Decimal("999.00"))
+    other = invoice(Id="502", DocNumber="INV-502")
+    data = qbo_data_from_payloads({"Invoice": [first, other, dict(first), changed]})
+    tx = data.transactions
+    assert tx["id"].tolist() == ["501", "502", "501", "501"]
+    assert tx["data_ok"].tolist() == [True, True, False, False]
+    assert tx["amount_cents"].tolist() == [16600, 16600, 16600, 99900]
+    # the lines of the Id are there once (the first copy's), not once per copy
+    assert sorted(data.lines.loc[data.lines["txn_id"] == "501", "line_no"].tolist()) == [1, 2]
+    assert data.raw["Invoice"]["501"] is first
+
+
+def test_payloads_without_repeated_ids_are_all_kept_as_they_are() -> None:
+    payloads = [invoice(), invoice(Id="502"), invoice(Id=None), invoice(Id="")]
+    first, repeats = split_repeated_ids(payloads)
+    assert first == payloads and repeats == []
+    data = qbo_data_from_payloads({"Invoice": payloads[:2]})
+    assert data.transactions["data_ok"].tolist() == [True, True]

@@ -1161,6 +1161,42 @@ def home_currency_of_preferences(preferences: Sequence[Mapping[str, Any]]) -> st
     return None
 
 
+def split_repeated_ids(
+    payloads: Sequence[Mapping[str, Any]],
+) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+    """The payloads with each ``Id`` once (its first copy), and the later copies of a repeated ``Id``.
+
+    QBO never returns two records of one entity with the same Id, but a hand-merged or damaged
+    snapshot can hold them; counting both would count the record twice. Payloads without an Id
+    (or not objects) are kept in the first list: the parser flags them itself.
+    """
+    seen: set[str] = set()
+    first: list[Mapping[str, Any]] = []
+    repeats: list[Mapping[str, Any]] = []
+    for payload in payloads:
+        key = payload.get("Id") if isinstance(payload, Mapping) else None
+        if key is None or str(key).strip() == "":
+            first.append(payload)
+            continue
+        if str(key) in seen:
+            repeats.append(payload)
+        else:
+            seen.add(str(key))
+            first.append(payload)
+    return first, repeats
+
+
+def _repeated_rows(entity: str, repeats: Sequence[Mapping[str, Any]], *, in_window: bool) -> pd.DataFrame:
+    """TRANSACTIONS rows for the later copies of a repeated Id: ``data_ok`` False, lines dropped.
+
+    The core lists such a row as ``data_quality`` and leaves it out of comparison and totals, so
+    only the first copy of the Id takes part; its lines are not kept, else they would be
+    compared twice against the AWRA record's lines.
+    """
+    rows, _ = parse_transactions(entity, repeats, in_window=in_window)
+    return rows.assign(data_ok=pd.array([False] * len(rows), dtype="boolean"))
+
+
 def qbo_data_from_payloads(
     payloads_by_entity: Mapping[str, Sequence[Mapping[str, Any]]], *, in_window: bool = True
 ) -> QboData:
@@ -1169,17 +1205,28 @@ def qbo_data_from_payloads(
     Transaction entities go to ``transactions``/``lines`` (with ``in_window``), reference
     entities to ``references`` (TaxCode rates resolved), ``Preferences`` gives
     ``home_currency``; other names are kept in ``raw`` only.
-    ``raw`` is ``{entity: {Id: payload}}`` for every entity given.
+    ``raw`` is ``{entity: {Id: payload}}`` for every entity given. A transaction Id given more
+    than once (a hand-merged snapshot; QBO never does it): the first copy is parsed as usual and
+    ``raw`` keeps it; each later copy is a row with ``data_ok`` False and no lines
+    (``split_repeated_ids``), which the core reports as ``data_quality``.
     """
     transactions, lines, references = [], [], []
     raw: dict[str, dict[str, Mapping[str, Any]]] = {}
     with _cyclic_gc_paused():
         for qbo_entity, payloads in payloads_by_entity.items():
-            raw[qbo_entity] = {str(p.get("Id")): p for p in payloads if isinstance(p, Mapping)}
+            by_id: dict[str, Mapping[str, Any]] = {}
+            for p in payloads:
+                if isinstance(p, Mapping):
+                    by_id.setdefault(str(p.get("Id")), p)
+            raw[qbo_entity] = by_id
             if qbo_entity in ENTITY_OF_QBO:
-                txns, txn_lines = parse_transactions(ENTITY_OF_QBO[qbo_entity], payloads, in_window=in_window)
+                entity = ENTITY_OF_QBO[qbo_entity]
+                first, repeats = split_repeated_ids(payloads)
+                txns, txn_lines = parse_transactions(entity, first, in_window=in_window)
                 transactions.append(txns)
                 lines.append(txn_lines)
+                if repeats:
+                    transactions.append(_repeated_rows(entity, repeats, in_window=in_window))
             elif qbo_entity in REF_TYPE_OF_QBO:
                 references.append(parse_references(REF_TYPE_OF_QBO[qbo_entity], payloads))
         return QboData(
@@ -1202,4 +1249,5 @@ __all__ = [
     "parse_transactions",
     "qbo_data_from_payloads",
     "resolve_tax_rates",
+    "split_repeated_ids",
 ]
