@@ -143,8 +143,8 @@ def test_a_run_published_before_its_worker_died_is_recorded_not_run_again(tmp_pa
 
         real = jobs.run.write_run_folder
 
-        def publish_then_die(result, out_dir):
-            real(result, out_dir)
+        def publish_then_die(result, out_dir, **options):
+            real(result, out_dir, **options)
             os._exit(9)
 
         jobs.run.write_run_folder = publish_then_die
