@@ -361,9 +361,11 @@ def party_codes(awra: AwraData, qbo: QboData) -> tuple[np.ndarray, np.ndarray]:
     """The AWRA party's QBO mapping and the QBO party, as codes in one space (-1 if unknown).
 
     The AWRA side goes through ``awra.mappings`` (customer for invoices/payments, vendor for
-    bills); journals have no party.
+    bills); journals have no party. A mapping whose ``qbo_id`` names no QBO record of its kind is
+    unknown: that broken mapping is the mapping checks' finding, not a party difference on every
+    transaction of the party.
     """
-    a, q, maps = awra.transactions, qbo.transactions, awra.mappings
+    a, q, maps = awra.transactions, qbo.transactions, _sound_party_mappings(awra.mappings, qbo.references)
     types = ("customer", "vendor")
     party_type = np.array([types.index(t) if t in types else -1 for t in (F.PARTY_TYPE[e] for e in F.ENTITIES)] + [-1])
     ta_codes = party_type[label_codes(a["entity"], F.ENTITIES)]
@@ -378,6 +380,17 @@ def party_codes(awra: AwraData, qbo: QboData) -> tuple[np.ndarray, np.ndarray]:
     lookup[m_key[ok]] = mq_codes[ok]
     a_mapped = gather(lookup, a_key, -1).astype(np.int64) if size else np.full(len(a_key), -1, dtype=np.int64)
     return a_mapped, q_codes
+
+
+def _sound_party_mappings(mappings: pd.DataFrame, references: pd.DataFrame) -> pd.DataFrame:
+    """The customer/vendor mappings whose ``qbo_id`` names a QBO record of their kind (active or not)."""
+
+    def key(kind: pd.Series, ident: pd.Series) -> pd.Series:
+        return kind.astype("string") + "\x1f" + ident.astype("string").str.strip()
+
+    known = key(references["ref_type"], references["id"]).dropna()
+    sound = key(mappings["mapping_type"], mappings["qbo_id"]).isin(set(known)).fillna(False)
+    return mappings[sound.to_numpy(dtype=bool)]
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from reconcile.params import Tolerances
 from tests.test_match import PARAMS, data, txn
 
 
-def mismatches(awra_rows, qbo_rows, params=PARAMS, maps=()):
-    awra, qbo = data(awra_rows, qbo_rows, maps=maps)
+def mismatches(awra_rows, qbo_rows, params=PARAMS, maps=(), broken=()):
+    awra, qbo = data(awra_rows, qbo_rows, maps=maps, broken=broken)
     found = compare_pairs(match_records(awra, qbo, params), awra, qbo, params)
     F.check_frame(found, F.FINDINGS)
     return found
@@ -65,6 +65,18 @@ def test_party_through_the_mapping():
     )
     # a1 agrees through the mapping; a3's party has no mapping: left to the mapping checks
     assert found[["awra_id", "field"]].values.tolist() == [["a2", "party"]]
+
+
+def test_a_party_mapping_to_no_qbo_record_is_left_to_the_mapping_checks():
+    # p2 maps to QBO 59, which QBO does not hold: mapping_broken says so, not a party finding per record
+    maps = [
+        {"mapping_type": "customer", "awra_id": "p1", "qbo_id": "58"},
+        {"mapping_type": "customer", "awra_id": "p2", "qbo_id": "59"},
+    ]
+    rows_a = [txn("a1", "N1", party="p1"), txn("a2", "N2", party="p2")]
+    rows_q = [txn("q1", "N1", party="60"), txn("q2", "N2", party="58")]
+    found = mismatches(rows_a, rows_q, maps=maps, broken=("59",))
+    assert found[["awra_id", "field"]].values.tolist() == [["a1", "party"]]
 
 
 def test_currency_and_void_on_one_side():

@@ -44,8 +44,14 @@ def txn(rid, number, amount=1000, day="2026-03-10", party="p1", link=None, entit
     }
 
 
-def data(awra_rows, qbo_rows, sync=(), maps=()):
+def data(awra_rows, qbo_rows, sync=(), maps=(), broken=()):
+    """AWRA and QBO frames; QBO holds a record for every party mapping's ``qbo_id`` but those in ``broken``."""
     empty = AwraData.empty()
+    parties = [
+        {"ref_type": m["mapping_type"], "id": m["qbo_id"], "name": f"Party {m['qbo_id']}", "active": True}
+        for m in maps
+        if m["mapping_type"] in ("customer", "vendor") and m["qbo_id"] not in broken
+    ]
     awra = AwraData(
         transactions=F.conform(pd.DataFrame(awra_rows, columns=F.TRANSACTIONS.names), F.TRANSACTIONS),
         lines=empty.lines,
@@ -58,7 +64,7 @@ def data(awra_rows, qbo_rows, sync=(), maps=()):
     qbo = QboData(
         transactions=F.conform(pd.DataFrame(qbo_rows, columns=F.TRANSACTIONS.names), F.TRANSACTIONS),
         lines=QboData.empty().lines,
-        references=QboData.empty().references,
+        references=F.conform(pd.DataFrame(parties, columns=F.REFERENCES.names), F.REFERENCES),
     )
     return awra, qbo
 
