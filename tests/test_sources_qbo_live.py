@@ -191,6 +191,21 @@ def test_lookup_beyond_the_window_by_id_and_number(emu, tmp_path):
     assert {r.kind for r in emu.requests} <= {"query", "read", "token"}
 
 
+def test_lookup_of_many_records_queries_concurrently_and_finds_each_once(emu, tmp_path):
+    """Several 100-value look-up queries are in flight at once; Ids and numbers of one record meet once."""
+    ids = {str(5000 + i) for i in range(1, 301)}  # three Id queries
+    numbers = {f"G-{i:05d}" for i in range(201, 451)}  # three DocNumber queries, 100 of them the same records
+    emu.set_faults(latency=0.05)
+    emu.reset_requests()
+    data = _source(emu, tmp_path, max_in_flight=4).lookup(
+        PARAMS, LookupRequest(qbo_ids={"invoice": frozenset(ids)}, qbo_numbers={"invoice": frozenset(numbers)})
+    )
+    expected = ids | {str(5000 + i) for i in range(201, 451)}
+    assert sorted(data.transactions["id"]) == sorted(expected)
+    assert emu.max_in_flight > 1
+    assert sum(r.kind == "query" for r in emu.requests) >= 6
+
+
 def test_revoked_refresh_token_is_exit_3(emu, tmp_path):
     source = _source(emu, tmp_path)
     emu.revoke_refresh_tokens()

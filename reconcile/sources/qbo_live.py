@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -80,22 +80,31 @@ class LiveSource:
         return qbo_data_from_payloads(payloads, in_window=True)
 
     def lookup(self, params: RunParams, request: LookupRequest) -> QboData:
-        """Transactions beyond the window, by QBO Id or number (``in_window`` False)."""
+        """Transactions beyond the window, by QBO Id or number (``in_window`` False).
+
+        The look-up queries (100 values each) run concurrently within ``max_in_flight``: a run
+        looking up 10,000 records sends about 100 of them, which one after another cost most of a
+        slow connection's run time.
+        """
         from reconcile.sources.qbo import lookup_queries
 
-        found: dict[str, list[Mapping[str, Any]]] = {}
-        for entity in F.ENTITIES:
-            ids = request.qbo_ids.get(entity, frozenset())
-            numbers = request.qbo_numbers.get(entity, frozenset())
-            if not ids and not numbers:
-                continue
-            rows: dict[str, Mapping[str, Any]] = {}
-            for sql in lookup_queries(entity, ids, numbers):
-                for row in self.client.query_all(sql):
-                    rows.setdefault(str(row.get("Id")), row)
-            found[F.QBO_ENTITY[entity]] = list(rows.values())
-        self._keep(found)
-        return qbo_data_from_payloads(found, in_window=False)
+        queries = [
+            (F.QBO_ENTITY[entity], sql)
+            for entity in F.ENTITIES
+            for sql in lookup_queries(
+                entity, request.qbo_ids.get(entity, frozenset()), request.qbo_numbers.get(entity, frozenset())
+            )
+        ]
+        answers = self._run_all([sql for _, sql in queries])
+        found: dict[str, dict[str, Mapping[str, Any]]] = {}
+        # merged in query order, so a record found by Id and by number is kept once, as before
+        for (qbo_entity, _), rows in zip(queries, answers, strict=True):
+            kept = found.setdefault(qbo_entity, {})
+            for row in rows:
+                kept.setdefault(str(row.get("Id")), row)
+        payloads = {qbo_entity: list(rows.values()) for qbo_entity, rows in found.items()}
+        self._keep(payloads)
+        return qbo_data_from_payloads(payloads, in_window=False)
 
     def payloads(self) -> dict[str, list[dict[str, Any]]]:
         """Every payload pulled so far (window, references and look-ups), by QBO entity, once each."""
@@ -112,16 +121,25 @@ class LiveSource:
         self, queries: Mapping[str, str], *, count_first: Collection[str] = ()
     ) -> dict[str, list[Mapping[str, Any]]]:
         """Every query's rows, entities read concurrently (the client keeps QBO's limits)."""
-        workers = max(1, min(len(queries), self.company.qbo.max_in_flight))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qbo-entity") as pool:
-            futures: dict[str, Future[list[dict[str, Any]]]] = {
-                entity: pool.submit(self.client.query_all, sql, count_first=entity in count_first)
-                for entity, sql in queries.items()
-            }
+        entities = list(queries)
+        answers = self._run_all(
+            [queries[e] for e in entities], count_first={queries[e] for e in count_first if e in queries}
+        )
+        return dict(zip(entities, answers, strict=True))
+
+    def _run_all(self, sqls: Sequence[str], *, count_first: Collection[str] = ()) -> list[list[Mapping[str, Any]]]:
+        """Every query's rows, in the order given, the queries read concurrently within ``max_in_flight``."""
+        if not sqls:
+            return []
+        workers = max(1, min(len(sqls), self.company.qbo.max_in_flight))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="qbo-query") as pool:
+            futures: list[Future[list[dict[str, Any]]]] = [
+                pool.submit(self.client.query_all, sql, count_first=sql in count_first) for sql in sqls
+            ]
             try:
-                return {entity: list(future.result()) for entity, future in futures.items()}
+                return [list(future.result()) for future in futures]
             except BaseException:
-                for future in futures.values():
+                for future in futures:
                     future.cancel()
                 raise
 
