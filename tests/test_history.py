@@ -209,6 +209,8 @@ def test_recent_runs_and_format_history(history: RunHistory):
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["run", "id", "company"]
     assert "r2" in lines[3] and "acme" in lines[3] and "completed" in lines[3] and "2026-07-01..2026-07-31" in lines[3]
+    assert "host" in lines[0].split()
+    assert all(history.host in line for line in lines[2:])
     assert format_history([]) == "no runs recorded yet"
 
 

@@ -1285,7 +1285,11 @@ def _record(row: Mapping[Any, Any]) -> RunRecord:
 
 
 def format_history(rows: Sequence[RunRecord]) -> str:
-    """A plain-text table of runs for ``qbo-recon history`` (newest first, as given)."""
+    """A plain-text table of runs for ``qbo-recon history`` (newest first, as given).
+
+    The host column says which machine ran each attempt: with workers on several hosts, the
+    one to look at when a run failed or hangs.
+    """
     if not rows:
         return "no runs recorded yet"
     headers = (
@@ -1297,6 +1301,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
         "took",
         "outcome",
         "try",
+        "host",
         "new",
         "open",
         "email",
@@ -1319,6 +1324,7 @@ def format_history(rows: Sequence[RunRecord]) -> str:
                 took,
                 r.outcome,
                 str(r.attempt),
+                r.owner_host or "",
                 "" if new is None else str(new),
                 "" if r.open_findings is None else str(r.open_findings),
                 r.email_status or "",
