@@ -810,6 +810,10 @@ def _mismatches(m: pd.DataFrame, qbo: QboData, params: RunParams) -> pd.DataFram
                 mapped_to = _text(account_map.loc[awra_account])
                 if mapped_to is None or mapped_to == qbo_item_account:
                     continue
+                if mapped_to not in qbo_accounts.index:
+                    # the account's own mapping points at no QBO account: reported once, as broken
+                    # (the item's account is not the fault, and mending the mapping settles both)
+                    continue
                 mapped_name = qbo_accounts.get(mapped_to) if mapped_to in qbo_accounts.index else None
                 item_name = qbo_accounts.get(qbo_item_account) if qbo_item_account in qbo_accounts.index else None
                 records.append(

@@ -281,6 +281,20 @@ def test_mismatches(findings):
     assert one(findings, "mapping_mismatch", "p1")["blocks_count"] == 1
 
 
+def test_a_broken_account_mapping_is_reported_once_not_again_on_the_items_posting_to_it():
+    awra, qbo = build()
+    maps = awra.mappings.copy()
+    maps.loc[maps["awra_id"] == "a1", "qbo_id"] = "97"  # Sales mapped to no QBO account at all
+    found = check_mappings(AwraData(**{**awra.__dict__, "mappings": maps}), qbo, PARAMS)
+    assert found.loc[found["awra_id"] == "a1", "category"].tolist() == ["mapping_broken"]
+    assert found.loc[(found["awra_id"] == "i1") & (found["field"] == "income_account")].empty
+    # mapped to a real QBO account other than the item's: still the item's mismatch
+    maps.loc[maps["awra_id"] == "a1", "qbo_id"] = "80"
+    found = check_mappings(AwraData(**{**awra.__dict__, "mappings": maps}), qbo, PARAMS)
+    item = found.loc[(found["awra_id"] == "i1") & (found["field"] == "income_account")]
+    assert item[["awra_value", "qbo_value"]].values.tolist() == [["80", "82"]]
+
+
 def test_usage_through_party_lines_and_item_accounts():
     awra, _ = build()
     usage = master_usage(awra, PARAMS)
