@@ -15,9 +15,9 @@ from reconcile.accounts import NO_ACCOUNT_NAME, account_impact
 from reconcile.config import ReconcileSettings
 from reconcile.model import RunResult
 from reconcile.reconciliation import reconcile
+from reconcile.sources.awra import read_awra
 from reconcile.transactions import reconcile_transactions
 from reconcile.triage import load_rules
-from reconcile.sources.awra import read_awra
 from tests.company import build_company, change_rows, row_of
 from tests.consistent_company import PARAMS, generate, qbo_data, write_awra
 from tests.test_consistent_company import EXAMPLES, PLANTS
