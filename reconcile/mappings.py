@@ -270,7 +270,9 @@ def _keys(awra: AwraData, params: RunParams, records: pd.DataFrame | None) -> pd
     if records is None:
         return window_transactions(awra, params)
     wanted = records[["entity", "id"]].drop_duplicates()
-    tx = awra.transactions[["entity", "id", "party_id"]].drop_duplicates(["entity", "id"])
+    tx = awra.transactions
+    tx = tx.loc[isin_fast(tx["id"], wanted["id"]), ["entity", "id", "party_id"]]  # the few asked for, first
+    tx = tx.drop_duplicates(["entity", "id"])
     return wanted.merge(tx, on=["entity", "id"], how="inner").reset_index(drop=True)
 
 
