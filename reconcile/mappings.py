@@ -56,6 +56,8 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.match import match_records
@@ -132,9 +134,29 @@ def _present(series: pd.Series) -> pd.Series:
 
 
 def isin_fast(series: pd.Series, values: pd.Series) -> np.ndarray:
-    """``series.isin(values)`` as a bool array, by hashing (pyarrow-backed ``isin`` is slow for many values)."""
+    """``series.isin(values)`` as a bool array, by hashing (pyarrow-backed ``isin`` is slow for many values).
+
+    Text columns held in Arrow are looked up in Arrow's own hash set: no Python string per row.
+    """
+    data, wanted = _arrow_text(series), _arrow_text(values)
+    if data is not None:
+        if wanted is not None:
+            value_set = pc.unique(wanted.combine_chunks().drop_null())
+        else:  # only texts can equal a text
+            texts = [v for v in pd.unique(values.dropna().to_numpy(dtype=object)) if isinstance(v, str)]
+            value_set = pa.array(texts, type=pa.large_string())
+        found = pc.is_in(data, value_set=value_set.cast(data.type))
+        return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
     index = pd.Index(pd.unique(values.dropna().to_numpy(dtype=object)))
     return np.asarray(index.get_indexer(series.astype(object).where(series.notna(), None).to_numpy()) >= 0)
+
+
+def _arrow_text(series: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow text array behind a text column, or ``None`` when it is held otherwise."""
+    data = getattr(series.array, "_pa_array", None)
+    if isinstance(data, pa.ChunkedArray) and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        return data
+    return None
 
 
 def window_transactions(awra: AwraData, params: RunParams, blocked: pd.DataFrame | None = None) -> pd.DataFrame:
