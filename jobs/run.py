@@ -21,7 +21,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -343,11 +346,64 @@ def _alert(company: CompanySettings, request: RunRequest, reason: str, progress:
 
 
 def inputs_hash(awra: AwraData, qbo: QboData) -> str:
-    """A hash of the reconciled inputs, so two runs can be told to have read the same data."""
+    """A hash of the reconciled inputs, so two runs can be told to have read the same data.
+
+    Every frame of both sides, column by column: names, dtypes, row counts and the values'
+    canonical bytes (``_column_parts``), so it changes whenever any value does and is the same
+    in every process for the same inputs (no Python ``hash``, no memory addresses).
+    """
     digest = hashlib.sha256()
-    for frame in (awra.transactions, awra.lines, awra.mappings, awra.sync_log, qbo.transactions, qbo.references):
-        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    for side, data in (("awra", awra), ("qbo", qbo)):
+        for field in dataclasses.fields(data):
+            frame = getattr(data, field.name)
+            if isinstance(frame, pd.DataFrame):
+                digest.update(f"{side}.{field.name}: {len(frame)} rows\n".encode())
+                for column in frame.columns:
+                    digest.update(f"{column}: {frame[column].dtype}\n".encode())
+                    for part in _column_parts(frame[column]):
+                        digest.update(part)
+    digest.update(f"qbo.home_currency: {qbo.home_currency}\n".encode())
     return digest.hexdigest()[:16]
+
+
+def _column_parts(series: pd.Series) -> Iterator[bytes | memoryview]:
+    """A column's values as bytes that depend on the values only (not on how they are stored).
+
+    Arrow text and numeric/date columns are read from their buffers (hashing their bytes costs a
+    fraction of hashing each value); any other column (Decimal objects…) is hashed value by value.
+    """
+    data = getattr(series.array, "_pa_array", None)
+    if isinstance(data, pa.ChunkedArray) and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        yield from _text_parts(data.combine_chunks() if data.num_chunks != 1 else data.chunk(0))
+        return
+    dtype = series.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype) or (isinstance(dtype, np.dtype) and dtype.kind in "Mm"):
+        yield np.asarray(series.array.asi8).tobytes()  # NaT is one fixed integer
+    elif isinstance(dtype, np.dtype) and dtype.kind in "iub":
+        yield np.ascontiguousarray(series.to_numpy()).tobytes()
+    elif isinstance(dtype, (pd.Int64Dtype, pd.BooleanDtype)):
+        # a missing slot's stored value is arbitrary: the mask says it is missing, the value reads 0
+        missing = series.isna().to_numpy(dtype=bool)
+        yield np.packbits(missing).tobytes()
+        yield series.to_numpy(dtype=np.int64, na_value=0).tobytes()
+    else:
+        yield pd.util.hash_pandas_object(series, index=False).to_numpy().tobytes()
+
+
+def _text_parts(array: pa.Array) -> Iterator[bytes | memoryview]:
+    """A text array as: its null count, which slots are null, each value's length, the values' bytes."""
+    yield f"{array.null_count} null\n".encode()
+    if array.null_count:
+        yield np.packbits(array.is_null().to_numpy(zero_copy_only=False)).tobytes()
+        array = pc.fill_null(array, "")  # a null slot may hold any bytes; it reads "" here
+    if not len(array):
+        return
+    width = np.int64 if pa.types.is_large_string(array.type) else np.int32
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=width)[array.offset : array.offset + len(array) + 1]
+    yield np.diff(offsets).astype(np.int64).tobytes()
+    if data_buffer is not None:
+        yield memoryview(data_buffer)[int(offsets[0]) : int(offsets[-1])]
 
 
 __all__ = ["RunOutcome", "RunRequest", "company_for", "execute_run", "inputs_hash", "qbo_snapshot_of"]

@@ -339,19 +339,14 @@ def _explainers(
 ) -> np.ndarray:
     """Per delta row, the position in ``findings`` of the finding explaining it (-1: none)."""
     out = np.full(len(deltas), -1, dtype=np.int64)
+    m_values = deltas["m"].to_numpy(dtype=np.int64)
     moving = np.flatnonzero(deltas["delta"].to_numpy() != 0)
     if not len(moving) or not len(findings):
         return out
+    ms, which = np.unique(m_values[moving], return_inverse=True)
     index = _FindingIndex(findings)
-    used = _masters_used(a_post, a_m, deltas["m"].to_numpy()[moving], book)
-    matches = run.matches
-    chosen: dict[int, int] = {}
-    m_values = deltas["m"].to_numpy(dtype=np.int64)
-    for position in moving.tolist():
-        m = int(m_values[position])
-        if m not in chosen:
-            chosen[m] = _record_explainer(m, matches, awra, qbo, run, index, used.get(m, ()))
-        out[position] = chosen[m]
+    fallbacks = _mapping_fallbacks(a_post, a_m, ms, book, index)
+    out[moving] = _record_explainers(ms, run, awra, qbo, index, fallbacks)[which]
     return out
 
 
@@ -409,43 +404,57 @@ class _FindingIndex:
         return -1
 
 
-def _masters_used(
-    a_post: _Postings, a_m: np.ndarray, ms: np.ndarray, book: _Codes
-) -> dict[int, tuple[tuple[str, str], ...]]:
-    """Per ``MATCHES`` row in ``ms``, the AWRA items and accounts its AWRA postings go through."""
+def _mapping_fallbacks(
+    a_post: _Postings, a_m: np.ndarray, ms: np.ndarray, book: _Codes, index: _FindingIndex
+) -> np.ndarray:
+    """Per ``MATCHES`` row in ``ms`` (sorted), the mapping finding explaining its postings (-1: none).
+
+    Of the AWRA items and accounts its postings go through, the first in (kind, id) order that
+    carries a mapping finding; that master's first finding. Only masters with a finding can
+    answer, so each posting is ranked by a table look-up and each record keeps its lowest rank.
+    """
+    keys = sorted(index.by_master)
+    if not keys or not len(ms):
+        return np.full(len(ms), -1, dtype=np.int64)
+    rank = {key: r for r, key in enumerate(keys)}
+    names = [name.removeprefix("awra:") for name in book.names]
+    none = len(keys)  # the rank of "no finding", also what code -1 (no item / account) reads
+    item_rank = np.array([*(rank.get(("item", n), none) for n in names), none], dtype=np.int64)
+    account_rank = np.array([*(rank.get(("account", n), none) for n in names), none], dtype=np.int64)
     at = np.flatnonzero(np.isin(a_m, ms))
-    out: dict[int, set[tuple[str, str]]] = {}
-    for m, item, via in zip(a_m[at].tolist(), a_post.item[at].tolist(), a_post.via[at].tolist(), strict=True):
-        seen = out.setdefault(m, set())
-        for kind, code in (("item", item), ("account", via)):
-            if code >= 0:
-                seen.add((kind, book.names[code].removeprefix("awra:")))
-    return {m: tuple(sorted(keys)) for m, keys in out.items()}
+    posting_rank = np.minimum(item_rank[a_post.item[at]], account_rank[a_post.via[at]])
+    best = np.full(len(ms), none, dtype=np.int64)
+    np.minimum.at(best, np.searchsorted(ms, a_m[at]), posting_rank)
+    first_finding = np.array([*(index.by_master[key][0] for key in keys), -1], dtype=np.int64)
+    return first_finding[best]
 
 
-def _record_explainer(
-    m: int,
-    matches: pd.DataFrame,
+def _record_explainers(
+    ms: np.ndarray,
+    run: RunArrays,
     awra: AwraData,
     qbo: QboData,
-    run: RunArrays,
     index: _FindingIndex,
-    masters: tuple[tuple[str, str], ...],
-) -> int:
-    """The finding explaining the postings of ``MATCHES`` row ``m`` (-1: none)."""
-    if m < 0 or m >= len(matches):
-        return -1
-    entity = str(matches["entity"].iat[m])
-    ar, qr = int(run.awra_row[m]), int(run.qbo_row[m])
-    awra_id = texts_at(awra.transactions["id"], np.array([ar]))[0] or None
-    qbo_id = texts_at(qbo.transactions["id"], np.array([qr]))[0] or None
-    own = index.best(index.of_record(entity, awra_id, qbo_id))
-    if own >= 0:
-        return own
-    for key in masters:
-        for i in index.by_master.get(key, []):
-            return i
-    return -1
+    fallbacks: np.ndarray,
+) -> np.ndarray:
+    """Per ``MATCHES`` row in ``ms``, the finding explaining its postings (-1: none).
+
+    The record's own best finding (``_FindingIndex.best``), else its mapping finding
+    (``fallbacks``, from ``_mapping_fallbacks``); none for a group no ``MATCHES`` row owns.
+    The records' ids are taken in one go: the per-record work is dictionary look-ups only.
+    """
+    out = np.full(len(ms), -1, dtype=np.int64)
+    known = (ms >= 0) & (ms < len(run.matches))
+    at = ms[known]
+    entities = run.matches["entity"].to_numpy(dtype=object)[at]
+    awra_ids = texts_at(awra.transactions["id"], run.awra_row[at])
+    qbo_ids = texts_at(qbo.transactions["id"], run.qbo_row[at])
+    chosen = []
+    for entity, awra_id, qbo_id in zip(entities, awra_ids, qbo_ids, strict=True):
+        chosen.append(index.best(index.of_record(str(entity), awra_id or None, qbo_id or None)))
+    own = np.array(chosen, dtype=np.int64)
+    out[known] = np.where(own >= 0, own, fallbacks[known])
+    return out
 
 
 # --------------------------------------------------------------------------- account rows

@@ -21,6 +21,7 @@ filled with a placeholder (``what_changed`` is always present, possibly empty, w
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -28,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from reconcile import frames as F
-from reconcile.mappings import LABELS, format_cents, label_of
+from reconcile.mappings import LABELS, format_cents, isin_fast, label_of
 from reconcile.model import AwraData
 from reconcile.params import RunParams
 from reconcile.triage import TriageResult, changes_since, latest_sync_state, record_context
@@ -135,7 +136,11 @@ def _conflict_expected(row: Mapping[str, Any]) -> str:
 
 def _records(awra: AwraData, params: RunParams, keys: pd.DataFrame) -> pd.DataFrame:
     """Per-record facts for records not triaged (sync conflicts): latest sync row and context."""
-    latest = latest_sync_state(awra, params).rename(columns={"id": "sync_log_id"})
+    # a record's sync state reads its own attempts only: the log is cut to these records first
+    # (at 1M invoices the whole log is a million rows, the conflicts a few thousand)
+    log = awra.sync_log
+    own_log = dataclasses.replace(awra, sync_log=log.loc[isin_fast(log["record_id"], keys["record_id"])])
+    latest = latest_sync_state(own_log, params).rename(columns={"id": "sync_log_id"})
     rows = keys.merge(latest, on=["record_type", "record_id"], how="left", suffixes=("", "_log"))
     rows = rows.merge(record_context(awra, keys), on=["record_type", "record_id"], how="left")
     rows["record_number"] = rows["record_number"].fillna(rows["number"])

@@ -56,6 +56,8 @@ from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from reconcile import frames as F
 from reconcile.match import match_records
@@ -132,9 +134,29 @@ def _present(series: pd.Series) -> pd.Series:
 
 
 def isin_fast(series: pd.Series, values: pd.Series) -> np.ndarray:
-    """``series.isin(values)`` as a bool array, by hashing (pyarrow-backed ``isin`` is slow for many values)."""
+    """``series.isin(values)`` as a bool array, by hashing (pyarrow-backed ``isin`` is slow for many values).
+
+    Text columns held in Arrow are looked up in Arrow's own hash set: no Python string per row.
+    """
+    data, wanted = _arrow_text(series), _arrow_text(values)
+    if data is not None:
+        if wanted is not None:
+            value_set = pc.unique(wanted.combine_chunks().drop_null())
+        else:  # only texts can equal a text
+            texts = [v for v in pd.unique(values.dropna().to_numpy(dtype=object)) if isinstance(v, str)]
+            value_set = pa.array(texts, type=pa.large_string())
+        found = pc.is_in(data, value_set=value_set.cast(data.type))
+        return pc.fill_null(found, False).to_numpy(zero_copy_only=False)
     index = pd.Index(pd.unique(values.dropna().to_numpy(dtype=object)))
     return np.asarray(index.get_indexer(series.astype(object).where(series.notna(), None).to_numpy()) >= 0)
+
+
+def _arrow_text(series: pd.Series) -> pa.ChunkedArray | None:
+    """The Arrow text array behind a text column, or ``None`` when it is held otherwise."""
+    data = getattr(series.array, "_pa_array", None)
+    if isinstance(data, pa.ChunkedArray) and (pa.types.is_string(data.type) or pa.types.is_large_string(data.type)):
+        return data
+    return None
 
 
 def window_transactions(awra: AwraData, params: RunParams, blocked: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -189,7 +211,8 @@ class _Pairs:
 
 def _dedupe(positions: np.ndarray, values: pd.Series | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unique (position, value) pairs, computed on integer codes (fast on millions of rows)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+    # an Arrow text column is factorized in Arrow (the same codes and uniques, first seen first)
+    codes, uniques = pd.factorize(values if _is_arrow_text(values) else np.asarray(values, dtype=object))
     if len(codes) == 0:
         return np.array([], dtype=np.int64), np.array([], dtype=object)
     width = np.int64(len(uniques) + 1)
@@ -212,18 +235,17 @@ def _usage_pairs(awra: AwraData, keys: pd.DataFrame) -> list[_Pairs]:
         lines = lines.loc[isin_fast(lines["txn_id"], keys["id"])]
     line_entity = lines["entity"]
     for entity, where in keys.groupby("entity", observed=True).indices.items():
-        ids = pd.Index(keys["id"].to_numpy(dtype=object)[where])
         chunk = lines.loc[(line_entity == entity).fillna(False).to_numpy(dtype=bool)]
         if chunk.empty:
             continue
-        local = ids.get_indexer(chunk["txn_id"].to_numpy(dtype=object))
+        local = _positions_in(chunk["txn_id"], keys["id"].iloc[where])
         in_scope = local >= 0
         positions = np.where(in_scope, where[np.maximum(local, 0)], -1)
         for column, master_type in _LINE_MASTER_COLUMNS:
             ok = in_scope & _present(chunk[column]).to_numpy(dtype=bool)
             if not ok.any():
                 continue
-            pos, vals = _dedupe(positions[ok], chunk[column].to_numpy(dtype=object)[ok])
+            pos, vals = _dedupe(positions[ok], chunk[column][ok])
             found[master_type].append((pos, vals))
             if master_type == "item" and len(items):
                 account_col = "expense_account_id" if entity == "bill" else "income_account_id"
@@ -241,6 +263,19 @@ def _usage_pairs(awra: AwraData, keys: pd.DataFrame) -> list[_Pairs]:
             pos, vals = _dedupe(pos, vals)
         out.append(_Pairs(master_type, pos, vals))
     return out
+
+
+def _positions_in(values: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Per value, its position in ``ids`` (unique; -1 when absent), in Arrow when both are Arrow text."""
+    data, table = _arrow_text(values), _arrow_text(ids)
+    if data is not None and table is not None:
+        found = pc.index_in(data, value_set=table.combine_chunks().cast(data.type))
+        return pc.fill_null(found, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return pd.Index(ids.to_numpy(dtype=object)).get_indexer(values.to_numpy(dtype=object))
+
+
+def _is_arrow_text(values: object) -> bool:
+    return isinstance(values, pd.Series) and _arrow_text(values) is not None
 
 
 def master_usage(awra: AwraData, params: RunParams, records: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -270,7 +305,9 @@ def _keys(awra: AwraData, params: RunParams, records: pd.DataFrame | None) -> pd
     if records is None:
         return window_transactions(awra, params)
     wanted = records[["entity", "id"]].drop_duplicates()
-    tx = awra.transactions[["entity", "id", "party_id"]].drop_duplicates(["entity", "id"])
+    tx = awra.transactions
+    tx = tx.loc[isin_fast(tx["id"], wanted["id"]), ["entity", "id", "party_id"]]  # the few asked for, first
+    tx = tx.drop_duplicates(["entity", "id"])
     return wanted.merge(tx, on=["entity", "id"], how="inner").reset_index(drop=True)
 
 

@@ -6,9 +6,11 @@ from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reconcile import frames as F
-from reconcile.mappings import blocked_transactions, check_mappings, master_usage, usage_stats
+from reconcile.mappings import blocked_transactions, check_mappings, isin_fast, master_usage, usage_stats
 from reconcile.match import match_records
 from reconcile.model import AwraData, QboData
 from reconcile.params import RunParams
@@ -475,3 +477,22 @@ def test_blocked_money_is_never_added_across_currencies():
     assert beta["blocks_count"] == 2
     assert pd.isna(beta["blocks_cents"]) and pd.isna(beta["currency"])  # no single sum of two currencies
     assert "100.00 KES and 250.00 USD" in beta["message"]
+
+
+_TEXTS = st.lists(st.one_of(st.none(), st.sampled_from(["", " ", "a", "A", "b", "10", "é", "a\x1fb"])), max_size=12)
+
+
+@given(
+    series=_TEXTS,
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["", "a", "b", "10", "é", "zz"]), st.just(10)), max_size=6),
+    series_dtype=st.sampled_from(["str", "string", "object"]),
+    values_dtype=st.sampled_from(["str", "string", "object"]),
+)
+def test_isin_fast_is_isin_whatever_the_storage(series, values, series_dtype, values_dtype):
+    # Arrow-held text is looked up in Arrow, the rest by hashing Python objects: the same answer
+    column = pd.Series(series, dtype=series_dtype)
+    if values_dtype != "object":
+        values = [v if v is None else str(v) for v in values]
+    wanted = pd.Series(values, dtype=values_dtype)
+    expected = pd.Series(series, dtype=object).isin([v for v in values if v is not None]).to_numpy()
+    assert isin_fast(column, wanted).tolist() == expected.tolist()
