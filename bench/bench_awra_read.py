@@ -1,27 +1,35 @@
-"""Benchmark: ``read_awra`` on a SQLite AWRA database of N invoices with L lines each.
+"""Benchmark: ``read_awra`` beside a bare ``pandas.read_sql`` of the same tables, SQLite or PostgreSQL.
 
-Builds (once per run, in a temporary folder unless ``--db`` is given) an AWRA SQLite file with
-N invoices dated in one quarter, L lines each, one sync-log row per invoice and a small set of
-master records; money is stored as SQLite REAL (what NUMERIC affinity makes of decimals), the
-case that needs the careful float -> cents path. Then times, in the same run:
+The data is either built here (N invoices dated in one quarter, L lines each, one sync-log row per
+invoice, money stored as SQLite REAL: the careful float -> cents path), or taken from a data set of
+``bench/bench_e2e.py`` (``--data DIR``: its ``awra.db``, invoices of March 2026, money as the
+decimal text NUMERIC affinity turns into REAL or INTEGER).
 
-* baseline: plain ``sqlite3`` fetching the same invoice, line and sync-log rows (``fetchall``),
-  the least any reader has to do;
-* ``read_awra`` for the invoice entity over the whole quarter (typed, checked frames, exact
-  cents, reference checks, data-quality scan).
+With ``--awra-url postgresql+psycopg://...`` the SQLite data is first copied into that PostgreSQL
+database, in a schema of its own (``--pg-schema``, replaced), with typed columns as production AWRA
+has them: ``date``, ``numeric(18,2)``, ``timestamptz``; both reads then go to PostgreSQL.
 
-Target (issue 2 brief): at least 100,000 rows per second (rows = invoices + lines + sync log).
+Then, each in its own subprocess (wall, CPU = user + system, peak resident set of the process):
 
-    .venv/bin/python bench/bench_awra_read.py [--invoices 100000] [--lines 3] [--repeat 2]
+* baseline: ``pandas.read_sql`` of the invoices, their lines and the sync log (``SELECT *``);
+* ``read_awra`` for the invoice entity over the window (typed, checked frames, exact cents,
+  reference checks, data-quality scan), with this tree's code;
+* with ``--before DIR``: the same ``read_awra`` with the code of another checkout (e.g. main), in
+  the same run, for a before/after figure under the same load.
+
+    PYTHONPATH=. .venv/bin/python bench/bench_awra_read.py [--invoices 100000] [--lines 3] [--repeat 2]
+    PYTHONPATH=. .venv/bin/python bench/bench_awra_read.py --data /work/bench-data/200k \
+        [--awra-url postgresql+psycopg://postgres@127.0.0.1:5432/test] [--before /work/main]
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import random
 import sqlite3
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -29,9 +37,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from reconcile.config import AwraSettings
-from reconcile.params import RunParams
-from reconcile.sources.awra import read_awra
 from reconcile.sources.awra_schema import awra_metadata
 
 START = date(2024, 1, 1)
@@ -122,73 +127,156 @@ def build(path: Path, invoices: int, lines: int, seed: int = 7) -> None:
         conn.execute("INSERT INTO sync_runs VALUES ('R1', 'qbo', '2024-01-01 00:00:00', NULL, 'succeeded', 'cron')")
 
 
-def baseline(path: Path) -> int:
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        rows = conn.execute("SELECT * FROM invoices").fetchall()
-        rows += conn.execute("SELECT * FROM invoice_lines").fetchall()
-        rows += conn.execute("SELECT * FROM sync_log").fetchall()
-    return len(rows)
+#: Columns typed as production PostgreSQL AWRA types them (the rest: awra_schema's types).
+PG_TIMESTAMPS = ("updated_at", "attempted_at", "started_at", "finished_at")
+#: Tables copied into PostgreSQL (every one the invoice read touches).
+PG_TABLES = (
+    "customers",
+    "vendors",
+    "items",
+    "tax_codes",
+    "accounts",
+    "payment_methods",
+    "qbo_mappings",
+    "invoices",
+    "invoice_lines",
+    "sync_runs",
+    "sync_log",
+)
 
 
-def timed(fn, repeat: int) -> tuple[float, float, object]:  # type: ignore[no-untyped-def]
-    """Best wall-clock and best CPU seconds over ``repeat`` runs (the machine is shared)."""
-    best, best_cpu, result = float("inf"), float("inf"), None
-    for _ in range(repeat):
-        gc.collect()
-        start, start_cpu = time.perf_counter(), time.process_time()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-        best_cpu = min(best_cpu, time.process_time() - start_cpu)
-    return best, best_cpu, result
+def load_postgres(sqlite_path: Path, url: str, schema: str) -> str:
+    """Copy the AWRA tables into ``schema`` of the PostgreSQL at ``url``; the URL that reads them."""
+    import psycopg
+
+    md = awra_metadata()
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(sa.text(f'SET LOCAL search_path TO "{schema}"'))
+        md.create_all(conn, tables=[md.tables[t] for t in PG_TABLES], checkfirst=False)
+        for t in PG_TABLES:
+            for column in md.tables[t].columns:
+                if column.name in PG_TIMESTAMPS:
+                    conn.execute(sa.text(f'ALTER TABLE "{schema}"."{t}" ALTER COLUMN {column.name} TYPE timestamptz'))
+    engine.dispose()
+    plain = sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with sqlite3.connect(f"file:{sqlite_path}?mode=ro", uri=True) as source, psycopg.connect(plain) as target:
+        for t in PG_TABLES:
+            names = [row[1] for row in source.execute(f"PRAGMA table_info({t})")]
+            cursor = source.execute(f"SELECT {', '.join(names)} FROM {t}")
+            columns = ", ".join(names)
+            with target.cursor().copy(f'COPY "{schema}"."{t}" ({columns}) FROM STDIN') as copy:
+                while rows := cursor.fetchmany(50_000):
+                    for row in rows:
+                        copy.write_row(row)
+        target.execute(f'ANALYZE "{schema}".invoices, "{schema}".invoice_lines, "{schema}".sync_log')
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{schema}"
+
+
+BASELINE = r"""
+import sys, time
+import pandas as pd
+import sqlalchemy as sa
+engine = sa.create_engine(sys.argv[1])
+rows = 0
+with engine.connect() as conn:
+    for table in ("invoices", "invoice_lines", "sync_log"):
+        rows += len(pd.read_sql(f"SELECT * FROM {table}", conn))
+print(rows)
+"""
+
+READ = r"""
+import sys
+from datetime import date
+from reconcile.config import AwraSettings
+from reconcile.params import RunParams
+from reconcile.sources.awra import read_awra
+params = RunParams(run_id="bench", company="bench", company_name="Bench", date_from=date.fromisoformat(sys.argv[2]),
+                   date_to=date.fromisoformat(sys.argv[3]), entities=("invoice",))
+data = read_awra(AwraSettings(url=sys.argv[1]), params)
+tx = data.transactions
+assert bool(tx["data_ok"].all()) and data.data_quality.empty, "benchmark data should be clean"
+print(len(tx), len(data.lines), len(data.sync_log))
+"""
+
+
+def measured(code: str, args: list[str], tree: Path) -> tuple[float, float, float, str]:
+    """Run python ``code`` with ``args`` and ``tree`` first on the path: wall s, CPU s, peak MB, stdout."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    start = time.perf_counter()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, env=env, cwd=tree)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        out.seek(0)
+        text = out.read().decode("utf-8").strip()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{code.splitlines()[1]}... exited {os.waitstatus_to_exitcode(status)}: {text}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text
+
+
+def best_of(repeat: int, code: str, args: list[str], tree: Path) -> tuple[float, float, float, str]:
+    """The best wall and best CPU over ``repeat`` runs (the machine is shared), the highest peak."""
+    runs = [measured(code, args, tree) for _ in range(repeat)]
+    return min(r[0] for r in runs), min(r[1] for r in runs), max(r[2] for r in runs), runs[-1][3]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=100_000)
     parser.add_argument("--lines", type=int, default=3)
-    parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--db", type=Path, help="reuse/keep the database at this path")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--db", type=Path, help="reuse/keep the built database at this path")
+    parser.add_argument("--data", type=Path, help="a bench_e2e.py data folder: read its awra.db (March 2026)")
+    parser.add_argument("--awra-url", help="copy the data into this PostgreSQL database and read it from there")
+    parser.add_argument("--pg-schema", default="h_awra_bench", help="the PostgreSQL schema to (re)create")
+    parser.add_argument("--before", type=Path, help="another checkout whose read_awra to time in the same run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = args.db or Path(tmp) / "awra-bench.db"
-        if not path.exists():
+        if args.data:
+            path, window = args.data / "awra.db", ("2026-03-01", "2026-03-31")
+        else:
+            path, window = args.db or Path(tmp) / "awra-bench.db", (str(START), str(START + timedelta(days=DAYS - 1)))
+            if not path.exists():
+                start = time.perf_counter()
+                build(path, args.invoices, args.lines)
+                took = time.perf_counter() - start
+                print(f"built {path.name}: {args.invoices:,} invoices x {args.lines} lines in {took:.1f}s")
+        url = f"sqlite:///{path}"
+        if args.awra_url:
             start = time.perf_counter()
-            build(path, args.invoices, args.lines)
-            print(
-                f"built {path.name}: {args.invoices:,} invoices x {args.lines} lines"
-                f" in {time.perf_counter() - start:.1f}s"
-            )
-        params = RunParams(
-            run_id="bench",
-            company="bench",
-            company_name="Bench",
-            date_from=START,
-            date_to=START + timedelta(days=DAYS - 1),
-            entities=("invoice",),
-        )
-        settings = AwraSettings(url=f"sqlite:///{path}")
+            url = load_postgres(path, args.awra_url, args.pg_schema)
+            print(f"copied into PostgreSQL schema {args.pg_schema} in {time.perf_counter() - start:.1f}s")
+        here = Path(__file__).resolve().parent.parent
+        load_before = os.getloadavg()[0]
+        base = best_of(args.repeat, BASELINE, [url], here)
+        after = best_of(args.repeat, READ, [url, *window], here)
+        before = best_of(args.repeat, READ, [url, *window], args.before) if args.before else None
+        load_after = os.getloadavg()[0]
 
-        base_s, base_cpu, base_rows = timed(lambda: baseline(path), args.repeat)
-        read_s, read_cpu, data = timed(lambda: read_awra(settings, params), args.repeat)
-        assert data is not None
-        tx, lines, log = data.transactions, data.lines, data.sync_log  # type: ignore[attr-defined]
-        rows = len(tx) + len(lines) + len(log)
-        assert len(tx) == args.invoices and bool(tx["data_ok"].all()), "benchmark data should be clean"
-        print(f"rows read: {rows:,} ({len(tx):,} invoices, {len(lines):,} lines, {len(log):,} sync-log rows)")
-        print(f"os.getloadavg(): {os.getloadavg()[0]:.1f} (2 cores; wall-clock suffers when it is high)")
+    invoices, lines, log = (int(v) for v in after[3].split())
+    rows = invoices + lines + log
+    print(
+        f"backend: {sa.make_url(url).get_backend_name()}; rows read: {rows:,} ({invoices:,} invoices, {lines:,} lines,"
+        f" {log:,} sync-log rows); best of {args.repeat}"
+    )
+    print(f"load average (1 min) before / after: {load_before:.1f} / {load_after:.1f} (2 cores, shared)")
+    print(f"{'':<34}{'wall s':>8}{'CPU s':>8}{'peak MB':>9}{'rows/CPU-s':>12}{'CPU ratio':>11}")
+    table = [("baseline: pandas.read_sql x 3", base)]
+    if before:
+        table.append((f"read_awra before ({args.before})", before))
+    table.append(("read_awra (this tree)", after))
+    for label, (wall, cpu, peak, _) in table:
+        print(f"{label[:33]:<34}{wall:8.2f}{cpu:8.2f}{peak:9,.0f}{rows / cpu:12,.0f}{cpu / base[1]:10.2f}x")
+    if before:
         print(
-            f"baseline sqlite3 fetchall: wall {base_s:6.2f}s cpu {base_cpu:6.2f}s"
-            f"  {base_rows / base_cpu:12,.0f} rows/cpu-s"
+            f"after / before: {after[0] / before[0]:.2f}x wall, {after[1] / before[1]:.2f}x CPU, "
+            f"{after[2] / before[2]:.2f}x peak"
         )
-        print(
-            f"read_awra:                 wall {read_s:6.2f}s cpu {read_cpu:6.2f}s  {rows / read_cpu:12,.0f} rows/cpu-s"
-            f"  ({rows / read_s:,.0f} rows/wall-s)"
-        )
-        print(
-            f"ratio read_awra / baseline: {read_cpu / base_cpu:.1f}x the CPU time, {read_s / base_s:.1f}x the wall time"
-        )
-        print(f"target >= 100,000 rows/s (CPU): {'met' if rows / read_cpu >= 100_000 else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ It prints both, the ratio, the job's stage-by-stage profile and the tie-out (``u
 per currency and per account, which must all be 0.00).
 
     PYTHONPATH=. .venv/bin/python bench/bench_e2e.py --invoices 200000 [--data DIR]
+        [--awra-url postgresql+psycopg://postgres@127.0.0.1:5432/test]   # AWRA on PostgreSQL
 """
 
 from __future__ import annotations
@@ -246,7 +247,7 @@ def lap(label):
     now = time.perf_counter()
     laps[label] = round(now - mark, 2)
     mark = now
-engine = sa.create_engine(f"sqlite:///{folder}/awra.db")
+engine = sa.create_engine(sys.argv[2])
 with engine.connect() as conn:
     invoices = pd.read_sql("SELECT * FROM invoices", conn)
     lines = pd.read_sql("SELECT * FROM invoice_lines", conn)
@@ -288,13 +289,13 @@ def measured(argv: list[str]) -> tuple[float, float, float, str]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text
 
 
-def run_job(folder: Path, work: Path) -> tuple[float, float, float, str, Path]:
+def run_job(folder: Path, work: Path, awra_url: str) -> tuple[float, float, float, str, Path]:
     """The job end to end from the snapshot, in a subprocess; its figures and its run folder."""
     config = work / "config.toml"
     config.write_text(f'[history]\nurl = "sqlite:///{work}/history.db"\n', encoding="utf-8")
     out = work / "out"
     argv = [sys.executable, "-m", "jobs.cli", "run", "--from", DATE_FROM, "--to", DATE_TO]
-    argv += ["--entity", "invoice", "--config", str(config), "--awra-url", f"sqlite:///{folder}/awra.db"]
+    argv += ["--entity", "invoice", "--config", str(config), "--awra-url", awra_url]
     argv += ["--qbo-snapshot", str(folder / "qbo"), "--out", str(out), "--no-email", "--profile"]
     wall, cpu, peak, text = measured(argv)
     (run_folder,) = [p for p in out.iterdir() if not p.name.startswith(".")]
@@ -320,6 +321,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=200_000)
     parser.add_argument("--data", type=Path, help="build the data set here (kept), or reuse it if already built")
+    parser.add_argument(
+        "--awra-url",
+        help="copy the AWRA data into this PostgreSQL database (schema --pg-schema, typed date/numeric/timestamptz"
+        " columns) and have the job and the baseline read it from there",
+    )
+    parser.add_argument("--pg-schema", default="h_awra_bench", help="the PostgreSQL schema to (re)create")
     parser.add_argument("--build-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -342,15 +349,24 @@ def main() -> None:
             print(
                 f"built {args.invoices:,} invoices in {time.perf_counter() - start:.1f} s (Invoice.json {size:,.0f} MB)"
             )
+        awra_url = f"sqlite:///{folder}/awra.db"
+        if args.awra_url:
+            sys.path.insert(0, str(ROOT / "bench"))
+            from bench_awra_read import load_postgres
+
+            start = time.perf_counter()
+            awra_url = load_postgres(folder / "awra.db", args.awra_url, args.pg_schema)
+            print(f"AWRA copied into PostgreSQL schema {args.pg_schema} in {time.perf_counter() - start:.1f} s")
         load_before = os.getloadavg()
         work = Path(scratch) / "work"
         work.mkdir()
-        job_wall, job_cpu, job_peak, profile, run_folder = run_job(folder, work)
-        base_wall, base_cpu, base_peak, base_out = measured([sys.executable, "-c", BASELINE, str(folder)])
+        job_wall, job_cpu, job_peak, profile, run_folder = run_job(folder, work, awra_url)
+        base_wall, base_cpu, base_peak, base_out = measured([sys.executable, "-c", BASELINE, str(folder), awra_url])
         load_after = os.getloadavg()
         open_, counts = tie_out(run_folder)
 
         n = args.invoices
+        print(f"AWRA: {awra_url.split('?')[0]}")
         print(f"invoices: {n:,} (+{Plan(n).hand_keyed:,} keyed by hand in QBO); findings by category: {counts}")
         print(f"load average (1 min) before / after: {load_before[0]:.1f} / {load_after[0]:.1f} (2 cores, shared)")
         print(f"baseline output: {base_out.strip()}")

@@ -25,6 +25,15 @@ Exact money
     anything else goes through ``Decimal.quantize``. NULL, blank, non-numeric, NaN/infinite
     or out-of-range values are data-quality findings, never zero.
 
+Columns, not rows
+    Rows are fetched from the DBAPI cursor in batches (``FETCH_ROWS``) and turned into columns
+    at once (``awra_columns``): a batch whose values share a plain type (text, integer, float)
+    becomes an Arrow array, anything else stays the driver's objects. Each rule below is then
+    applied to a whole column, with fast paths for the common shapes (ISO dates, money text or
+    floats of whole cents, Decimals of two places) that give exactly what the per-value rule
+    (``awra_values``) gives, and that rule for every other value. Text columns go into the frames
+    as they are (Arrow storage, the dtype pandas infers for Python texts).
+
 Bad data
     Every problem the reader cannot take as given (NULL or non-numeric amount, NULL or
     unparseable date, unknown status, a reference to a master record or invoice that does not
@@ -52,20 +61,22 @@ Errors
 
 from __future__ import annotations
 
-import math
-import re
+import io
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Set
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.exc import (
@@ -84,6 +95,8 @@ from reconcile.config import AwraSettings
 from reconcile.errors import SourceError, UsageError
 from reconcile.model import AwraData, LookupRequest
 from reconcile.params import RunParams
+from reconcile.sources import awra_columns as C
+from reconcile.sources import awra_values as V
 
 __all__ = ["awra_label", "lookup_awra", "open_awra", "read_awra"]
 
@@ -553,18 +566,117 @@ def _resolve_tables(conn: Connection, settings: AwraSettings, entities: Iterable
 
 # --------------------------------------------------------------------------- fetching
 
-#: Raw rows of one query: column name -> object array of the driver's values (no inference).
-_Raw = dict[str, np.ndarray]
+#: Raw rows of one query: column name -> the driver's values as a column (``awra_columns``).
+_Raw = dict[str, C.Column]
+
+#: Rows fetched and turned into columns at a time: the driver's row tuples of one batch are
+#: freed before the next is fetched, so a read never holds a whole table as Python rows.
+FETCH_ROWS = 50_000
 
 
 def _fetch(conn: Connection, stmt: sa.Select[Any], names: Sequence[str]) -> _Raw:
-    """Run a SELECT and return its columns as object arrays of raw driver values."""
-    rows = conn.execute(stmt).all()
+    """Run a SELECT and return its columns of raw driver values.
+
+    On PostgreSQL through psycopg the rows come as ``COPY ... TO STDOUT`` text, parsed by
+    Arrow (``_copy_from_postgres``) when every column has a type whose text the reader knows;
+    otherwise, and on other databases, from the DBAPI cursor batch by batch.
+    """
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        copied = _copy_from_postgres(conn, stmt, names)
+        if copied is not None:
+            return copied
+    result = conn.execute(stmt)
+    # the columns are untyped, so SQLAlchemy has nothing to convert: the DBAPI cursor's rows
+    # are the values Row objects would carry, without building a Row per row
+    cursor = result.cursor
+    batches: dict[str, list[C.Column]] = {name: [] for name in names}
+    try:
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            for name, values in zip(names, zip(*rows, strict=True), strict=True):
+                batches[name].append(C.column_of(values))
+            del rows
+    finally:
+        result.close()
+    return {name: C.concat_columns(parts) for name, parts in batches.items()}
+
+
+#: PostgreSQL types (by OID) whose ``COPY`` text the reader reads, and how: text as it is,
+#: integers as int64, the others with the value psycopg would load (see ``awra_columns``).
+_PG_TEXT_TYPES = frozenset({25, 1043, 1042, 19})  # text, varchar, char, name
+_PG_INT_TYPES = frozenset({20, 21, 23})  # bigint, smallint, integer
+_PG_LOADERS: Mapping[int, Callable[[str], Any]] = {
+    1700: Decimal,  # numeric
+    1082: C.load_date,  # date
+    1114: C.load_timestamp,  # timestamp
+    1184: C.load_utc_timestamp,  # timestamptz, written in UTC
+}
+
+
+def _copy_csv(driver: Any, query: str, width: int, sink: io.BytesIO) -> list[int] | None:
+    """Write ``query``'s rows as CSV into ``sink``; their column type OIDs, or None (nothing copied)."""
+    with driver.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({query}) AS q LIMIT 0")  # the result's column types
+        oids = [int(column.type_code) for column in cursor.description or ()]
+        if len(oids) != width or not all(o in _PG_TEXT_TYPES or o in _PG_INT_TYPES or o in _PG_LOADERS for o in oids):
+            return None
+        cursor.execute("SELECT current_setting('DateStyle'), current_setting('TimeZone')")
+        date_style, time_zone = cursor.fetchone() or ("ISO, MDY", "UTC")
+        cursor.execute("SELECT set_config('DateStyle', 'ISO, YMD', true), set_config('TimeZone', 'UTC', true)")
+        with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT CSV)") as copy:
+            for block in copy:
+                sink.write(block)
+        # (after a failed COPY the transaction is aborted and rolled back, settings with it)
+        restore = "SELECT set_config('DateStyle', %s, true), set_config('TimeZone', %s, true)"
+        cursor.execute(restore, (date_style, time_zone))
+    return oids
+
+
+def _copy_from_postgres(conn: Connection, stmt: sa.Select[Any], names: Sequence[str]) -> _Raw | None:
+    """A SELECT's columns through ``COPY (SELECT ...) TO STDOUT (FORMAT CSV)``, or None.
+
+    The server writes each value as text in one stream (no row objects, no per-value loading)
+    and Arrow's CSV reader splits it into columns. None when a column has a type the reader
+    does not read as text (then the caller fetches rows). COPY takes no parameters, so psycopg
+    binds them into the statement text, quoting as it does for its own client-side cursors.
+    The session writes dates in ISO style and timestamps in UTC for the COPY only (restored
+    after), inside the same read-only transaction: the same snapshot as every other query.
+    """
+    import psycopg  # the driver of this connection, so present
+
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})
+    query = psycopg.ClientCursor(driver).mogrify(str(compiled), compiled.params)
+    sink = io.BytesIO()
+    try:
+        oids = _copy_csv(driver, query, len(names), sink)
+    except psycopg.Error as exc:  # as SQLAlchemy would raise it, so open_awra reports it as for any query
+        raise DBAPIError.instance(query, None, exc, psycopg.Error) from exc
+    if oids is None:
+        return None
+    data = sink.getbuffer()
+    if not len(data):
+        return {name: pa.array([], type=pa.large_string()) for name in names}
+    table = pacsv.read_csv(
+        pa.py_buffer(data),
+        read_options=pacsv.ReadOptions(column_names=list(names), block_size=1 << 24),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.large_string() for name in names},
+            strings_can_be_null=True,
+            null_values=[""],  # CSV writes NULL unquoted and an empty text as ""
+            quoted_strings_can_be_null=False,
+        ),
+    )
     out: _Raw = {}
-    for i, name in enumerate(names):
-        column = np.empty(len(rows), dtype=object)
-        column[:] = [row[i] for row in rows]
-        out[name] = column
+    for i, (name, oid) in enumerate(zip(names, oids, strict=True)):
+        text = table.column(i).combine_chunks()
+        if oid in _PG_INT_TYPES:
+            out[name] = text.cast(pa.int64())
+        elif oid in _PG_LOADERS:
+            out[name] = C.LoadedText(text, _PG_LOADERS[oid])
+        else:
+            out[name] = text
     return out
 
 
@@ -573,13 +685,13 @@ def _raw_len(raw: _Raw) -> int:
 
 
 def _raw_take(raw: _Raw, mask: np.ndarray) -> _Raw:
-    return {name: values[mask] for name, values in raw.items()}
+    return {name: C.take(values, mask) for name, values in raw.items()}
 
 
 def _raw_concat(parts: Sequence[_Raw]) -> _Raw:
     if len(parts) == 1:
         return parts[0]
-    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    return {name: C.concat_columns([part[name] for part in parts]) for name in parts[0]}
 
 
 def _select(*columns: ColumnElement[Any]) -> tuple[sa.Select[Any], list[str]]:
@@ -683,7 +795,7 @@ def _lookup_ids(
     for field, values in (("qbo_id", wanted_links), ("number", wanted_numbers)):
         for chunk in _chunks(values):
             stmt = sa.select(header.c("id").label("id")).where(header.c(field).in_(chunk))
-            ids.update(_id_text(v) for (v,) in conn.execute(stmt) if v is not None)
+            ids.update(V.id_text(v) for (v,) in conn.execute(stmt) if v is not None)
     # the QBO Id of the record's latest succeeded sync
     link_set = set(wanted_links)
     base = sa.and_(
@@ -704,10 +816,10 @@ def _lookup_ids(
             continue
         frame = pd.DataFrame(
             {
-                "record_id": _texts(found["record_id"]),
-                "qbo_id": _texts(found["qbo_id"]),
-                "attempted_at": _timestamps(found["attempted_at"]),
-                "id": _texts(found["id"]),
+                "record_id": C.to_objects(C.texts(found["record_id"])),
+                "qbo_id": C.to_objects(C.texts(found["qbo_id"])),
+                "attempted_at": C.timestamps(found["attempted_at"]),
+                "id": C.to_objects(C.texts(found["id"])),
             }
         )
         latest = (
@@ -720,267 +832,16 @@ def _lookup_ids(
 
 # --------------------------------------------------------------------------- value parsing
 
-_CTX = Context(prec=60, rounding=ROUND_HALF_UP)
-_CENT = Decimal("0.01")
-_INT64_MAX = 2**63 - 1
-_MISSING, _BAD = "missing", "bad"  # sentinels (compared by identity)
 
-
-def _cents_slow(value: Decimal) -> int | str:
-    if not value.is_finite():
-        return _BAD
-    try:
-        cents = int(value.quantize(_CENT, context=_CTX).scaleb(2, context=_CTX))
-    except InvalidOperation:
-        return _BAD
-    return cents if -_INT64_MAX <= cents <= _INT64_MAX else _BAD
-
-
-def _one_cents(value: Any) -> int | str:
-    """Integer cents of one raw value, or ``_MISSING`` / ``_BAD`` (see the module docstring)."""
-    kind = type(value)
-    if value is None:
-        return _MISSING
-    if kind is float:
-        if not math.isfinite(value):
-            return _BAD
-        scaled = value * 100.0
-        whole = round(scaled)
-        # clearly a whole number of cents: the float's decimal text rounds to the same cents
-        if -1e14 < scaled < 1e14 and -1e-6 < scaled - whole < 1e-6:
-            return whole
-        return _cents_slow(Decimal(repr(value)))
-    if kind is Decimal:
-        if value.is_finite():
-            scaled_dec = value.scaleb(2)
-            whole = int(scaled_dec)
-            if whole == scaled_dec and -_INT64_MAX <= whole <= _INT64_MAX:
-                return whole
-        return _cents_slow(value)
-    if kind is int:
-        return value * 100 if -_INT64_MAX <= value * 100 <= _INT64_MAX else _BAD
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    elif isinstance(value, float | int) and not isinstance(value, bool):
-        return _one_cents(float(value) if isinstance(value, float) else int(value))  # numpy scalars
-    elif not isinstance(value, str):
-        return _BAD
-    text = value.strip()
-    if not text:
-        return _MISSING
-    whole_part, _, fraction = text.partition(".")
-    digits = whole_part[1:] if whole_part[:1] == "-" else whole_part
-    simple = len(fraction) <= 2 and (fraction.isdigit() or not fraction) and fraction.isascii()
-    if simple and digits.isdigit() and digits.isascii() and len(digits) <= 16:
-        cents = int(digits) * 100 + int(fraction.ljust(2, "0"))
-        return -cents if whole_part[:1] == "-" else cents
-    if "_" in text:
-        return _BAD
-    try:
-        parsed = Decimal(text)
-    except InvalidOperation:
-        return _BAD
-    return _cents_slow(parsed)
-
-
-@dataclass(frozen=True)
-class _Parsed:
-    """A parsed column: its typed values and which raw values were missing or bad."""
-
-    values: Any  # a pandas array / numpy array aligned with the raw column
-    missing: np.ndarray
-    bad: np.ndarray
-
-
-def _cents(raw: np.ndarray) -> _Parsed:
-    results = [_one_cents(v) for v in raw]
-    missing = np.fromiter((r is _MISSING for r in results), dtype=bool, count=len(results))
-    bad = np.fromiter((r is _BAD for r in results), dtype=bool, count=len(results))
-    clean: list[Any] = [None if isinstance(r, str) else r for r in results] if missing.any() or bad.any() else results
-    return _Parsed(pd.array(clean, dtype="Int64"), missing, bad)
-
-
-def _id_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return str(int(value))
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() else repr(value)
-    if isinstance(value, Decimal):
-        return str(int(value)) if value.is_finite() and value == value.to_integral_value() else str(value)
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return str(value)
-
-
-def _texts(raw: np.ndarray, *, blank_is_na: bool = False, strip: bool = False) -> np.ndarray:
-    """Text of raw values as an object array (``None`` for NULL); integer ids as ``"12"``."""
-    values: Any
-    if pd.api.types.infer_dtype(raw, skipna=True) in ("string", "empty"):
-        if not (strip or blank_is_na):
-            return raw
-        values = raw
-    else:
-        values = [None if v is None else _id_text(v) for v in raw]
-    if strip:
-        values = [None if v is None else v.strip() for v in values]
-    if blank_is_na:
-        values = [None if v is None or not v or v.isspace() else v for v in values]
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
-
-
-def _isin(values: np.ndarray, allowed: Set[Any]) -> np.ndarray:
-    """Element-wise ``value in allowed`` (``None`` is never in it)."""
-    return np.fromiter((v is not None and v in allowed for v in values), dtype=bool, count=len(values))
-
-
-def _obj(series: pd.Series) -> np.ndarray:
-    """A column as an object array with ``None`` for missing values."""
-    out = series.to_numpy(dtype=object)
-    out[pd.isna(out)] = None
-    return out
-
-
-def _notna(values: np.ndarray) -> np.ndarray:
-    return ~pd.isna(values)
-
-
-def _raw_text(value: Any) -> str | None:
-    """A raw value as shown in a data-quality row."""
-    if value is None:
-        return None
-    if isinstance(value, float):
-        return repr(value)
-    return _id_text(value)
-
-
-_DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[ T].*)?\Z", re.DOTALL)
-_LOW_TS = pd.Timestamp("1678-01-01")
-_HIGH_TS = pd.Timestamp("2261-12-31")
-
-
-def _date_head(value: Any) -> str | None:
-    if isinstance(value, date):
-        return value.isoformat()[:10]
-    text = _id_text(value).strip()
-    return text[:10] if _DATE_RE.match(text) else None
-
-
-def _dates(raw: np.ndarray) -> _Parsed:
-    """Dates (tz-naive midnight). A value with a time part keeps its date part."""
-    missing = np.fromiter(
-        (v is None or (isinstance(v, str) and (not v or v.isspace())) for v in raw), dtype=bool, count=len(raw)
-    )
-    # a number in a date column is bad data, not an epoch: parse it as text (so it fails)
-    raw = np.array([str(v) if isinstance(v, int | float) else v for v in raw], dtype=object)
-    parsed = pd.to_datetime(pd.Series(raw, dtype=object), format="%Y-%m-%d", errors="coerce")
-    retry = np.flatnonzero(parsed.isna().to_numpy() & ~missing)
-    if len(retry):  # date-time text, padded text...: take the date part where there is one
-        heads = raw.copy()
-        heads[retry] = [_date_head(v) for v in raw[retry]]
-        parsed = pd.to_datetime(pd.Series(heads, dtype=object), format="%Y-%m-%d", errors="coerce")
-    parsed = parsed.dt.normalize()
-    parsed = parsed.where((parsed >= _LOW_TS) & (parsed <= _HIGH_TS))
-    values = parsed.astype("datetime64[ns]").to_numpy()
-    bad = ~missing & np.isnat(values)
-    return _Parsed(values, missing, bad)
-
-
-def _timestamps(raw: np.ndarray) -> pd.Series:
-    """UTC timestamps; naive values are taken as UTC (CONTRACTS §1); unusable ones are NaT."""
-    parsed = pd.to_datetime(pd.Series(raw, dtype=object), format="ISO8601", utc=True, errors="coerce")
-    low, high = _LOW_TS.tz_localize("UTC"), _HIGH_TS.tz_localize("UTC")
-    return parsed.where((parsed >= low) & (parsed <= high)).astype("datetime64[ns, UTC]").reset_index(drop=True)
-
-
-_TRUE = frozenset({"1", "true", "t", "yes", "y"})
-_FALSE = frozenset({"0", "false", "f", "no", "n"})
-
-
-def _one_flag(value: Any) -> bool | str:
-    if value is None:
-        return _MISSING
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float | Decimal):
-        if value == 1:
-            return True
-        if value == 0:
-            return False
-        return _BAD
-    text = _id_text(value).strip().lower()
-    if not text:
-        return _MISSING
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
-    return _BAD
-
-
-def _flags(raw: np.ndarray) -> _Parsed:
-    results = [_one_flag(v) for v in raw]
-    missing = np.fromiter((r is _MISSING for r in results), dtype=bool, count=len(results))
-    bad = np.fromiter((r is _BAD for r in results), dtype=bool, count=len(results))
-    clean = [r if isinstance(r, bool) else None for r in results]
-    return _Parsed(pd.array(clean, dtype="boolean"), missing, bad)
-
-
-def _one_int(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, int):  # bool included
-        return int(value)
-    if isinstance(value, float | Decimal):
-        return int(value) if math.isfinite(value) and value == int(value) else None
-    text = _id_text(value).strip()
-    return int(text) if re.fullmatch(r"-?\d{1,18}", text) else None
-
-
-def _ints(raw: np.ndarray) -> Any:
-    if pd.api.types.infer_dtype(raw, skipna=True) in ("integer", "empty"):
-        return pd.array(list(raw), dtype="Int64")
-    return pd.array([_one_int(v) for v in raw], dtype="Int64")
-
-
-def _decimal_text(value: Any) -> object:
-    """Normalized decimal text of a rate (``"16"``, ``"7.125"``), ``None`` if NULL, else ``_BAD``."""
-    if value is None:
-        return None
-    try:
-        if isinstance(value, float):
-            number = Decimal(repr(value))
-        elif isinstance(value, int | Decimal):
-            number = Decimal(value)
-        else:
-            text = _id_text(value).strip()
-            if not text:
-                return None
-            if "_" in text:
-                return _BAD
-            number = Decimal(text)
-    except InvalidOperation:
-        return _BAD
-    if not number.is_finite():
-        return _BAD
-    out = format(number.normalize(), "f")
-    return "0" if out in ("-0", "0") else out
-
-
-def _exchange_rates(raw: np.ndarray, findings: _Findings, where: Mapping[str, Any]) -> np.ndarray:
+def _exchange_rates(raw: C.Column, findings: _Findings, where: Mapping[str, Any]) -> pa.Array:
     """Exchange rates as normalized decimal text.
 
     NULL is unknown; anything but a positive number is a data-quality row, and unknown too.
     """
-    texts = np.array([_decimal_text(v) for v in raw], dtype=object)
-    bad = np.array([t is _BAD or (isinstance(t, str) and Decimal(t) <= 0) for t in texts], dtype=bool)
+    if not C.notna(raw).any():  # the usual case where AWRA does not record rates
+        return pa.nulls(len(raw), type=pa.large_string())
+    texts = np.array([V.decimal_text(v) for v in C.to_objects(raw)], dtype=object)
+    bad = np.array([t is V.BAD or (isinstance(t, str) and Decimal(t) <= 0) for t in texts], dtype=bool)
     findings.add(
         bad,
         field="exchange_rate",
@@ -989,7 +850,7 @@ def _exchange_rates(raw: np.ndarray, findings: _Findings, where: Mapping[str, An
         **where,
     )
     texts[bad] = None
-    return texts
+    return C.texts_of(texts)
 
 
 # --------------------------------------------------------------------------- data quality
@@ -1007,10 +868,10 @@ class _Findings:
         *,
         table: str,
         entity: str,
-        ids: np.ndarray,
-        numbers: np.ndarray | Mapping[Any, str | None] | None,
+        ids: C.Column,
+        numbers: C.Column | Mapping[Any, str | None] | None,
         field: str,
-        raw: np.ndarray | None,
+        raw: C.Column | None,
         problem: Callable[[str | None], str],
         prefix: Callable[[np.ndarray], Sequence[str]] | None = None,
     ) -> None:
@@ -1023,13 +884,13 @@ class _Findings:
         if not selector.any():
             return
         count = int(selector.sum())
-        chosen = list(ids[selector])
-        values = [_raw_text(v) for v in raw[selector]] if raw is not None else [None] * count
+        chosen = C.pick(ids, selector)
+        values = [V.raw_text(v) for v in C.pick(raw, selector)] if raw is not None else [None] * count
         leads = list(prefix(selector)) if prefix is not None else [""] * count
         if numbers is None:
             chosen_numbers: list[str | None] = [None] * count
-        elif isinstance(numbers, np.ndarray):
-            chosen_numbers = list(numbers[selector])
+        elif isinstance(numbers, np.ndarray | pa.Array | C.LoadedText):
+            chosen_numbers = C.pick(numbers, selector)
         else:
             chosen_numbers = [numbers.get(i) for i in chosen]
         frame = pd.DataFrame(
@@ -1069,7 +930,7 @@ def _does_not_exist(words: str, table: str) -> Callable[[str | None], str]:
 
 def _add_money_findings(
     findings: _Findings,
-    parsed: _Parsed,
+    parsed: V.Parsed,
     *,
     words: str,
     report_missing: bool = True,
@@ -1083,19 +944,32 @@ def _add_money_findings(
 
 def _add_dangling(
     findings: _Findings,
-    values: np.ndarray,
+    values: C.Column,
     master_type: str,
     known: Mapping[str, set[str]],
     tables: Mapping[str, _Table],
     **where: Any,
 ) -> None:
     """Rows for references to master records that do not exist."""
-    dangling = _notna(values) & ~_isin(values, known[master_type])
+    dangling = C.notna(values) & ~C.isin(values, known[master_type])
     problem = _does_not_exist(_MASTER_WORDS[master_type], tables[MASTER_TABLES[master_type]].label)
     findings.add(dangling, problem=problem, **where)
 
 
 # --------------------------------------------------------------------------- masters
+
+
+def _frame(columns: Mapping[str, Any], schema: F.Schema) -> pd.DataFrame:
+    """A frame of ``schema`` from columns; text columns (Arrow) become ``string`` columns as they are."""
+    data = {name: C.string_array(v) if isinstance(v, pa.Array) else v for name, v in columns.items()}
+    return F.conform(pd.DataFrame(data), schema)
+
+
+def _obj(series: pd.Series) -> np.ndarray:
+    """A column as an object array with ``None`` for missing values."""
+    out = series.to_numpy(dtype=object)
+    out[pd.isna(out)] = None
+    return out
 
 
 def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -1107,21 +981,21 @@ def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.Da
         stmt, names = _select(*table.select_columns())
         raw = _fetch(conn, stmt, names)
         n = _raw_len(raw)
-        ids = _texts(raw["id"], blank_is_na=True)
-        codes = _texts(raw["code"])
-        names_ = _texts(raw["name"])
-        active = _flags(raw["active"])
+        ids = C.texts(raw["id"], blank_is_na=True)
+        codes = C.texts(raw["code"])
+        names_ = C.texts(raw["name"])
+        active = V.flags(C.to_objects(raw["active"]))
         frame: dict[str, Any] = {
-            "master_type": [master_type] * n,
+            "master_type": C.constant(master_type, n),
             "id": ids,
             "code": codes,
             "name": names_,
             "active": active.values,
-            "updated_at": _timestamps(raw["updated_at"]),
+            "updated_at": C.timestamps(raw["updated_at"]),
         }
         where: dict[str, Any] = {"table": table.label, "entity": master_type, "ids": ids, "numbers": codes}
-        blank_name = np.array([v is None or not v.strip() for v in names_], dtype=bool)
-        findings.add(~_notna(ids), field="id", raw=raw["id"], problem=_is_empty("id"), **where)
+        blank_name = ~C.notna(C.texts(raw["name"], blank_is_na=True, strip=True))
+        findings.add(~C.notna(ids), field="id", raw=raw["id"], problem=_is_empty("id"), **where)
         findings.add(blank_name, field="name", raw=raw["name"], problem=_is_empty("name"), **where)
         findings.add(active.missing, field="active", raw=raw["active"], problem=_is_empty("active flag"), **where)
         findings.add(
@@ -1132,15 +1006,15 @@ def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.Da
             **where,
         )
         if master_type == "customer":
-            frame["email"] = _texts(raw["email"], blank_is_na=True)
+            frame["email"] = C.texts(raw["email"], blank_is_na=True)
         if master_type == "item":
-            frame["income_account_id"] = _texts(raw["income_account_id"], blank_is_na=True)
-            frame["expense_account_id"] = _texts(raw["expense_account_id"], blank_is_na=True)
+            frame["income_account_id"] = C.texts(raw["income_account_id"], blank_is_na=True)
+            frame["expense_account_id"] = C.texts(raw["expense_account_id"], blank_is_na=True)
         if master_type == "tax_code":
-            rates = [_decimal_text(v) for v in raw["rate_percent"]]
-            bad = np.array([r is _BAD for r in rates], dtype=bool)
+            rates = [V.decimal_text(v) for v in C.to_objects(raw["rate_percent"])]
+            bad = np.array([r is V.BAD for r in rates], dtype=bool)
             empty = np.array([r is None for r in rates], dtype=bool)
-            frame["rate_percent"] = [None if r is _BAD else r for r in rates]
+            frame["rate_percent"] = [None if r is V.BAD else r for r in rates]
             findings.add(empty, field="rate_percent", raw=raw["rate_percent"], problem=_is_empty("tax rate"), **where)
             findings.add(
                 bad,
@@ -1151,11 +1025,11 @@ def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.Da
             )
         if master_type in MASTER_TYPE_VALUES:
             column, allowed = MASTER_TYPE_VALUES[master_type]
-            values = _texts(raw[column], blank_is_na=True, strip=True)
+            values = C.texts(raw[column], blank_is_na=True, strip=True)
             frame[column] = values
-            unknown = _notna(values) & ~_isin(values, set(allowed))
+            unknown = C.notna(values) & ~C.isin(values, set(allowed))
             findings.add(unknown, field=column, raw=raw[column], problem=_not_one_of(column, allowed), **where)
-        parts.append(F.conform(pd.DataFrame(frame), F.MASTERS))
+        parts.append(_frame(frame, F.MASTERS))
     masters = F.concat_frames(parts, F.MASTERS)
     # items point at accounts
     accounts = set(masters.loc[masters["master_type"] == "account", "id"].dropna())
@@ -1165,7 +1039,7 @@ def _read_masters(conn: Connection, tables: Mapping[str, _Table]) -> tuple[pd.Da
     for column in ("income_account_id", "expense_account_id"):
         refs = _obj(items[column])
         findings.add(
-            _notna(refs) & ~_isin(refs, accounts),
+            C.notna(refs) & ~C.isin(refs, accounts),
             table=tables["items"].label,
             entity="item",
             ids=item_ids,
@@ -1183,12 +1057,17 @@ def _known_ids(masters: pd.DataFrame) -> dict[str, set[str]]:
     return {t: set(masters.loc[masters["master_type"] == t, "id"].dropna()) for t in F.MASTER_TYPES}
 
 
-def _party_names(masters: pd.DataFrame) -> dict[str, dict[str, str | None]]:
-    out: dict[str, dict[str, str | None]] = {}
+#: Party names by type: the ids and, aligned with them, the names (as text columns).
+_Names = Mapping[str, tuple[pa.Array, pa.Array]]
+
+
+def _party_names(masters: pd.DataFrame) -> dict[str, tuple[pa.Array, pa.Array]]:
+    out: dict[str, tuple[pa.Array, pa.Array]] = {}
     for t in ("customer", "vendor"):
         rows = masters[(masters["master_type"] == t) & masters["id"].notna()]
-        names = _obj(rows["name"])
-        out[t] = dict(zip(rows["id"].to_numpy(dtype=object), names, strict=True))
+        # one name per id: the last row's, as a dict built from the rows keeps
+        rows = rows.drop_duplicates("id", keep="last")
+        out[t] = (C.texts_of(_obj(rows["id"])), C.texts_of(_obj(rows["name"])))
     return out
 
 
@@ -1196,17 +1075,17 @@ def _read_mappings(conn: Connection, tables: Mapping[str, _Table]) -> pd.DataFra
     table = tables["qbo_mappings"]
     stmt, names = _select(*table.select_columns())
     raw = _fetch(conn, stmt, names)
-    frame = pd.DataFrame(
+    frame = _frame(
         {
-            "mapping_type": _texts(raw["mapping_type"], blank_is_na=True, strip=True),
-            "awra_id": _texts(raw["awra_id"], blank_is_na=True),
-            "qbo_id": _texts(raw["qbo_id"], blank_is_na=True),
-            "qbo_name": _texts(raw["qbo_name"]),
-            "updated_at": _timestamps(raw["updated_at"]),
-            "updated_by": _texts(raw["updated_by"]),
-        }
+            "mapping_type": C.texts(raw["mapping_type"], blank_is_na=True, strip=True),
+            "awra_id": C.texts(raw["awra_id"], blank_is_na=True),
+            "qbo_id": C.texts(raw["qbo_id"], blank_is_na=True),
+            "qbo_name": C.texts(raw["qbo_name"]),
+            "updated_at": C.timestamps(raw["updated_at"]),
+            "updated_by": C.texts(raw["updated_by"]),
+        },
+        F.MAPPINGS,
     )
-    frame = F.conform(frame, F.MAPPINGS)
     return frame.sort_values(["mapping_type", "awra_id"], kind="stable").reset_index(drop=True)
 
 
@@ -1214,23 +1093,23 @@ def _read_mappings(conn: Connection, tables: Mapping[str, _Table]) -> pd.DataFra
 
 
 def _build_sync_log(raw: _Raw) -> pd.DataFrame:
-    frame = pd.DataFrame(
+    return _frame(
         {
-            "id": _texts(raw["id"]),
-            "sync_run_id": _texts(raw["sync_run_id"], blank_is_na=True),
-            "connector": _texts(raw["connector"]),
-            "record_type": _texts(raw["record_type"]),
-            "record_id": _texts(raw["record_id"]),
-            "record_number": _texts(raw["record_number"]),
-            "status": _texts(raw["status"], blank_is_na=True, strip=True),
-            "error_code": _texts(raw["error_code"], blank_is_na=True),
-            "message": _texts(raw["message"]),
-            "retry_count": _ints(raw["retry_count"]),
-            "qbo_id": _texts(raw["qbo_id"], blank_is_na=True),
-            "attempted_at": _timestamps(raw["attempted_at"]),
-        }
+            "id": C.texts(raw["id"]),
+            "sync_run_id": C.texts(raw["sync_run_id"], blank_is_na=True),
+            "connector": C.texts(raw["connector"]),
+            "record_type": C.texts(raw["record_type"]),
+            "record_id": C.texts(raw["record_id"]),
+            "record_number": C.texts(raw["record_number"]),
+            "status": C.texts(raw["status"], blank_is_na=True, strip=True),
+            "error_code": C.texts(raw["error_code"], blank_is_na=True),
+            "message": C.texts(raw["message"]),
+            "retry_count": C.ints(raw["retry_count"]),
+            "qbo_id": C.texts(raw["qbo_id"], blank_is_na=True),
+            "attempted_at": C.timestamps(raw["attempted_at"]),
+        },
+        F.SYNC_LOG,
     )
-    return F.conform(frame, F.SYNC_LOG)
 
 
 def _read_master_sync_log(conn: Connection, tables: Mapping[str, _Table], settings: AwraSettings) -> pd.DataFrame:
@@ -1255,17 +1134,18 @@ def _read_sync_runs(conn: Connection, tables: Mapping[str, _Table], run_ids: pd.
     for chunk in _chunks(wanted):
         stmt, names = _select(*table.select_columns())
         raw = _fetch(conn, stmt.where(table.c("id").in_(chunk)), names)
-        frame = pd.DataFrame(
+        frame = _frame(
             {
-                "id": _texts(raw["id"]),
-                "connector": _texts(raw["connector"]),
-                "started_at": _timestamps(raw["started_at"]),
-                "finished_at": _timestamps(raw["finished_at"]),
-                "status": _texts(raw["status"]),
-                "triggered_by": _texts(raw["triggered_by"]),
-            }
+                "id": C.texts(raw["id"]),
+                "connector": C.texts(raw["connector"]),
+                "started_at": C.timestamps(raw["started_at"]),
+                "finished_at": C.timestamps(raw["finished_at"]),
+                "status": C.texts(raw["status"]),
+                "triggered_by": C.texts(raw["triggered_by"]),
+            },
+            F.SYNC_RUNS,
         )
-        parts.append(F.conform(frame, F.SYNC_RUNS))
+        parts.append(frame)
     frame = F.concat_frames(parts, F.SYNC_RUNS)
     return frame.drop_duplicates("id").sort_values("id", kind="stable").reset_index(drop=True)
 
@@ -1281,7 +1161,7 @@ class _Built:
     data_quality: pd.DataFrame
 
 
-def _rows_to_keep(ids: np.ndarray, txn_date: _Parsed, spec: _EntitySpec, params: RunParams, mode: str) -> np.ndarray:
+def _rows_to_keep(ids: pa.Array, txn_date: V.Parsed, spec: _EntitySpec, params: RunParams, mode: str) -> np.ndarray:
     """Which raw header rows this read returns (see ``_build_entity``), one row per id."""
     dated = ~(txn_date.missing | txn_date.bad)
     values = txn_date.values
@@ -1295,14 +1175,8 @@ def _rows_to_keep(ids: np.ndarray, txn_date: _Parsed, spec: _EntitySpec, params:
     else:
         keep = np.ones(len(ids), dtype=bool)
     # the same record read through two conditions (or a table without a primary key): once
-    seen: set[str] = set()
-    first = np.ones(len(ids), dtype=bool)
-    for i, value in enumerate(ids):
-        if value is not None:
-            if value in seen:
-                first[i] = False
-            seen.add(value)
-    return np.asarray(keep & first, dtype=bool)
+    repeated = pd.Series(C.string_array(ids)).duplicated(keep="first").to_numpy(dtype=bool) & C.notna(ids)
+    return np.asarray(keep & ~repeated, dtype=bool)
 
 
 def _build_entity(
@@ -1310,7 +1184,7 @@ def _build_entity(
     spec: _EntitySpec,
     tables: Mapping[str, _Table],
     known: Mapping[str, set[str]],
-    names: Mapping[str, Mapping[str, str | None]],
+    names: _Names,
     params: RunParams,
     *,
     mode: str,
@@ -1320,30 +1194,31 @@ def _build_entity(
     ``mode="window"`` keeps rows dated in the window or without a usable date (``in_window``
     True); ``mode="lookup"`` keeps the others (``in_window`` False).
     """
-    all_ids = _texts(raw.headers["id"], blank_is_na=True)
-    all_dates = _dates(raw.headers["txn_date"])
+    all_ids = C.texts(raw.headers["id"], blank_is_na=True)
+    all_dates = C.dates(raw.headers["txn_date"])
     keep = _rows_to_keep(all_ids, all_dates, spec, params, mode)
     h = _raw_take(raw.headers, keep)
-    ids = all_ids[keep]
-    txn_date = _Parsed(all_dates.values[keep], all_dates.missing[keep], all_dates.bad[keep])
+    ids = C.take(all_ids, keep)
+    txn_date = V.Parsed(all_dates.values[keep], all_dates.missing[keep], all_dates.bad[keep])
+    del all_ids, all_dates
     n = len(ids)
     findings = _Findings()
-    numbers = _texts(h["number"], blank_is_na=True)
+    numbers = C.texts(h["number"], blank_is_na=True)
     where: dict[str, Any] = {"table": tables[spec.header].label, "entity": spec.entity, "ids": ids, "numbers": numbers}
 
     frame: dict[str, Any] = {
-        "entity": [spec.entity] * n,
+        "entity": C.constant(spec.entity, n),
         "id": ids,
         "number": numbers,
         "txn_date": txn_date.values,
-        "currency": _texts(h["currency"], blank_is_na=True, strip=True),
-        "branch": _texts(h["branch"]),
-        "qbo_link": _texts(h["qbo_id"], blank_is_na=True),
-        "updated_at": _timestamps(h["updated_at"]),
-        "updated_by": _texts(h["updated_by"]),
+        "currency": C.texts(h["currency"], blank_is_na=True, strip=True),
+        "branch": C.texts(h["branch"]),
+        "qbo_link": C.texts(h["qbo_id"], blank_is_na=True),
+        "updated_at": C.timestamps(h["updated_at"]),
+        "updated_by": C.texts(h["updated_by"]),
         "in_window": np.full(n, mode == "window"),
     }
-    findings.add(~_notna(ids), field="id", raw=h["id"], problem=_is_empty("id"), **where)
+    findings.add(~C.notna(ids), field="id", raw=h["id"], problem=_is_empty("id"), **where)
     findings.add(txn_date.missing, field="txn_date", raw=h["txn_date"], problem=_is_empty("transaction date"), **where)
     findings.add(
         txn_date.bad,
@@ -1353,7 +1228,7 @@ def _build_entity(
         **where,
     )
     if "due_date" in h:
-        due = _dates(h["due_date"])
+        due = C.dates(h["due_date"])
         frame["due_date"] = due.values
         findings.add(
             due.bad,
@@ -1364,17 +1239,17 @@ def _build_entity(
         )
     for optional in ("warehouse", "memo"):
         if optional in h:
-            frame[optional] = _texts(h[optional])
+            frame[optional] = C.texts(h[optional])
 
     # status: case and surrounding blanks are ignored; anything else is reported
-    status_raw = _texts(h["status"], blank_is_na=True, strip=True)
-    status = np.array([None if v is None else v.lower() for v in status_raw], dtype=object)
-    known_status = _isin(status, set(F.AWRA_STATUSES))
-    frame["status"] = np.where(known_status, status, status_raw)
-    frame["is_void"] = np.fromiter((v == "void" for v in status), dtype=bool, count=n)
-    findings.add(~_notna(status), field="status", raw=h["status"], problem=_is_empty("status"), **where)
+    status_raw = C.texts(h["status"], blank_is_na=True, strip=True)
+    status = C.lower(status_raw)
+    known_status = C.isin(status, set(F.AWRA_STATUSES))
+    frame["status"] = pc.if_else(pa.array(known_status), status, status_raw)
+    frame["is_void"] = C.isin(status, {"void"})
+    findings.add(~C.notna(status), field="status", raw=h["status"], problem=_is_empty("status"), **where)
     findings.add(
-        _notna(status) & ~known_status,
+        C.notna(status) & ~known_status,
         field="status",
         raw=h["status"],
         problem=lambda v: f"status{_quoted(v)} is not an AWRA status (one of {', '.join(F.AWRA_STATUSES)})",
@@ -1384,12 +1259,11 @@ def _build_entity(
     # party
     if spec.party_col is not None:
         party_type = F.PARTY_TYPE[spec.entity] or "customer"
-        party = _texts(h[spec.party_col], blank_is_na=True)
-        party_names = names[party_type]
+        party = C.texts(h[spec.party_col], blank_is_na=True)
         frame["party_id"] = party
-        frame["party_name"] = [None if p is None else party_names.get(p) for p in party]
+        frame["party_name"] = C.lookup(party, *names[party_type])
         findings.add(
-            ~_notna(party),
+            ~C.notna(party),
             field=spec.party_col,
             raw=h[spec.party_col],
             problem=_is_empty(_MASTER_WORDS[party_type]),
@@ -1399,19 +1273,19 @@ def _build_entity(
 
     # header money
     if spec.amount_col is not None:
-        amount = _cents(h[spec.amount_col])
+        amount = C.cents(h[spec.amount_col])
         frame["amount_cents"] = amount.values
         words = "amount" if spec.amount_col == "amount" else "total amount"
         _add_money_findings(findings, amount, words=words, field=spec.amount_col, raw=h[spec.amount_col], **where)
     if spec.tax_col is not None:
-        tax = _cents(h[spec.tax_col])
+        tax = C.cents(h[spec.tax_col])
         frame["tax_cents"] = tax.values
         _add_money_findings(findings, tax, words="tax amount", field=spec.tax_col, raw=h[spec.tax_col], **where)
 
     # a payment's own masters (NULL is allowed: QBO has defaults)
     if spec.entity == "payment":
         for column, master_type in (("payment_method_id", "payment_method"), ("deposit_account_id", "account")):
-            values = _texts(h[column], blank_is_na=True)
+            values = C.texts(h[column], blank_is_na=True)
             _add_dangling(findings, values, master_type, known, tables, field=column, raw=h[column], **where)
 
     lines, line_total = _build_lines(raw.lines, spec, tables, known, ids, numbers, h, findings)
@@ -1421,22 +1295,46 @@ def _build_entity(
         frame["amount_cents"] = line_total  # a journal's amount is the sum of its debits
 
     if spec.entity == "payment":
-        frame["deposit_account_id"] = _texts(h["deposit_account_id"], blank_is_na=True)
+        frame["deposit_account_id"] = C.texts(h["deposit_account_id"], blank_is_na=True)
 
     dq = findings.frame()
     flagged = set(dq["awra_id"].dropna())
-    frame["data_ok"] = _notna(ids) & ~_isin(ids, flagged)
+    frame["data_ok"] = C.notna(ids) & ~C.isin(ids, flagged)
     # a bad exchange rate is listed but leaves only the rate unknown: the record is still compared
     rate_findings = _Findings()
     if "exchange_rate" in h:
         frame["exchange_rate"] = _exchange_rates(h["exchange_rate"], rate_findings, where)
     dq = F.concat_frames([dq, rate_findings.frame()], F.DATA_QUALITY)
-    transactions = F.conform(pd.DataFrame(frame), F.TRANSACTIONS)
+    del h
+    transactions = _frame(frame, F.TRANSACTIONS)
+    del frame
     transactions = transactions.sort_values("id", kind="stable").reset_index(drop=True)
 
-    kept = _isin(_texts(raw.sync_log["record_id"]), set(i for i in ids if i is not None))
+    kept = C.isin(C.texts(raw.sync_log["record_id"]), ids)
     sync_log = _build_sync_log(_raw_take(raw.sync_log, kept))
     return _Built(transactions, lines, sync_log, dq)
+
+
+class _NumbersById(Mapping[Any, "str | None"]):
+    """Each header id's number, built on first use (only a data-quality row on a line needs it)."""
+
+    def __init__(self, ids: pa.Array, numbers: pa.Array):
+        self._ids, self._numbers = ids, numbers
+        self._map: dict[Any, str | None] | None = None
+
+    def _built(self) -> dict[Any, str | None]:
+        if self._map is None:
+            self._map = dict(zip(self._ids.to_pylist(), self._numbers.to_pylist(), strict=True))
+        return self._map
+
+    def __getitem__(self, key: Any) -> str | None:
+        return self._built()[key]
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
 
 
 def _build_lines(
@@ -1444,8 +1342,8 @@ def _build_lines(
     spec: _EntitySpec,
     tables: Mapping[str, _Table],
     known: Mapping[str, set[str]],
-    header_ids: np.ndarray,
-    header_numbers: np.ndarray,
+    header_ids: pa.Array,
+    header_numbers: pa.Array,
     headers: _Raw,
     findings: _Findings,
 ) -> tuple[pd.DataFrame, Any]:
@@ -1455,35 +1353,38 @@ def _build_lines(
     journals: of debits; payments: of applications; 0 without lines), ``<NA>`` when one of
     its lines has an unusable amount.
     """
-    all_txn_ids = _texts(raw[spec.line_fk], blank_is_na=True)
-    keep = _isin(all_txn_ids, set(i for i in header_ids if i is not None))
+    all_txn_ids = C.texts(raw[spec.line_fk], blank_is_na=True)
+    keep = C.isin(all_txn_ids, header_ids)
     raw = _raw_take(raw, keep)
-    txn_ids = all_txn_ids[keep]
+    txn_ids = C.take(all_txn_ids, keep)
+    del all_txn_ids
     n = len(txn_ids)
     where: dict[str, Any] = {
         "table": tables[spec.lines].label,
         "entity": spec.entity,
         "ids": txn_ids,
-        "numbers": dict(zip(header_ids, header_numbers, strict=True)),
+        "numbers": _NumbersById(header_ids, header_numbers),
     }
-    out: dict[str, Any] = {"entity": [spec.entity] * n, "txn_id": txn_ids}
+    out: dict[str, Any] = {"entity": C.constant(spec.entity, n), "txn_id": txn_ids}
 
     if spec.entity == "payment":
-        ref = _texts(raw["invoice_id"], blank_is_na=True)
+        ref = C.texts(raw["invoice_id"], blank_is_na=True)
 
         def prefix(selector: np.ndarray) -> list[str]:
-            return [f"application to invoice {r!r}: " if r else "application: " for r in ref[selector]]
+            return [f"application to invoice {r!r}: " if r else "application: " for r in C.pick(ref, selector)]
 
-        amount = _cents(raw["amount"])
+        amount = C.cents(raw["amount"])
         # applications get line_no 1.. in invoice order within their payment
-        order = pd.DataFrame({"t": txn_ids, "r": ref}).sort_values(["t", "r"], kind="stable")
+        order = pd.DataFrame({"t": C.string_array(txn_ids), "r": C.string_array(ref)}).sort_values(
+            ["t", "r"], kind="stable"
+        )
         out["line_no"] = (order.groupby("t", dropna=False).cumcount() + 1).sort_index().to_numpy()
         out["ref_id"] = ref
-        out["ref_link"] = _texts(raw["_ref_link"], blank_is_na=True)
+        out["ref_link"] = C.texts(raw["_ref_link"], blank_is_na=True)
         out["amount_cents"] = amount.values
         _add_money_findings(findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where)
         findings.add(
-            ~_notna(ref),
+            ~C.notna(ref),
             field="invoice_id",
             raw=raw["invoice_id"],
             problem=lambda v: "an application names no invoice",
@@ -1491,7 +1392,7 @@ def _build_lines(
         )
         invoices = tables["invoices"].label
         findings.add(
-            _notna(ref) & ~_notna(raw["_ref_found"]),
+            C.notna(ref) & ~C.notna(raw["_ref_found"]),
             field="invoice_id",
             raw=raw["invoice_id"],
             problem=lambda v: f"applied to invoice{_quoted(v)}, which does not exist in {invoices}",
@@ -1499,23 +1400,24 @@ def _build_lines(
         )
         line_value, line_bad = amount.values, amount.missing | amount.bad
         # the payment's own masters, on a line 0 without amount, so mapping checks see them
-        with_id = _notna(header_ids)
+        with_id = C.notna(header_ids)
         count = int(with_id.sum())
-        header_line = pd.DataFrame(
+        header_line = _frame(
             {
-                "entity": [spec.entity] * count,
-                "txn_id": header_ids[with_id],
+                "entity": C.constant(spec.entity, count),
+                "txn_id": C.take(header_ids, with_id),
                 "line_no": np.zeros(count, dtype=np.int64),
-                "payment_method_id": _texts(headers["payment_method_id"], blank_is_na=True)[with_id],
-                "account_id": _texts(headers["deposit_account_id"], blank_is_na=True)[with_id],
-            }
+                "payment_method_id": C.take(C.texts(headers["payment_method_id"], blank_is_na=True), with_id),
+                "account_id": C.take(C.texts(headers["deposit_account_id"], blank_is_na=True), with_id),
+            },
+            F.LINES,
         )
-        lines = F.concat_frames([header_line, pd.DataFrame(out)], F.LINES)
+        lines = F.concat_frames([header_line, _frame(out, F.LINES)], F.LINES)
         lines = lines.sort_values(["txn_id", "line_no"], kind="stable").reset_index(drop=True)
     else:
-        line_no = _ints(raw["line_no"])
+        line_no = C.ints(raw["line_no"])
         out["line_no"] = line_no
-        out["description"] = _texts(raw["description"])
+        out["description"] = C.texts(raw["description"])
 
         def prefix(selector: np.ndarray) -> list[str]:
             return ["line ?: " if x is pd.NA else f"line {x}: " for x in line_no[selector]]
@@ -1526,13 +1428,13 @@ def _build_lines(
         if spec.entity in ("bill", "journal"):
             refs.append(("account_id", "account"))
         for column, master_type in refs:
-            values = _texts(raw[column], blank_is_na=True)
+            values = C.texts(raw[column], blank_is_na=True)
             out[column] = values
             _add_dangling(
                 findings, values, master_type, known, tables, field=column, raw=raw[column], prefix=prefix, **where
             )
         if spec.entity == "journal":
-            debit, credit = _cents(raw["debit"]), _cents(raw["credit"])
+            debit, credit = C.cents(raw["debit"]), C.cents(raw["credit"])
             out["debit_cents"], out["credit_cents"] = debit.values, credit.values
             # one side of a journal line is normally empty: only both empty is a problem
             for parsed, column in ((debit, "debit"), (credit, "credit")):
@@ -1555,19 +1457,19 @@ def _build_lines(
                 prefix=prefix,
                 **where,
             )
-            no_account = ~_notna(out["account_id"])
+            no_account = ~C.notna(out["account_id"])
             findings.add(
                 no_account, field="account_id", raw=None, problem=lambda v: "names no account", prefix=prefix, **where
             )
             line_value, line_bad = debit.values, debit.bad | credit.bad | neither
         else:
-            amount = _cents(raw["amount"])
+            amount = C.cents(raw["amount"])
             out["amount_cents"] = amount.values
             _add_money_findings(
                 findings, amount, words="amount", field="amount", raw=raw["amount"], prefix=prefix, **where
             )
             if spec.entity == "bill":
-                neither = ~_notna(out["item_id"]) & ~_notna(out["account_id"])
+                neither = ~C.notna(out["item_id"]) & ~C.notna(out["account_id"])
                 findings.add(
                     neither,
                     field="item_id",
@@ -1577,16 +1479,25 @@ def _build_lines(
                     **where,
                 )
             line_value, line_bad = amount.values, amount.missing | amount.bad
-        lines = F.conform(pd.DataFrame(out), F.LINES)
+        del raw
+        lines = _frame(out, F.LINES)
+        del out
         lines = lines.sort_values(["txn_id", "line_no"], kind="stable").reset_index(drop=True)
 
-    sums = pd.DataFrame({"t": txn_ids, "v": pd.array(line_value, dtype="Int64").fillna(0), "bad": line_bad})
+    return lines, _line_totals(txn_ids, line_value, line_bad, header_ids)
+
+
+def _line_totals(txn_ids: pa.Array, line_value: Any, line_bad: np.ndarray, header_ids: pa.Array) -> Any:
+    """Each header's sum of its lines' values (0 without lines; ``<NA>`` if one is unusable)."""
+    sums = pd.DataFrame(
+        {"t": C.string_array(txn_ids), "v": pd.array(line_value, dtype="Int64").fillna(0), "bad": line_bad}
+    )
     grouped = sums.groupby("t", dropna=True, sort=False)
     totals = grouped["v"].sum()
-    positions = pd.Index(totals.index, dtype=object).get_indexer(header_ids)
+    positions = pd.Index(totals.index).get_indexer(pd.Index(C.string_array(header_ids)))
     # position -1 (no lines) picks the appended 0 / False
     values = np.append(totals.to_numpy(dtype=np.int64), 0)[positions]
     unusable = np.append(grouped["bad"].any().to_numpy(dtype=bool), False)[positions]
     result = pd.array(values, dtype="Int64")
-    result[unusable | ~_notna(header_ids)] = pd.NA
-    return lines, result
+    result[unusable | ~C.notna(header_ids)] = pd.NA
+    return result
