@@ -126,3 +126,11 @@ def test_same_spec_same_bytes_and_drawn_once():
     draw_chart.cache_clear()
     assert draw_chart(spec).png == first.png  # and drawn anew: the same bytes
     assert [i.cid for i in chart_images(sample_result())] == ["findings-chart", "trend-chart", "aging-chart"]
+
+
+def test_every_chart_is_an_opaque_png_at_email_width():
+    for image in chart_images(sample_result()):
+        assert image.png.startswith(b"\x89PNG\r\n\x1a\n")
+        width, height = int.from_bytes(image.png[16:20], "big"), int.from_bytes(image.png[20:24], "big")
+        assert (width, height) == (image.width, image.height) and width == 640
+        assert image.png[25] == 2  # colour type RGB: no transparency for a dark-mode mail reader to show through
