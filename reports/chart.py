@@ -18,6 +18,7 @@ readable when a phone scales them to its width.
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -56,7 +57,8 @@ _PX_PER_PT = _DPI / 72
 _FONT_DIR = Path(mpl.get_data_path()) / "fonts" / "ttf"
 _REGULAR = _FONT_DIR / "DejaVuSans.ttf"
 _BOLD = _FONT_DIR / "DejaVuSans-Bold.ttf"
-#: What the Agg renderer reads from matplotlib's settings: pinned to the built-in defaults.
+#: What the Agg renderer reads from matplotlib's settings: pinned to the built-in defaults
+#: (those this matplotlib still has: the hinting and kerning factors go away in 3.13).
 _RENDERER_SETTINGS: tuple[RcKeyType, ...] = (
     "text.hinting",
     "text.hinting_factor",
@@ -67,6 +69,9 @@ _RENDERER_SETTINGS: tuple[RcKeyType, ...] = (
     "path.snap",
     "hatch.linewidth",
 )
+
+#: One drawing at a time: the settings above are process-wide, and a scheduler runs companies in threads.
+_DRAWING = threading.Lock()
 
 _TEXT = "#222222"
 _MUTED = "#666666"
@@ -101,7 +106,8 @@ def findings_chart_png(result: RunResult) -> bytes:
 @lru_cache(maxsize=16)
 def draw_chart(spec: ChartSpec) -> ChartImage:
     """Draw one chart (cached per value: the same spec is drawn once)."""
-    with mpl.rc_context({key: mpl.rcParamsDefault[key] for key in _RENDERER_SETTINGS}):
+    pinned = {key: mpl.rcParamsDefault[key] for key in _RENDERER_SETTINGS if key in mpl.rcParamsDefault}
+    with _DRAWING, mpl.rc_context(pinned):
         if isinstance(spec.data, CategoryChart):
             canvas = _category_picture(spec.data)
         elif isinstance(spec.data, TrendChart):

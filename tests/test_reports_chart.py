@@ -154,3 +154,15 @@ def test_every_chart_is_an_opaque_png_at_email_width():
         width, height = int.from_bytes(image.png[16:20], "big"), int.from_bytes(image.png[20:24], "big")
         assert (width, height) == (image.width, image.height) and width == 640
         assert image.png[25] == 2  # colour type RGB: no transparency for a dark-mode mail reader to show through
+
+
+def test_the_hosts_matplotlib_settings_do_not_change_the_pictures(monkeypatch):
+    import matplotlib as mpl
+
+    spec = chart_specs(sample_result())[0]
+    draw_chart.cache_clear()
+    usual = draw_chart(spec).png
+    draw_chart.cache_clear()
+    monkeypatch.setitem(mpl.rcParams, "text.hinting", "none")  # as a matplotlibrc might say
+    assert draw_chart(spec).png == usual
+    draw_chart.cache_clear()
