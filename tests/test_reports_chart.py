@@ -126,3 +126,43 @@ def test_same_spec_same_bytes_and_drawn_once():
     draw_chart.cache_clear()
     assert draw_chart(spec).png == first.png  # and drawn anew: the same bytes
     assert [i.cid for i in chart_images(sample_result())] == ["findings-chart", "trend-chart", "aging-chart"]
+
+
+def test_a_finding_naming_no_record_counts_its_own_money():
+    rows = [
+        {"entity": "invoice", "category": "data_quality", "awra_id": "1", "amount_cents": 10_000, "currency": "KES"},
+        {"entity": "invoice", "category": "data_quality", "awra_id": "1", "amount_cents": 4_000, "currency": "KES"},
+        {"entity": "invoice", "category": "data_quality", "amount_cents": 5_000, "currency": "KES"},
+        {"entity": "invoice", "category": "data_quality", "qbo_id": "1", "amount_cents": 700, "currency": "KES"},
+    ]
+    (bar,) = category_chart(_findings(rows)).bars
+    # AWRA record 1 once (its largest amount), the row naming no record, QBO record 1 apart from AWRA's 1
+    assert bar.count == 4 and bar.money == (("KES", 10_000 + 5_000 + 700),)
+
+
+def test_what_is_drawn_is_worked_out_once_per_result():
+    result = sample_result()
+    assert chart_specs(result) is chart_specs(result)  # the report file, the email and its attachments
+    other = dataclasses.replace(result, history=None)
+    assert [s.cid for s in chart_specs(other)] == ["findings-chart"]
+    assert [s.cid for s in chart_specs(result)] == ["findings-chart", "trend-chart", "aging-chart"]
+
+
+def test_every_chart_is_an_opaque_png_at_email_width():
+    for image in chart_images(sample_result()):
+        assert image.png.startswith(b"\x89PNG\r\n\x1a\n")
+        width, height = int.from_bytes(image.png[16:20], "big"), int.from_bytes(image.png[20:24], "big")
+        assert (width, height) == (image.width, image.height) and width == 640
+        assert image.png[25] == 2  # colour type RGB: no transparency for a dark-mode mail reader to show through
+
+
+def test_the_hosts_matplotlib_settings_do_not_change_the_pictures(monkeypatch):
+    import matplotlib as mpl
+
+    spec = chart_specs(sample_result())[0]
+    draw_chart.cache_clear()
+    usual = draw_chart(spec).png
+    draw_chart.cache_clear()
+    monkeypatch.setitem(mpl.rcParams, "text.hinting", "none")  # as a matplotlibrc might say
+    assert draw_chart(spec).png == usual
+    draw_chart.cache_clear()
