@@ -78,10 +78,11 @@ object would otherwise cost about a quarter of the time. ``bench/bench_qbo_parse
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, NamedTuple
@@ -1162,15 +1163,16 @@ def home_currency_of_preferences(preferences: Sequence[Mapping[str, Any]]) -> st
 
 
 def split_repeated_ids(
-    payloads: Sequence[Mapping[str, Any]],
+    payloads: Sequence[Mapping[str, Any]], seen: set[str] | None = None
 ) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
     """The payloads with each ``Id`` once (its first copy), and the later copies of a repeated ``Id``.
 
     QBO never returns two records of one entity with the same Id, but a hand-merged or damaged
     snapshot can hold them; counting both would count the record twice. Payloads without an Id
-    (or not objects) are kept in the first list: the parser flags them itself.
+    (or not objects) are kept in the first list: the parser flags them itself. ``seen``: the Ids
+    of earlier chunks of the same entity (updated), so a copy in a later chunk counts as repeated.
     """
-    seen: set[str] = set()
+    seen = set() if seen is None else seen
     first: list[Mapping[str, Any]] = []
     repeats: list[Mapping[str, Any]] = []
     for payload in payloads:
@@ -1197,6 +1199,49 @@ def _repeated_rows(entity: str, repeats: Sequence[Mapping[str, Any]], *, in_wind
     return rows.assign(data_ok=pd.array([False] * len(rows), dtype="boolean"))
 
 
+def qbo_data_from_chunks(
+    chunks_by_entity: Mapping[str, Iterable[Sequence[Mapping[str, Any]]]], *, in_window: bool = True
+) -> QboData:
+    """A ``QboData`` (``raw`` left empty) from payloads keyed by QBO entity name, a chunk at a time.
+
+    The same frames as ``qbo_data_from_payloads`` given each entity's chunks joined into one list
+    (rows in the same order), but only one chunk's payloads need exist at a time: a snapshot
+    source decodes a file chunk by chunk and drops each chunk once parsed. Entities that are
+    neither transactions, references nor ``Preferences`` are not read at all.
+    """
+    transactions: list[pd.DataFrame] = []
+    lines: list[pd.DataFrame] = []
+    references: list[pd.DataFrame] = []
+    home_currency: str | None = None
+    with _cyclic_gc_paused():
+        for qbo_entity, chunks in chunks_by_entity.items():
+            if qbo_entity in ENTITY_OF_QBO:
+                entity = ENTITY_OF_QBO[qbo_entity]
+                seen: set[str] = set()
+                repeated = []
+                for chunk in chunks:
+                    first, repeats = split_repeated_ids(chunk, seen)
+                    txns, txn_lines = parse_transactions(entity, first, in_window=in_window)
+                    transactions.append(txns)
+                    lines.append(txn_lines)
+                    if repeats:
+                        repeated.append(_repeated_rows(entity, repeats, in_window=in_window))
+                transactions.extend(repeated)  # after the entity's first copies, as in one list
+            elif qbo_entity in REF_TYPE_OF_QBO:
+                references.extend(parse_references(REF_TYPE_OF_QBO[qbo_entity], chunk) for chunk in chunks)
+            elif qbo_entity == PREFERENCES:
+                for chunk in chunks:
+                    if chunk:  # the first Preferences object decides (``home_currency_of_preferences``)
+                        home_currency = home_currency_of_preferences(chunk)
+                        break
+        return QboData(
+            transactions=F.concat_frames(transactions, F.TRANSACTIONS),
+            lines=F.concat_frames(lines, F.LINES),
+            references=resolve_tax_rates(F.concat_frames(references, F.REFERENCES)),
+            home_currency=home_currency,
+        ).check()
+
+
 def qbo_data_from_payloads(
     payloads_by_entity: Mapping[str, Sequence[Mapping[str, Any]]], *, in_window: bool = True
 ) -> QboData:
@@ -1210,32 +1255,17 @@ def qbo_data_from_payloads(
     ``raw`` keeps it; each later copy is a row with ``data_ok`` False and no lines
     (``split_repeated_ids``), which the core reports as ``data_quality``.
     """
-    transactions, lines, references = [], [], []
     raw: dict[str, dict[str, Mapping[str, Any]]] = {}
-    with _cyclic_gc_paused():
-        for qbo_entity, payloads in payloads_by_entity.items():
-            by_id: dict[str, Mapping[str, Any]] = {}
-            for p in payloads:
-                if isinstance(p, Mapping):
-                    by_id.setdefault(str(p.get("Id")), p)
-            raw[qbo_entity] = by_id
-            if qbo_entity in ENTITY_OF_QBO:
-                entity = ENTITY_OF_QBO[qbo_entity]
-                first, repeats = split_repeated_ids(payloads)
-                txns, txn_lines = parse_transactions(entity, first, in_window=in_window)
-                transactions.append(txns)
-                lines.append(txn_lines)
-                if repeats:
-                    transactions.append(_repeated_rows(entity, repeats, in_window=in_window))
-            elif qbo_entity in REF_TYPE_OF_QBO:
-                references.append(parse_references(REF_TYPE_OF_QBO[qbo_entity], payloads))
-        return QboData(
-            transactions=F.concat_frames(transactions, F.TRANSACTIONS),
-            lines=F.concat_frames(lines, F.LINES),
-            references=resolve_tax_rates(F.concat_frames(references, F.REFERENCES)),
-            raw=raw,
-            home_currency=home_currency_of_preferences(payloads_by_entity.get(PREFERENCES, ())),
-        ).check()
+    for qbo_entity, payloads in payloads_by_entity.items():
+        by_id: dict[str, Mapping[str, Any]] = {}
+        for p in payloads:
+            if isinstance(p, Mapping):
+                by_id.setdefault(str(p.get("Id")), p)
+        raw[qbo_entity] = by_id
+    data = qbo_data_from_chunks(
+        {name: [payloads] for name, payloads in payloads_by_entity.items()}, in_window=in_window
+    )
+    return dataclasses.replace(data, raw=raw)
 
 
 __all__ = [
@@ -1247,6 +1277,7 @@ __all__ = [
     "home_currency_of_preferences",
     "parse_references",
     "parse_transactions",
+    "qbo_data_from_chunks",
     "qbo_data_from_payloads",
     "resolve_tax_rates",
     "split_repeated_ids",
