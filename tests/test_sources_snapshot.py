@@ -418,7 +418,7 @@ def test_a_file_is_read_a_chunk_at_a_time_as_read_snapshot_reads_it(tmp_path: Pa
     expected = read_snapshot(tmp_path)["Invoice"]
     file = snapshot_module.open_snapshot(tmp_path)["Invoice"]
     assert len(file) == len(expected)
-    assert [p for chunk in file.chunks(2) for p in chunk] == expected
+    assert [p for chunk in file.chunks(2) for p in chunk.payloads()] == expected
     assert [file.payload(i) for i in range(len(file))] == expected  # re-read from the file, one by one
     assert file.keys().to_pylist() == [str(p.get("Id")) for p in expected]
     assert file.positions_of(["3", "1", "9"]).tolist() == [

@@ -34,6 +34,7 @@ import pyarrow as pa
 import simplejson
 
 from reconcile.errors import UsageError
+from reconcile.sources.qbo_decode import decode_keys
 
 #: File name pattern of a snapshot: ``<Entity>.json`` (``Invoice.json``, ``TaxCode.json``…).
 SUFFIX = ".json"
@@ -270,31 +271,44 @@ class SnapshotFile:
         except _Unreadable:
             raise self._unreadable(position) from None
 
-    def chunks(self, size: int = CHUNK_RECORDS) -> Iterator[list[dict[str, Any]]]:
-        """The payloads in file order, ``size`` at a time; records each one's key (``keys``) on the way."""
+    def chunks(self, size: int = CHUNK_RECORDS) -> Iterator[FileChunk]:
+        """The records in file order, ``size`` at a time; records each one's key (``keys``) on the way."""
         keys: list[pa.Array] = []
         for start in range(0, len(self), size):
             stop = min(start + size, len(self))
-            chunk = self._held[start:stop] if self._held is not None else self._decode_chunk(start, stop)
-            keys.append(_keys_of(chunk))
+            chunk = FileChunk(self, start, stop)
             yield chunk
+            keys.append(pa.array(chunk.keys(), type=pa.large_string()))
         if self._keys is None:
             self._keys = pa.concat_arrays(keys) if keys else pa.array([], type=pa.large_string())
 
-    def _decode_chunk(self, start: int, stop: int) -> list[dict[str, Any]]:
+    def _text(self, start: int, stop: int) -> bytearray | None:
+        """Records ``start:stop`` as one JSON array, read from the file (``None`` when held)."""
+        if self._held is not None:
+            return None
         first, last = int(self._starts[start]), int(self._ends[stop - 1])
         text = bytearray(last - first + 2)
         text[0:1], text[-1:] = b"[", b"]"
         text[1:-1] = self._read(first, last)
+        try:  # the reference reads the file as UTF-8 text; msgspec skips unread strings unchecked
+            text.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._unreadable(start) from None
+        return text
+
+    def _decode_chunk(self, text: bytearray | None, start: int, stop: int) -> list[dict[str, Any]]:
+        if text is None:
+            assert self._held is not None
+            return self._held[start:stop]
         try:
             payloads: list[dict[str, Any]] = _PAYLOAD.decode(text)
             return payloads
         except msgspec.DecodeError:
             pass
-        view = memoryview(text)
+        view, first = memoryview(text), int(self._starts[start]) - 1
         out = []
         for position in range(start, stop):  # record by record: the standard library where msgspec refuses
-            at = int(self._starts[position]) - first + 1
+            at = int(self._starts[position]) - first
             try:
                 out.append(_decode_record(view[at : at + int(self._ends[position] - self._starts[position])]))
             except _Unreadable:
@@ -329,6 +343,31 @@ class SnapshotFile:
         hit = found >= 0
         out[hit] = firsts[found[hit]]
         return out
+
+
+class FileChunk:
+    """Records ``start:stop`` of a ``SnapshotFile``: their JSON text, decoded as the parser asks.
+
+    The parser reads invoices of the usual shapes from ``text`` as typed records (see
+    ``reconcile.sources.qbo_parse.EncodedChunk``); anything else asks for ``payloads``.
+    """
+
+    def __init__(self, file: SnapshotFile, start: int, stop: int):
+        self.file, self.start, self.stop = file, start, stop
+        self.text = file._text(start, stop)
+
+    def payloads(self) -> list[dict[str, Any]]:
+        """The records as payload dicts (numbers with a fraction as ``Decimal``)."""
+        return self.file._decode_chunk(self.text, self.start, self.stop)
+
+    def keys(self) -> list[str]:
+        """``str(payload.get("Id"))`` of each record, read without building the payloads."""
+        if self.text is not None:
+            try:
+                return decode_keys(self.text)
+            except msgspec.DecodeError:
+                pass
+        return [str(p.get("Id")) for p in self.payloads()]
 
 
 def _keys_of(payloads: Sequence[Mapping[str, Any]]) -> pa.Array:
@@ -516,6 +555,7 @@ def _swap_into_place(staging: Path, folder: Path) -> None:
 __all__ = [
     "CHUNK_RECORDS",
     "SUFFIX",
+    "FileChunk",
     "PayloadList",
     "SnapshotFile",
     "SnapshotPayloads",
