@@ -457,6 +457,10 @@ def test_the_source_parses_chunks_as_one_list_repeated_ids_across_chunks_include
     for name in ("transactions", "lines", "references"):
         pd.testing.assert_frame_equal(getattr(source._data, name), getattr(expected, name))
     tx = source._data.transactions
+    for frame in (tx, source._data.lines):  # one piece per Arrow column, however many chunks were parsed
+        for name in frame.columns:
+            arrow = frame[name].array.__arrow_array__() if hasattr(frame[name].array, "__arrow_array__") else None
+            assert getattr(arrow, "num_chunks", 1) == 1, name
     assert tx.loc[tx["entity"] == "invoice", "id"].tolist() == ["1", "2", "3", "4", "5", "6", "1", "2"]
     assert tx.loc[tx["entity"] == "invoice", "data_ok"].tolist() == [True] * 6 + [False, False]
     data = source.pull(params(entities=("invoice",)))

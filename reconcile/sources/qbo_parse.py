@@ -1376,11 +1376,27 @@ def qbo_data_from_chunks(chunks_by_entity: Mapping[str, Iterable[Chunk]], *, in_
                         home_currency = home_currency_of_preferences(payloads)
                         break
         return QboData(
-            transactions=F.concat_frames(transactions, F.TRANSACTIONS),
-            lines=F.concat_frames(lines, F.LINES),
+            transactions=_contiguous(F.concat_frames(transactions, F.TRANSACTIONS)),
+            lines=_contiguous(F.concat_frames(lines, F.LINES)),
             references=resolve_tax_rates(F.concat_frames(references, F.REFERENCES)),
             home_currency=home_currency,
         ).check()
+
+
+def _contiguous(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each Arrow-backed column in one chunk (a new frame; the caller's is untouched).
+
+    Concatenating a file's chunks leaves an Arrow column in as many pieces; taking a few rows
+    from such a column joins the pieces first, each time (measured: 15x slower per ``take`` with
+    50 pieces), which the later stages do per record.
+    """
+    pieces = {}
+    for name in frame.columns:
+        array = frame[name].array
+        chunked = array.__arrow_array__() if hasattr(array, "__arrow_array__") else None
+        if isinstance(chunked, pa.ChunkedArray) and chunked.num_chunks > 1:
+            pieces[name] = type(array)(chunked.combine_chunks())
+    return frame.assign(**pieces) if pieces else frame
 
 
 def qbo_data_from_payloads(
