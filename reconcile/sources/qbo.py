@@ -14,6 +14,7 @@ below, so they return the same frames for the same records:
 
 from __future__ import annotations
 
+import ctypes
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date
@@ -22,6 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from reconcile import frames as F
 from reconcile.config import CompanySettings
@@ -173,6 +175,7 @@ class SnapshotSource:
         self._data = qbo_data_from_chunks({name: file.chunks() for name, file in self._files.items()})
         self._entity_codes, self._txn_codes, self._line_codes = _transaction_codes(self._data)
         self._served: dict[str, list[np.ndarray]] = {}
+        _return_freed_memory()
 
     def close(self) -> None:
         """Release the snapshot files (served payloads can no longer be read)."""
@@ -271,6 +274,23 @@ class SnapshotSource:
                 continue
             out[name] = PayloadList(file, pd.unique(np.concatenate(served)))
         return out
+
+
+def _return_freed_memory() -> None:
+    """Hand the memory the parse freed back to the system before the run reads AWRA.
+
+    The chunks' decoded records and intermediate columns are freed, but the allocators keep the
+    pages for reuse (Arrow's pool and glibc's heap: ≈ 0.4 GB at 1M invoices), which would count
+    in the run's peak while the AWRA read allocates elsewhere. Only a hint: without glibc
+    (``malloc_trim``) nothing more is done.
+    """
+    pa.default_memory_pool().release_unused()
+    try:
+        libc = ctypes.CDLL(None)
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def _transaction_codes(data: QboData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
