@@ -10,6 +10,14 @@ do (``parse_float=Decimal``; also with plain floats), then times in the same run
 Targets (issue 3): at least 50,000 invoices/s, and at least 10x the object path.
 
     .venv/bin/python bench/bench_qbo_parse.py [--count 100000] [--repeat 3]
+
+With ``--snapshot DIR`` (issue 14) it opens a snapshot folder instead, each way in its own
+process (so each peak is its own): the reference way the snapshot source used to read
+(``read_snapshot`` + ``qbo_data_from_payloads``: every payload dict held) and
+``SnapshotSource(DIR)`` (chunks, byte spans kept); then a pull of the whole file's window and a
+look-up of 1% of the records by Id. It prints wall, CPU and peak resident set (``VmHWM``) per way.
+
+    .venv/bin/python bench/bench_qbo_parse.py --snapshot /work/bench-data/200k/qbo [--skip-reference]
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
+import subprocess
+import sys
 import time
 from datetime import date, timedelta
 from decimal import Decimal
@@ -122,11 +133,89 @@ def best_of(repeat: int, func: Any) -> tuple[float, float, Any]:
     return best_wall, best_cpu, result
 
 
+SNAPSHOT_WAYS = {
+    "reference": "read_snapshot + qbo_data_from_payloads (payload dicts held)",
+    "source": "SnapshotSource (chunks; byte spans kept)",
+}
+
+
+def _peak_mb() -> float:
+    """This process's own peak resident set (``VmHWM``), in MB."""
+    with open("/proc/self/status", encoding="ascii") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _lap(label: str, start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter() - start[0], time.process_time() - start[1]
+    print(json.dumps({"step": label, "wall": round(wall, 2), "cpu": round(cpu, 2), "peak_mb": round(_peak_mb())}))
+    return time.perf_counter(), time.process_time()
+
+
+def open_snapshot_one_way(way: str, folder: str) -> None:
+    """Child process: open the snapshot one way, then pull its whole span and look up 1% by Id."""
+    from datetime import date
+
+    from reconcile.model import LookupRequest
+    from reconcile.params import RunParams
+    from reconcile.sources.qbo import SnapshotSource
+    from reconcile.sources.qbo_parse import qbo_data_from_payloads
+    from reconcile.sources.snapshot import read_snapshot
+
+    start = time.perf_counter(), time.process_time()
+    if way == "reference":
+        data = qbo_data_from_payloads(read_snapshot(folder))
+        start = _lap("open", start)
+        print(json.dumps({"rows": len(data.transactions), "lines": len(data.lines)}))
+        return
+    source = SnapshotSource(folder)
+    start = _lap("open", start)
+    tx = source._data.transactions
+    params = RunParams(
+        run_id="bench",
+        company="bench",
+        company_name="Bench",
+        date_from=date(1900, 1, 1),
+        date_to=date(2200, 12, 31),
+        entities=("invoice",),
+    )
+    pulled = source.pull(params)
+    start = _lap("pull (every record in the window)", start)
+    ids = frozenset(tx["id"].iloc[::100].tolist())
+    found = source.lookup(params, LookupRequest(qbo_ids={"invoice": ids}))
+    start = _lap(f"lookup of {len(ids):,} Ids", start)
+    print(json.dumps({"rows": len(pulled.transactions), "lines": len(pulled.lines), "found": len(found.transactions)}))
+
+
+def bench_snapshot(folder: str, *, skip_reference: bool) -> None:
+    """Each way in its own process (a fresh peak), reporting per step."""
+    for way, label in SNAPSHOT_WAYS.items():
+        if way == "reference" and skip_reference:
+            continue
+        print(f"{way}: {label}")
+        argv = [sys.executable, __file__, "--snapshot", folder, "--way", way]
+        start = time.perf_counter()
+        proc = subprocess.run(argv, check=True, capture_output=True, text=True, env=os.environ)
+        print(proc.stdout.strip())
+        print(f"  process wall {time.perf_counter() - start:.1f} s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--snapshot", help="open this snapshot folder each way instead (see the module text)")
+    parser.add_argument("--skip-reference", action="store_true", help="with --snapshot: only the snapshot source")
+    parser.add_argument("--way", choices=sorted(SNAPSHOT_WAYS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.snapshot and args.way:
+        open_snapshot_one_way(args.way, args.snapshot)
+        return
+    if args.snapshot:
+        bench_snapshot(args.snapshot, skip_reference=args.skip_reference)
+        return
 
     rng = random.Random(20261125)
     text = json.dumps([make_invoice(i, rng) for i in range(args.count)], default=_default)

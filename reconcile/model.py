@@ -6,10 +6,11 @@ frames). Writers (reports, history, email) only read a ``RunResult``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from reconcile import frames as F
@@ -89,10 +90,14 @@ class QboData:
         return self
 
     def extended(self, more: QboData) -> QboData:
-        """The union of this bundle and ``more`` (e.g. looked-up rows), without duplicating any row."""
-        raw: dict[str, dict[str, Mapping[str, Any]]] = {k: dict(v) for k, v in self.raw.items()}
+        """The union of this bundle and ``more`` (e.g. looked-up rows), without duplicating any row.
+
+        ``raw``: per entity, ``more``'s payloads over this bundle's (as ``dict.update`` would
+        merge them), without reading a payload: a snapshot's are decoded only when asked for.
+        """
+        raw: dict[str, Mapping[str, Mapping[str, Any]]] = dict(self.raw)
         for entity, payloads in more.raw.items():
-            raw.setdefault(entity, {}).update(payloads)
+            raw[entity] = _merged(raw[entity], payloads) if entity in raw else payloads
         return QboData(
             transactions=_union(self.transactions, more.transactions, F.TRANSACTIONS, ["entity", "id"]),
             lines=_union(self.lines, more.lines, F.LINES, ["entity", "txn_id", "line_no", "ref_id"]),
@@ -111,14 +116,52 @@ class QboData:
         )
 
 
+class _MergedPayloads(Mapping[str, Mapping[str, Any]]):
+    """``{**earlier, **later}`` as a view: no payload is read until it is asked for."""
+
+    def __init__(self, earlier: Mapping[str, Mapping[str, Any]], later: Mapping[str, Mapping[str, Any]]):
+        self.earlier, self.later = earlier, later
+
+    def __getitem__(self, key: str) -> Mapping[str, Any]:
+        return self.later[key] if key in self.later else self.earlier[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.later or key in self.earlier
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.earlier
+        yield from (key for key in self.later if key not in self.earlier)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _merged(
+    earlier: Mapping[str, Mapping[str, Any]], later: Mapping[str, Mapping[str, Any]]
+) -> Mapping[str, Mapping[str, Any]]:
+    if isinstance(earlier, dict) and isinstance(later, dict):
+        return {**earlier, **later}
+    return _MergedPayloads(earlier, later)
+
+
 def _union(first: pd.DataFrame, second: pd.DataFrame, schema: F.Schema, key: list[str] | None) -> pd.DataFrame:
-    """Rows of both frames; rows of ``second`` whose key is already in ``first`` are dropped."""
+    """Rows of both frames; rows of ``second`` whose key is already in ``first`` are dropped.
+
+    Keys compare as text, a missing value as "". Only the rows of ``first`` whose text columns
+    of the key each hold a value found in ``second`` can match, so the key tuples are built for
+    those rows alone (``second`` is usually a few look-ups against a whole window).
+    """
     if not len(second):
         return first
     if not len(first):
         return F.conform(second, schema)
     if key is not None:
-        seen = pd.MultiIndex.from_frame(first[key].astype("string").fillna(""))
+        candidates = np.ones(len(first), dtype=bool)
+        for column in key:
+            if schema.columns[column] is F.Kind.STRING:
+                values = second[column].astype("string").fillna("").unique()
+                candidates &= first[column].astype("string").fillna("").isin(values).to_numpy(dtype=bool)
+        seen = pd.MultiIndex.from_frame(first.loc[candidates, key].astype("string").fillna(""))
         incoming = pd.MultiIndex.from_frame(second[key].astype("string").fillna(""))
         second = second[~incoming.isin(seen)]
     return F.concat_frames([first, second], schema)

@@ -893,3 +893,70 @@ def test_payloads_without_repeated_ids_are_all_kept_as_they_are() -> None:
     assert first == payloads and repeats == []
     data = qbo_data_from_payloads({"Invoice": payloads[:2]})
     assert data.transactions["data_ok"].tolist() == [True, True]
+
+
+# --------------------------------------------------------------------------- typed invoice records
+
+
+def frames_from_typed_records(payloads: list[Any]) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """The invoices as a snapshot file holds them, read as typed records (None: not their shape)."""
+    import simplejson
+
+    from reconcile.sources.qbo_decode import decode_invoices
+
+    records = decode_invoices(simplejson.dumps(payloads, use_decimal=True).encode("utf-8"))
+    return None if records is None else qbo_parse.parse_invoice_records(records)
+
+
+def frames_from_payloads(payloads: list[Any]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same invoices decoded as payload dicts, the reference way."""
+    import simplejson
+
+    text = simplejson.dumps(payloads, use_decimal=True)
+    return parse_transactions("invoice", json.loads(text, parse_float=Decimal))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(transaction("invoice"), max_size=6))
+def test_typed_invoice_records_give_the_payloads_frames(payloads: list[Any]) -> None:
+    typed = frames_from_typed_records(payloads)
+    if typed is None:
+        return  # another shape: the payloads are parsed instead
+    expected = frames_from_payloads(payloads)
+    pd.testing.assert_frame_equal(typed[0], expected[0])
+    pd.testing.assert_frame_equal(typed[1], expected[1])
+
+
+@pytest.mark.parametrize(
+    "payloads",
+    [
+        pytest.param([invoice()], id="usual"),
+        pytest.param([invoice(TxnTaxDetail={}, TotalAmt=None, Line=None, DocNumber="")], id="absent-and-null"),
+        pytest.param([invoice(TxnTaxDetail={"TotalTax": None}, CustomerRef={}, MetaData=None)], id="empty-refs"),
+        pytest.param([invoice(PrivateNote="Voided", TotalAmt=0, ExchangeRate=Decimal("1.50"))], id="void-rate"),
+        pytest.param([invoice(Id=7, TxnDate="2026-02-30"), invoice(Id=None)], id="odd-ids-dates"),
+        pytest.param([invoice(HomeTotalAmt=Decimal("10.005"), DepositToAccountRef={"value": "35"})], id="home"),
+        pytest.param([], id="none"),
+    ],
+)
+def test_usual_invoices_are_read_as_typed_records_with_the_same_frames(payloads: list[Any]) -> None:
+    typed = frames_from_typed_records(payloads)
+    assert typed is not None
+    expected = frames_from_payloads(payloads)
+    pd.testing.assert_frame_equal(typed[0], expected[0])
+    pd.testing.assert_frame_equal(typed[1], expected[1])
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        pytest.param(
+            with_line({"Amount": 5, "DetailType": "DiscountLineDetail", "DiscountLineDetail": {}}), id="discount"
+        ),
+        pytest.param(with_line({"Amount": 5, "DetailType": "SalesItemLineDetail"}), id="missing-detail"),
+        pytest.param(invoice(CustomerRef="17"), id="odd-ref"),
+        pytest.param(invoice(Line=[5]), id="odd-line"),
+    ],
+)
+def test_other_shapes_are_left_to_the_payload_parser(payload: Any) -> None:
+    assert frames_from_typed_records([payload]) is None

@@ -156,16 +156,17 @@ def test_write_replaces_a_previous_snapshot_whole(tmp_path: Path) -> None:
 def test_a_failed_write_leaves_the_previous_snapshot_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "snap"
     write_snapshot(folder, {"Invoice": [{"Id": "1"}]})
-    real_dump = snapshot_module.simplejson.dump
+    real_dumps = snapshot_module.simplejson.dumps
     calls = {"n": 0}
 
-    def failing_dump(obj: Any, fh: Any, **kwargs: Any) -> None:
+    def failing_dumps(obj: Any, **kwargs: Any) -> str:  # the writer dumps one element at a time
         calls["n"] += 1
         if calls["n"] == 2:
             raise OSError(28, "No space left on device")
-        real_dump(obj, fh, **kwargs)
+        text: str = real_dumps(obj, **kwargs)
+        return text
 
-    monkeypatch.setattr(snapshot_module.simplejson, "dump", failing_dump)
+    monkeypatch.setattr(snapshot_module.simplejson, "dumps", failing_dumps)
     with pytest.raises(UsageError, match="No space left"):
         write_snapshot(folder, {"Invoice": [{"Id": "2"}], "Bill": [{"Id": "3"}]})
     assert read_snapshot(folder) == {"Invoice": [{"Id": "1"}]}
@@ -195,6 +196,10 @@ def test_write_refuses_to_replace_a_folder_holding_other_files(tmp_path: Path) -
         ("Invoice.json", '[{"Id": "1"},', "not valid JSON"),
         ("Invoice.json", '[{"TotalAmt": NaN}]', "not valid JSON"),
         ("Invoice.json", b"[\xff]", "not UTF-8"),
+        ("Invoice.json", b'[{"Id": "1"}, {"Id": "2", "Memo": "\xff"}]', "not UTF-8"),  # inside a string
+        ("Invoice.json", '[{"Id": "1"}, {"Id": "2"} {"Id": "3"}]', "not valid JSON"),
+        ("Invoice.json", '[{"Id": "1"}] []', "not valid JSON"),
+        ("Invoice.json", '[[{"Id": "1"}]]', "element 0 is not a JSON object"),
     ],
 )
 def test_malformed_snapshot_files_give_one_line_usage_errors(
@@ -210,6 +215,9 @@ def test_malformed_snapshot_files_give_one_line_usage_errors(
     message = str(caught.value)
     assert reason in message and str(path) in message
     assert "\n" not in message and caught.value.exit_code == 2
+    with pytest.raises(UsageError) as by_source:  # the source reads without holding payloads: same reason
+        SnapshotSource(tmp_path)
+    assert str(by_source.value) == message
 
 
 def test_a_missing_snapshot_folder_is_a_usage_error(tmp_path: Path) -> None:
@@ -388,3 +396,108 @@ def test_without_preferences_json_the_home_currency_is_unknown(snapshot_dir: Pat
     source = SnapshotSource(snapshot_dir)
     assert source.pull(params()).home_currency is None
     assert "Preferences" not in source.payloads()
+
+
+# --------------------------------------------------------------------------- reading without holding payloads
+
+
+LAYOUTS = {
+    "one line": '[{"Id": "1", "TotalAmt": 1.10}, {"Id": "2", "Line": [{"Amount": 2}]},{"Id":"3"}]',
+    "a record a line": '[{"Id": "1", "TotalAmt": 1.10},\n{"Id": "2", "Line": [{"Amount": 2}]},\n{"Id": "3"}]\n',
+    "uneven": ' \n[ {"Id": "1", "TotalAmt": 1.10}\r\n ,\t{"Id": "2", "Line": [{"Amount": 2}]} ,{"Id":"3"}\n] ',
+    "text with separators": '[{"Id": "1", "Memo": "}, {"}, {"Id": "2", "Memo": "\\"},\\n{"}, {"Id": "3"}]',
+    "one record": '[{"Id": "1", "TotalAmt": 1.10}]',
+    "empty": "[]",
+    "a lone surrogate (JSON; msgspec refuses it)": '[{"Id": "1", "Memo": "\\ud800"}, {"Id": "2"}]',
+}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_a_file_is_read_a_chunk_at_a_time_as_read_snapshot_reads_it(tmp_path: Path, layout: str) -> None:
+    (tmp_path / "Invoice.json").write_text(LAYOUTS[layout], encoding="utf-8")
+    expected = read_snapshot(tmp_path)["Invoice"]
+    file = snapshot_module.open_snapshot(tmp_path)["Invoice"]
+    assert len(file) == len(expected)
+    assert [p for chunk in file.chunks(2) for p in chunk.payloads()] == expected
+    assert [file.payload(i) for i in range(len(file))] == expected  # re-read from the file, one by one
+    assert file.keys().to_pylist() == [str(p.get("Id")) for p in expected]
+    assert file.positions_of(["3", "1", "9"]).tolist() == [
+        [str(p["Id"]) for p in expected].index(k) if k in [p["Id"] for p in expected] else -1 for k in ("3", "1", "9")
+    ]
+    amounts = [p["TotalAmt"] for p in expected if "TotalAmt" in p]
+    assert all(isinstance(a, Decimal) and str(a) == "1.10" for a in amounts)  # exact, as written
+    file.close()
+
+
+def test_a_written_snapshot_is_what_one_simplejson_dump_of_the_list_writes(tmp_path: Path) -> None:
+    import simplejson
+
+    payloads = company_payloads()
+    write_snapshot(tmp_path / "snap", payloads)
+    for name, rows in payloads.items():
+        expected = simplejson.dumps(rows, use_decimal=True, ensure_ascii=False, allow_nan=False, indent=1) + "\n"
+        assert (tmp_path / "snap" / f"{name}.json").read_text(encoding="utf-8") == expected
+    write_snapshot(tmp_path / "empty", {"Invoice": []})
+    assert (tmp_path / "empty" / "Invoice.json").read_text(encoding="utf-8") == "[]\n"
+
+
+def test_the_source_parses_chunks_as_one_list_repeated_ids_across_chunks_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconcile.sources.qbo_parse import qbo_data_from_payloads
+
+    payloads = company_payloads()
+    payloads["Invoice"] += [invoice("1", "INV-1", "2026-08-02", total="5.00"), invoice("6", "INV-6", "2026-08-03")]
+    payloads["Invoice"].append(dict(payloads["Invoice"][1]))  # "2" again, three chunks later
+    write_snapshot(tmp_path / "snap", payloads)
+    monkeypatch.setattr(snapshot_module, "CHUNK_RECORDS", 2)
+    monkeypatch.setattr(snapshot_module.SnapshotFile.chunks, "__defaults__", (2,))
+    source = SnapshotSource(tmp_path / "snap")
+    expected = qbo_data_from_payloads(read_snapshot(tmp_path / "snap"))
+    for name in ("transactions", "lines", "references"):
+        pd.testing.assert_frame_equal(getattr(source._data, name), getattr(expected, name))
+    tx = source._data.transactions
+    for frame in (tx, source._data.lines):  # one piece per Arrow column, however many chunks were parsed
+        for name in frame.columns:
+            arrow = frame[name].array.__arrow_array__() if hasattr(frame[name].array, "__arrow_array__") else None
+            assert getattr(arrow, "num_chunks", 1) == 1, name
+    assert tx.loc[tx["entity"] == "invoice", "id"].tolist() == ["1", "2", "3", "4", "5", "6", "1", "2"]
+    assert tx.loc[tx["entity"] == "invoice", "data_ok"].tolist() == [True] * 6 + [False, False]
+    data = source.pull(params(entities=("invoice",)))
+    # the window holds both copies of "1" and "2" (the later ones flagged); raw has each Id once, its first copy
+    assert data.raw["Invoice"]["1"]["TotalAmt"] == Decimal("116.00")
+    assert list(data.raw["Invoice"]) == ["1", "2", "5", "6"]
+    assert sorted(data.lines["txn_id"]) == ["1", "2", "5", "6"]
+
+
+def test_raw_payloads_are_read_from_the_file_when_asked_even_after_the_folder_is_replaced(
+    snapshot_dir: Path, tmp_path: Path
+) -> None:
+    source = SnapshotSource(snapshot_dir)
+    data = source.pull(params())
+    invoices = data.raw["Invoice"]
+    assert isinstance(invoices, snapshot_module.SnapshotPayloads)
+    assert len(invoices) == 3 and "1" in invoices and "3" not in invoices and 3 not in invoices
+    with pytest.raises(KeyError):
+        invoices["3"]  # in the file, but not served by this pull
+    write_snapshot(snapshot_dir, {"Invoice": [invoice("1", "CHANGED", "2026-08-01")]})  # swapped in whole
+    assert invoices["1"] == company_payloads()["Invoice"][0]  # still the snapshot the run opened
+    assert invoices["1"] is not invoices["1"]  # decoded on each access: nothing held
+    saved = source.payloads()["Invoice"]
+    assert isinstance(saved, snapshot_module.PayloadList)
+    assert saved == [company_payloads()["Invoice"][i] for i in (0, 1, 4)]
+    assert saved[1:] == [company_payloads()["Invoice"][i] for i in (1, 4)]
+    source.close()
+    with pytest.raises(UsageError, match="closed"):
+        invoices["1"]
+
+
+def test_extending_a_pull_with_a_lookup_merges_raw_without_reading_payloads(snapshot_dir: Path) -> None:
+    source = SnapshotSource(snapshot_dir)
+    pulled = source.pull(params())
+    found = source.lookup(params(), LookupRequest(qbo_ids={"invoice": frozenset({"3", "1"})}))
+    both = pulled.extended(found)
+    assert list(both.raw["Invoice"]) == ["1", "2", "5", "3"]  # as dict.update orders them
+    assert both.raw["Invoice"]["3"]["DocNumber"] == "INV-3"
+    assert len(both.raw["Invoice"]) == 4 and "4" not in both.raw["Invoice"]
+    assert list(both.raw["Customer"]) == ["17", "18"]
