@@ -38,6 +38,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from reconcile import frames as F
+from reconcile.match import plan_lookups
 from reconcile.model import AwraData, LookupRequest, QboData
 from reconcile.params import RunParams
 
@@ -231,10 +232,6 @@ def gather_scope(
     Rows in the window come from ``find`` rounds until no new key appears; rows beyond it from
     ``lookup`` of what ``plan_lookups`` asks for those rows, plus ``also``.
     """
-    # imported here: jobs.run imports the sources, which import this module's finders' users
-    from jobs.run import merge_lookups
-    from reconcile.match import plan_lookups
-
     awra_window, awra_beyond = AwraData.empty(), AwraData.empty()
     qbo_window, qbo_beyond = QboData.empty(), QboData.empty()
     asked = Keys()
@@ -261,11 +258,25 @@ def gather_scope(
             raise ScopeTooWide(f"the record's keys still grew after {MAX_ROUNDS} rounds")
     awra = awra_finder.base().extended(awra_window)
     qbo = qbo_finder.base().extended(qbo_window)
-    lookups = merge_lookups(plan_lookups(awra, qbo, params), also)
+    lookups = _merged(plan_lookups(awra, qbo, params), also)
     if not lookups.is_empty():
         awra = awra.extended(awra_finder.lookup(lookups))
         qbo = qbo.extended(qbo_finder.lookup(lookups))
     return awra, qbo
+
+
+def _merged(first: LookupRequest, second: LookupRequest) -> LookupRequest:
+    """Both requests in one (as ``jobs.run.merge_lookups``: the union of every key set)."""
+
+    def union(a: Mapping[str, frozenset[str]], b: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+        return {k: frozenset(a.get(k, frozenset())) | frozenset(b.get(k, frozenset())) for k in {*a, *b}}
+
+    return LookupRequest(
+        qbo_ids=union(first.qbo_ids, second.qbo_ids),
+        qbo_numbers=union(first.qbo_numbers, second.qbo_numbers),
+        awra_links=union(first.awra_links, second.awra_links),
+        awra_numbers=union(first.awra_numbers, second.awra_numbers),
+    )
 
 
 def _with_mappings(data: AwraData, finder: AwraFinder) -> AwraData:
