@@ -1,34 +1,45 @@
 """``qbo-recon explain REF``: find what REF names, gather its data, render the explanation.
 
-Wiring only: ``reconcile.sources.awra_refs`` resolves REF, the usual sources and the pure
-pipeline produce the data (for a record: the window around its date, plus its counterpart looked
-up by link and number whatever its date), ``reconcile.explain`` builds the explanation, and this
-module renders it as text (colours only on a terminal) or JSON. Read-only, like every run.
+Wiring only: ``reconcile.sources.awra_refs`` resolves REF; for a record, ``reconcile.explain_scope``
+gathers the few records its answer depends on (its link and number whatever the date, the party's
+records of its amount in the probable-match days, what those are linked to) through the targeted
+finders of ``reconcile.sources.awra_targeted`` and ``reconcile.sources.qbo_targeted``, and the pure
+pipeline reconciles them; where only the whole window can say it (a master the record uses has a
+mapping finding, whose message counts the window's blocked transactions; a snapshot the index
+cannot read) the window is read as ``qbo-recon run`` reads it. Parties and sync runs read as
+before. ``reconcile.explain`` builds the explanation, and this module renders it as text (colours
+only on a terminal) or JSON. Read-only, like every run.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jobs.run import Progress, read_sources
+from jobs.run import Progress, _step, read_sources
 from reconcile import frames as F
 from reconcile.config import CompanySettings, Settings
 from reconcile.errors import UsageError
 from reconcile.explain import explain_party, explain_record, explain_sync_run
+from reconcile.explain_scope import Keys, ScopeTooWide, depends_on_window, gather_scope
 from reconcile.history import Acknowledgement, RunHistory, fingerprint_findings
 from reconcile.match import match_records
-from reconcile.model import LookupRequest
+from reconcile.model import AwraData, LookupRequest, QboData
 from reconcile.params import RunParams, build_run_params
 from reconcile.reconciliation import reconcile
 from reconcile.sources.awra_refs import Reference, find_references, read_sync_run
+from reconcile.sources.awra_targeted import TargetedAwra
 from reconcile.sources.qbo import QboSource, open_qbo_source
+from reconcile.sources.qbo_targeted import IndexUnavailable, open_qbo_finder
 from reconcile.triage import load_rules
+
+log = logging.getLogger(__name__)
 
 
 class AmbiguousReference(UsageError):
@@ -47,8 +58,15 @@ def explain(
     qbo_snapshot: Path | None,
     now: datetime | None = None,
     progress: Progress | None = None,
+    targeted: bool = True,
 ) -> dict[str, Any]:
-    """The explanation of REF as a JSON-ready dict; ``UsageError`` when REF names nothing or many."""
+    """The explanation of REF as a JSON-ready dict; ``UsageError`` when REF names nothing or many.
+
+    A record is explained from the few records its answer depends on (``targeted``, see
+    ``reconcile.explain_scope``); where that cannot give the window's answer (a mapping finding
+    counts the window's blocked transactions; a snapshot the index cannot read) the window is
+    read as ``qbo-recon run`` reads it. ``targeted=False`` always reads the window.
+    """
     now = now or datetime.now(UTC)
     progress = progress or (lambda _message: None)
     found = find_references(company.awra, ref)
@@ -60,11 +78,13 @@ def explain(
     if len(found) > 1:
         raise AmbiguousReference(ref, found)
     target = found[0]
-    qbo_source = open_qbo_source(company, snapshot_dir=qbo_snapshot or company.qbo.snapshot_dir)
-    if target.kind in F.ENTITIES:
-        return _explain_transaction(settings, company, qbo_source, target, now, progress)
-    if target.kind == "qbo":
-        return _explain_qbo_only(settings, company, qbo_source, target, now, progress, ref)
+    snapshot_dir = qbo_snapshot or company.qbo.snapshot_dir
+    if target.kind in F.ENTITIES or target.kind == "qbo":
+        if not targeted:
+            qbo_source = open_qbo_source(company, snapshot_dir=snapshot_dir)
+            return _explain_whole_window(settings, company, qbo_source, target, now, progress, ref)
+        return _explain_targeted(settings, company, snapshot_dir, target, now, progress, ref)
+    qbo_source = open_qbo_source(company, snapshot_dir=snapshot_dir)
     if target.kind in ("customer", "vendor"):
         return _explain_party(settings, company, qbo_source, target, now, progress)
     return _explain_sync_run(settings, company, target, now)
@@ -92,49 +112,50 @@ def _params(
     )
 
 
-def _explain_transaction(
-    settings: Settings,
-    company: CompanySettings,
-    qbo_source: QboSource,
-    target: Reference,
-    now: datetime,
-    progress: Progress,
-) -> dict[str, Any]:
+@dataclasses.dataclass(frozen=True)
+class _Question:
+    """What one record's explanation asks: its entity, its window, what to look up, whose it is."""
+
+    entity: str
+    params: RunParams
+    also: LookupRequest
+    seed: Keys
+    awra_id: str | None
+    qbo_id: str | None
+    reference: str
+
+
+def _record_question(settings: Settings, company: CompanySettings, target: Reference, now: datetime) -> _Question:
+    """The question for an AWRA record: its window, its link and number looked up whatever the date."""
     entity = target.kind
-    also = LookupRequest(
-        qbo_ids={entity: frozenset(x for x in (target.qbo_id,) if x)},
-        qbo_numbers={entity: frozenset({target.label})},
-    )
+    ids = frozenset(x for x in (target.qbo_id,) if x)
+    numbers = frozenset({target.label})
     # the record's own status decides the filter, so it is compared whatever it is
     status = target.status if target.status in F.AWRA_STATUSES else None
-    out = _explain_around(
+    params = _params(
         settings,
         company,
-        qbo_source,
-        progress,
-        entity,
-        target.txn_date or now.date(),
-        status,
-        now,
-        also,
+        entity=entity,
+        around=target.txn_date or now.date(),
+        days=settings.reconcile.probable_match_days,
+        status=status,
+        now=now,
+    )
+    return _Question(
+        entity=entity,
+        params=params,
+        also=LookupRequest(qbo_ids={entity: ids}, qbo_numbers={entity: numbers}),
+        seed=Keys(awra_ids={entity: frozenset({target.key})}, qbo_ids={entity: ids}, numbers={entity: numbers}),
         awra_id=target.key,
         qbo_id=None,
+        reference=target.describe(),
     )
-    out["reference"] = target.describe()
-    return out
 
 
-def _explain_qbo_only(
-    settings: Settings,
-    company: CompanySettings,
-    qbo_source: QboSource,
-    target: Reference,
-    now: datetime,
-    progress: Progress,
-    ref: str,
-) -> dict[str, Any]:
-    probe = _params(settings, company, entity=None, around=now.date(), days=0, status=None, now=now)
-    found = qbo_source.lookup(probe, LookupRequest(qbo_ids={e: frozenset({target.key}) for e in F.ENTITIES}))
+def _qbo_question(
+    settings: Settings, company: CompanySettings, found: QboData, target: Reference, now: datetime, ref: str
+) -> _Question:
+    """The question for a QBO Id no AWRA record knows, from the QBO record(s) carrying that Id."""
     tx = found.transactions
     if tx.empty:
         raise UsageError(f"nothing matched {ref!r}: no AWRA record recorded that QBO Id and QBO holds no such record")
@@ -147,60 +168,120 @@ def _explain_qbo_only(
     row = tx.iloc[0]
     entity = str(row["entity"])
     around = row["txn_date"].date() if not _isna(row["txn_date"]) else now.date()
-    also = LookupRequest(awra_links={entity: frozenset({target.key})})
-    out = _explain_around(
-        settings, company, qbo_source, progress, entity, around, None, now, also, awra_id=None, qbo_id=target.key
-    )
-    out["reference"] = f"QBO {F.QBO_ENTITY[entity]} Id {target.key}"
-    return out
-
-
-def _explain_around(
-    settings: Settings,
-    company: CompanySettings,
-    qbo_source: QboSource,
-    progress: Progress,
-    entity: str,
-    around: date,
-    status: str | None,
-    now: datetime,
-    also: LookupRequest,
-    *,
-    awra_id: str | None,
-    qbo_id: str | None,
-) -> dict[str, Any]:
-    """Reconcile the days around one record (its twin looked up whatever its date) and explain it.
-
-    The window spans ``probable_match_days`` either side, so a hand-keyed QBO copy is found too.
-    Only AWRA's side is known for ``awra_id``; for a record QBO holds alone, ``qbo_id``.
-    """
     params = _params(
         settings,
         company,
         entity=entity,
         around=around,
         days=settings.reconcile.probable_match_days,
-        status=status,
+        status=None,
         now=now,
     )
-    awra, qbo = read_sources(company, params, qbo_source, progress, also=also)
+    return _Question(
+        entity=entity,
+        params=params,
+        also=LookupRequest(awra_links={entity: frozenset({target.key})}),
+        seed=Keys(qbo_ids={entity: frozenset({target.key})}),
+        awra_id=None,
+        qbo_id=target.key,
+        reference=f"QBO {F.QBO_ENTITY[entity]} Id {target.key}",
+    )
+
+
+def _probe(settings: Settings, company: CompanySettings, now: datetime) -> RunParams:
+    return _params(settings, company, entity=None, around=now.date(), days=0, status=None, now=now)
+
+
+def _every_entity(qbo_id: str) -> LookupRequest:
+    return LookupRequest(qbo_ids={e: frozenset({qbo_id}) for e in F.ENTITIES})
+
+
+def _explain_whole_window(
+    settings: Settings,
+    company: CompanySettings,
+    qbo_source: QboSource,
+    target: Reference,
+    now: datetime,
+    progress: Progress,
+    ref: str,
+) -> dict[str, Any]:
+    """The record explained from the whole window around it, read as a run reads it."""
+    if target.kind == "qbo":
+        probe = _probe(settings, company, now)
+        question = _qbo_question(
+            settings, company, qbo_source.lookup(probe, _every_entity(target.key)), target, now, ref
+        )
+    else:
+        question = _record_question(settings, company, target, now)
+    awra, qbo = read_sources(company, question.params, qbo_source, progress, also=question.also)
+    return _explain_data(settings, company, question, awra, qbo)
+
+
+def _explain_targeted(
+    settings: Settings,
+    company: CompanySettings,
+    snapshot_dir: Path | None,
+    target: Reference,
+    now: datetime,
+    progress: Progress,
+    ref: str,
+) -> dict[str, Any]:
+    """The record explained from the records connected to it (``gather_scope``), else the window."""
+    finder = open_qbo_finder(company, snapshot_dir=snapshot_dir, params=_probe(settings, company, now))
+    try:
+        try:
+            if target.kind == "qbo":
+                found = finder.lookup(_every_entity(target.key))
+                question = _qbo_question(settings, company, found, target, now, ref)
+            else:
+                question = _record_question(settings, company, target, now)
+            finder = finder.with_params(question.params)
+            with _step(progress, f"reading the records {question.reference} depends on ({finder.description})"):
+                awra, qbo = gather_scope(
+                    TargetedAwra(company.awra, question.params), finder, question.params, question.seed, question.also
+                )
+        except (IndexUnavailable, ScopeTooWide) as exc:
+            log.info("explain %s: reading the whole window (%s)", ref, exc)
+            return _explain_whole_window(
+                settings, company, open_qbo_source(company, snapshot_dir=snapshot_dir), target, now, progress, ref
+            )
+    finally:
+        finder.close()
+    out = _explain_data(settings, company, question, awra, qbo)
+    if depends_on_window(out, awra):
+        # a mapping finding counts the transactions it blocks in the whole window
+        log.info("explain %s: a master it uses has a mapping finding; reading the whole window", ref)
+        return _explain_whole_window(
+            settings, company, open_qbo_source(company, snapshot_dir=snapshot_dir), target, now, progress, ref
+        )
+    return out
+
+
+def _explain_data(
+    settings: Settings, company: CompanySettings, question: _Question, awra: AwraData, qbo: QboData
+) -> dict[str, Any]:
+    """Reconcile what was read and explain the record (only AWRA's side known for ``awra_id``)."""
+    params, entity = question.params, question.entity
     result = reconcile(awra, qbo, params, load_rules(settings.reconcile.triage_rules))
     findings = result.findings.assign(fingerprint=fingerprint_findings(result.findings, company.key))
     matches = match_records(awra, qbo, params)
+    awra_id = question.awra_id
     if awra_id is None:
-        mine = matches[(matches["entity"] == entity) & (matches["qbo_id"] == qbo_id)]
+        mine = matches[(matches["entity"] == entity) & (matches["qbo_id"] == question.qbo_id)]
         paired = [str(a) for a in mine["awra_id"].dropna().unique()]
         awra_id = paired[0] if paired else None
-    return explain_record(
+    out = explain_record(
         entity=entity,
         awra_id=awra_id,
-        qbo_id=qbo_id,
+        qbo_id=question.qbo_id,
         awra=awra,
         qbo=qbo,
         matches=matches,
         result=dataclasses.replace(result, findings=findings),
         seen=_history_seen(settings, company, findings),
     )
+    out["reference"] = question.reference
+    return out
 
 
 def _explain_party(

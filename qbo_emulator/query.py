@@ -350,6 +350,58 @@ def matches(record: dict[str, Any], condition: Condition) -> bool:
     return _test(condition.op, value, condition.values[0])
 
 
+#: Fields kept indexed, as QBO keeps them: an ``=`` or ``IN`` on one of them reads no other record.
+INDEXED_FIELDS: tuple[str, ...] = ("Id", "DocNumber", "PaymentRefNum", "CustomerRef", "VendorRef")
+
+
+@dataclass(frozen=True)
+class FieldIndex:
+    """Positions of the records per plain-text value of one field, and those it cannot place.
+
+    ``other`` holds the records whose value is not plain text (a number, a date-time that compares
+    as a time): an index look-up returns them too, and the conditions then decide, so the index
+    never changes which records a query selects.
+    """
+
+    by_value: dict[str, list[int]]
+    other: list[int]
+
+    @classmethod
+    def build(cls, records: list[dict[str, Any]], name: str) -> FieldIndex:
+        """The index of one field over ``records`` (a missing field matches no condition: left out)."""
+        by_value: dict[str, list[int]] = {}
+        other: list[int] = []
+        for position, record in enumerate(records):
+            value = resolve(record, (name,))
+            if value is None:
+                continue
+            if isinstance(value, str) and not _DATETIME.match(value):
+                by_value.setdefault(value, []).append(position)
+            else:
+                other.append(position)
+        return cls(by_value, other)
+
+
+def narrowed(records: list[dict[str, Any]], query: Query, indexes: dict[str, FieldIndex]) -> list[dict[str, Any]]:
+    """The records that can match an indexed ``=`` / ``IN`` condition of the query, in their order.
+
+    A superset of what the query selects (``select`` still applies every condition); all the
+    records when no condition can use an index.
+    """
+    for condition in query.conditions:
+        if condition.op not in ("=", "IN") or len(condition.path) != 1:
+            continue
+        index = indexes.get(condition.path[0].lower())
+        texts = [v for v in condition.values if isinstance(v, str) and not _DATETIME.match(v)]
+        if index is None or len(texts) != len(condition.values):
+            continue
+        positions = set(index.other)
+        for value in texts:
+            positions.update(index.by_value.get(value, ()))
+        return [records[i] for i in sorted(positions)]
+    return records
+
+
 def asks_about_active(query: Query) -> bool:
     """True when a condition names ``Active`` (then inactive list records may be returned)."""
     return any(c.path[-1].lower() == "active" for c in query.conditions)

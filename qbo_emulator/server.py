@@ -45,7 +45,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from qbo_emulator.query import LIST_ENTITIES, Query, QueryError, parse_query, select
+from qbo_emulator.query import (
+    INDEXED_FIELDS,
+    LIST_ENTITIES,
+    FieldIndex,
+    Query,
+    QueryError,
+    narrowed,
+    parse_query,
+    select,
+)
 
 #: Entities QBO knows (queries on others fail as QBO's do).
 KNOWN_ENTITIES = frozenset(
@@ -169,6 +178,7 @@ class Emulator:
         self._lock = threading.Lock()
         self._records: dict[str, list[dict[str, Any]]] = {}
         self._by_id: dict[str, dict[str, dict[str, Any]]] = {}
+        self._indexes: dict[str, dict[str, FieldIndex]] = {}
         self._encoded: dict[str, dict[int, bytes]] = {}
         self._cache: dict[tuple[Any, ...], _Selection] = {}
         self._refresh_tokens: dict[str, float] = {}
@@ -243,8 +253,10 @@ class Emulator:
     def load(self, entity: str, payloads: Iterable[Mapping[str, Any]]) -> None:
         """Replace the records of one entity."""
         rows = [_plain(dict(p)) for p in payloads]
+        indexes = {name.lower(): FieldIndex.build(rows, name) for name in INDEXED_FIELDS}
         with self._lock:
             self._records[entity] = rows
+            self._indexes[entity] = indexes
             self._by_id[entity] = {str(r.get("Id")): r for r in rows}
             self._encoded[entity] = {}
             self._cache.clear()
@@ -451,7 +463,8 @@ class Emulator:
         with self._lock:
             selected = self._cache.get(key)
         if selected is None:
-            selected = _Selection(select(self._records.get(entity, []), query, entity=entity))
+            rows = narrowed(self._records.get(entity, []), query, self._indexes.get(entity, {}))
+            selected = _Selection(select(rows, query, entity=entity))
             with self._lock:
                 self._cache[key] = selected
         if query.count:
