@@ -27,6 +27,8 @@ from reconcile.explain_scope import Keys
 from reconcile.model import AwraData, LookupRequest
 from reconcile.params import RunParams
 from reconcile.sources import awra as reader
+from reconcile.sources import awra_columns as C
+from reconcile.sources import awra_values as V
 from reconcile.sources.awra import lookup_awra, open_awra
 
 
@@ -129,7 +131,7 @@ class TargetedAwra:
             conditions.append(header.c("number").in_(chunk))
         if conditions:
             stmt = sa.select(header.c("id").label("id")).where(sa.or_(*conditions))
-            ids.update(reader._id_text(v) for (v,) in conn.execute(stmt) if v is not None)
+            ids.update(V.id_text(v) for (v,) in conn.execute(stmt) if v is not None)
         for chunk in reader._chunks(qbo_ids):
             # records whose sync log says QBO created them under that Id (any succeeded attempt)
             stmt = sa.select(sync.c("record_id").label("record_id")).where(
@@ -138,7 +140,7 @@ class TargetedAwra:
                 sync.c("status") == "succeeded",
                 sync.c("qbo_id").in_(chunk),
             )
-            ids.update(reader._id_text(v) for (v,) in conn.execute(stmt) if v is not None)
+            ids.update(V.id_text(v) for (v,) in conn.execute(stmt) if v is not None)
         ids.update(self._party_amount_ids(conn, header, spec, keys.party_amounts.get(entity, frozenset()), mappings))
         ids.discard("")
         return ids
@@ -175,15 +177,15 @@ class TargetedAwra:
                 header.c(spec.amount_col).label("amount"),
             )
             raw = reader._fetch(conn, stmt.where(header.c(spec.party_col).in_(chunk), window), names)
-            parsed = reader._cents(raw["amount"])
-            parties = reader._texts(raw["party"])
+            parsed = C.cents(raw["amount"])
+            parties = C.texts(raw["party"]).to_pylist()
             for ident, party, value, missing, bad in zip(
-                raw["id"], parties, parsed.values, parsed.missing, parsed.bad, strict=True
+                C.to_objects(raw["id"]), parties, parsed.values, parsed.missing, parsed.bad, strict=True
             ):
                 if ident is None or missing or bad or pd.isna(value) or pd.isna(party):
                     continue
                 if int(value) in amounts.get(str(party), ()):
-                    found.add(reader._id_text(ident))
+                    found.add(V.id_text(ident))
         return found
 
 
