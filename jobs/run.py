@@ -14,7 +14,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -265,28 +265,12 @@ def read_sources(
     with _step(progress, f"reading QBO ({qbo_source.description})"), profile.stage("QBO read (window)"):
         qbo = qbo_source.pull(params)
     with profile.stage("lookups beyond the window"):
-        lookups = merge_lookups(plan_lookups(awra, qbo, params), also)
+        lookups = plan_lookups(awra, qbo, params).merged(also)
         if not lookups.is_empty():
             with _step(progress, "looking up counterparts outside the window"):
                 awra = awra.extended(lookup_awra(company.awra, params, lookups))
                 qbo = qbo.extended(qbo_source.lookup(params, lookups))
     return awra, qbo
-
-
-def merge_lookups(first: LookupRequest, second: LookupRequest | None) -> LookupRequest:
-    """Both requests in one (union of every key set)."""
-    if second is None:
-        return first
-
-    def union(a: Mapping[str, frozenset[str]], b: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
-        return {k: frozenset(a.get(k, frozenset())) | frozenset(b.get(k, frozenset())) for k in {*a, *b}}
-
-    return LookupRequest(
-        qbo_ids=union(first.qbo_ids, second.qbo_ids),
-        qbo_numbers=union(first.qbo_numbers, second.qbo_numbers),
-        awra_links=union(first.awra_links, second.awra_links),
-        awra_numbers=union(first.awra_numbers, second.awra_numbers),
-    )
 
 
 def _email(

@@ -258,25 +258,11 @@ def gather_scope(
             raise ScopeTooWide(f"the record's keys still grew after {MAX_ROUNDS} rounds")
     awra = awra_finder.base().extended(awra_window)
     qbo = qbo_finder.base().extended(qbo_window)
-    lookups = _merged(plan_lookups(awra, qbo, params), also)
+    lookups = plan_lookups(awra, qbo, params).merged(also)
     if not lookups.is_empty():
         awra = awra.extended(awra_finder.lookup(lookups))
         qbo = qbo.extended(qbo_finder.lookup(lookups))
     return awra, qbo
-
-
-def _merged(first: LookupRequest, second: LookupRequest) -> LookupRequest:
-    """Both requests in one (as ``jobs.run.merge_lookups``: the union of every key set)."""
-
-    def union(a: Mapping[str, frozenset[str]], b: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
-        return {k: frozenset(a.get(k, frozenset())) | frozenset(b.get(k, frozenset())) for k in {*a, *b}}
-
-    return LookupRequest(
-        qbo_ids=union(first.qbo_ids, second.qbo_ids),
-        qbo_numbers=union(first.qbo_numbers, second.qbo_numbers),
-        awra_links=union(first.awra_links, second.awra_links),
-        awra_numbers=union(first.awra_numbers, second.awra_numbers),
-    )
 
 
 def _with_mappings(data: AwraData, finder: AwraFinder) -> AwraData:

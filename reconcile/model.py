@@ -187,6 +187,21 @@ class LookupRequest:
             any(values.values()) for values in (self.qbo_ids, self.qbo_numbers, self.awra_links, self.awra_numbers)
         )
 
+    def merged(self, other: LookupRequest | None) -> LookupRequest:
+        """Both requests in one: the union of every key set."""
+        if other is None:
+            return self
+
+        def union(a: Mapping[str, frozenset[str]], b: Mapping[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+            return {k: frozenset(a.get(k, frozenset())) | frozenset(b.get(k, frozenset())) for k in {*a, *b}}
+
+        return LookupRequest(
+            qbo_ids=union(self.qbo_ids, other.qbo_ids),
+            qbo_numbers=union(self.qbo_numbers, other.qbo_numbers),
+            awra_links=union(self.awra_links, other.awra_links),
+            awra_numbers=union(self.awra_numbers, other.awra_numbers),
+        )
+
 
 @dataclass(frozen=True)
 class CurrencyTotals:

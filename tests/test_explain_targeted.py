@@ -18,7 +18,6 @@ import pytest
 
 import jobs.explain as explain_job
 from jobs.explain import explain, render_json, render_text
-from jobs.run import merge_lookups
 from reconcile import frames as F
 from reconcile.config import Secret, load_settings
 from reconcile.demo import ensure_demo
@@ -166,7 +165,7 @@ def _window_read(awra_f: FrameAwra, qbo_f: FrameQbo, also: LookupRequest) -> tup
     a_in = awra_f._rows(a.transactions["in_window"].fillna(True).astype(bool))
     q_in = qbo_f._rows(q.transactions["in_window"].fillna(True).astype(bool))
     awra, qbo = awra_f.base().extended(a_in), qbo_f.base().extended(q_in)
-    lookups = merge_lookups(plan_lookups(awra, qbo, awra_f.params), also)
+    lookups = plan_lookups(awra, qbo, awra_f.params).merged(also)
     return awra.extended(awra_f.lookup(lookups)), qbo.extended(qbo_f.lookup(lookups))
 
 

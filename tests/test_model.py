@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from reconcile import frames as F
-from reconcile.model import QboData, _union
+from reconcile.model import LookupRequest, QboData, _union
 
 KEY = ["entity", "txn_id", "line_no", "ref_id"]
 
@@ -52,3 +52,13 @@ def test_extended_raw_is_dict_update_order_and_values() -> None:
     raw = window.extended(more).raw
     assert raw == {"Invoice": {"1": {"v": 9}, "2": {"v": 2}, "3": {"v": 3}}}
     assert list(raw["Invoice"]) == ["1", "2", "3"]
+
+
+def test_lookup_requests_merge_as_the_union_of_their_key_sets():
+    first = LookupRequest(qbo_ids={"invoice": frozenset({"1", "2"})}, awra_numbers={"bill": frozenset({"B-1"})})
+    second = LookupRequest(qbo_ids={"invoice": frozenset({"2", "3"}), "payment": frozenset({"9"})})
+    both = first.merged(second)
+    assert both.qbo_ids == {"invoice": frozenset({"1", "2", "3"}), "payment": frozenset({"9"})}
+    assert both.awra_numbers == {"bill": frozenset({"B-1"})}
+    assert not both.qbo_numbers and not both.awra_links
+    assert first.merged(None) is first
