@@ -136,7 +136,7 @@ def _record_question(settings: Settings, company: CompanySettings, target: Refer
         settings,
         company,
         entity=entity,
-        around=target.txn_date or now.date(),
+        around=target.window_day or now.date(),
         days=settings.reconcile.probable_match_days,
         status=status,
         now=now,

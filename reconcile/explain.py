@@ -447,11 +447,11 @@ def _retry_verdict(
     entity: str, record: pd.Series | None, result: RunResult, counterparts: Sequence[pd.Series]
 ) -> dict[str, Any]:
     if record is None:
-        return {"safe": None, "why": "AWRA does not hold this record: there is nothing to retry"}
+        return {"safe": None, "why": "AWRA does not hold this record"}
     record_id = str(record["id"])
     if counterparts:
         ids = ", ".join(str(c["id"]) for c in counterparts)
-        return {"safe": False, "why": f"do not retry: it is in QBO as Id {ids}; retrying would create a duplicate"}
+        return {"safe": False, "why": f"it is in QBO as Id {ids}; retrying would create a duplicate"}
     safe = result.safe_to_retry
     if len(safe) and "awra_id" in safe.columns:
         hit = safe[(safe.get("entity", entity) == entity) & (safe["awra_id"] == record_id)]

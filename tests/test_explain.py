@@ -89,6 +89,29 @@ def test_one_explain_per_category_finds_counterpart_cause_and_action(demo, categ
     assert f"Connector: {demo['settings'].company(None).awra.connector}" in text
 
 
+def test_every_data_quality_plant_is_explained_with_its_finding(demo):
+    """A record whose date names no day (2026-09-31) too: its window is the nearest real day's."""
+    cases = planted(demo, "data_quality")
+    assert any(c["column"] == "txn_date" for c in cases)
+    for case in cases:
+        out = run_explain(demo, case["awra_id"])
+        found = [f for f in out["findings"] if f["category"] == "data_quality"]
+        assert case["column"] in {f["field"] for f in found}, (case, out["findings"])
+        assert out["retry"]["why"] and not out["retry"]["why"].startswith(("do not retry", "nothing to retry"))
+
+
+def test_nearest_day_of_a_date_that_names_no_day():
+    from reconcile.sources.awra_refs import Reference
+
+    def day(text: str) -> object:
+        return Reference(kind="bill", key="1", label="B-1", date_text=text).window_day
+
+    assert str(day("2026-09-31")) == "2026-09-30"
+    assert str(day("2025-02-30 10:00")) == "2025-02-28"
+    assert str(day("2026-13-05")) == "2026-12-05"
+    assert day("31/09/2026") is None and day("") is None
+
+
 def test_a_qbo_twin_dated_outside_any_window_is_found(demo):
     outside = [
         e

@@ -18,6 +18,8 @@ REF forms, tried together (a REF can match several; the caller lists them):
 
 from __future__ import annotations
 
+import calendar
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -66,6 +68,19 @@ class Reference:
     via: str = ""  # how REF matched: number, id, qbo_id, sync_log, code, name, name contains
     status: str = ""  # a transaction's AWRA status
     qbo_id: str = ""  # a transaction's recorded QBO Id
+    date_text: str = ""  # a transaction's date as AWRA stores it, when that is not a valid date
+
+    @property
+    def window_day(self) -> date | None:
+        """The day an explanation's window is centred on: the record's date, if it has one.
+
+        A date that looks like ISO but names no day (``2026-09-31``) is read by the run in the
+        window its text falls in, where it is reported as data quality; the nearest real day
+        (2026-09-30) puts it in the explanation's window too.
+        """
+        if self.txn_date is not None:
+            return self.txn_date
+        return _nearest_day(self.date_text)
 
     @property
     def ref(self) -> str:
@@ -158,6 +173,7 @@ def _txn_reference(entity: str, row: Any, via: str) -> Reference:
         label=_text(row.get("number")) or _text(row["id"]),
         detail=", ".join(bits),
         txn_date=txn_date,
+        date_text="" if txn_date else _text(row.get("txn_date")),
         via=via,
         status=_text(row.get("status")),
         qbo_id=_text(row.get("qbo_id")),
@@ -280,6 +296,21 @@ def _as_date(value: Any) -> date | None:
         except ValueError:
             return None
     return None
+
+
+_ISO_HEAD = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+def _nearest_day(text: str) -> date | None:
+    """The real day nearest an ISO-looking text that names none (month and day clamped), else None."""
+    found = _ISO_HEAD.match(text.strip())
+    if not found:
+        return None
+    year, month, day = (int(g) for g in found.groups())
+    if not 1 <= year <= 9999:
+        return None
+    month = min(max(month, 1), 12)
+    return date(year, month, min(max(day, 1), calendar.monthrange(year, month)[1]))
 
 
 def _text(value: Any) -> str:
