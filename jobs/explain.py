@@ -84,10 +84,10 @@ def explain(
             qbo_source = open_qbo_source(company, snapshot_dir=snapshot_dir)
             return _explain_whole_window(settings, company, qbo_source, target, now, progress, ref)
         return _explain_targeted(settings, company, snapshot_dir, target, now, progress, ref)
+    if target.kind == "sync_run":  # AWRA's sync log and the run history only: QBO is not read
+        return _explain_sync_run(settings, company, target, now)
     qbo_source = open_qbo_source(company, snapshot_dir=snapshot_dir)
-    if target.kind in ("customer", "vendor"):
-        return _explain_party(settings, company, qbo_source, target, now, progress)
-    return _explain_sync_run(settings, company, target, now)
+    return _explain_party(settings, company, qbo_source, target, now, progress)
 
 
 def _params(

@@ -200,6 +200,10 @@ def test_sync_run_explanation_groups_by_root_cause(demo):
     assert out["by_status"].get("failed") == failed
     assert sum(len(g["records"]) for g in out["root_causes"]) >= failed
     assert all(g["cause"] and g["action"] for g in out["root_causes"])
+    # a sync run is AWRA's sync log and the run history: QBO is not opened (a snapshot would be
+    # read whole for nothing), so a QBO that cannot be read does not stop it
+    gone = explain(demo["settings"], demo["company"], f"run:{run_id}", qbo_snapshot=Path("/no/such/snapshot"), now=NOW)
+    assert gone == out
 
 
 def test_unknown_reference_is_one_line_exit_2(demo, capsys):
