@@ -159,6 +159,11 @@ def execute_run(
         return _locked_run(company, params, request, qbo_source, rules, out_dir, history, progress, profile=profile)
     finally:
         history.dispose()
+        # a snapshot source holds its files open (payloads are re-read on demand), a live one its
+        # connections: the scheduler and the workers run company after company in one process
+        close = getattr(qbo_source, "close", None)
+        if close is not None:
+            close()
 
 
 def _locked_run(

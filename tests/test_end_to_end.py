@@ -327,3 +327,43 @@ def test_a_snapshot_repeating_qbo_ids_reports_them_and_still_ties_out(demo_run, 
     others = [r for r in csv.DictReader((folder / "findings.csv").open(encoding="utf-8")) if r not in found]
     clean = list(csv.DictReader((demo_run["folder"] / "findings.csv").open(encoding="utf-8")))
     assert sorted(map(finding_key, others), key=str) == sorted(map(finding_key, clean), key=str)
+
+
+def _open_files_under(folder: Path) -> list[str]:
+    fds = Path("/proc/self/fd")
+    targets = []
+    for fd in fds.iterdir():
+        try:
+            targets.append(str(fd.readlink()))
+        except OSError:
+            continue
+    return [t for t in targets if t.startswith(str(folder.resolve()))]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="reads /proc/self/fd")
+def test_a_failed_run_leaves_no_snapshot_file_open(demo_run, tmp_path):
+    """The scheduler and the workers run company after company in one process, and keep a failed
+    run's error (its traceback holds the run's frames) to retry or report it."""
+    import sqlite3
+
+    from jobs.run import RunRequest, execute_run
+    from reconcile.config import load_settings
+    from reconcile.errors import QboReconError
+
+    demo = demo_run["demo"]
+    snapshot = tmp_path / "snap"
+    shutil.copytree(demo.snapshot_dir, snapshot)
+    sqlite3.connect(tmp_path / "empty-awra.db").close()  # a database without AWRA's tables
+    request = RunRequest(
+        company=None,
+        date_from=demo.date_from,
+        date_to=demo.date_to,
+        awra_url=f"sqlite:///{tmp_path}/empty-awra.db",
+        qbo_snapshot=snapshot,
+        out_dir=tmp_path / "out",
+        send_email=False,
+    )
+    with pytest.raises(QboReconError) as failed:
+        execute_run(load_settings(demo_run["config"], {}), request)
+    assert failed.value.__traceback__ is not None  # kept, as a retrying caller keeps it
+    assert _open_files_under(snapshot) == []
