@@ -374,6 +374,20 @@ PLANT_KINDS = (
 LINE_LEVEL = (*F.LINE_MISMATCH_FIELDS, "deposit_account", "payment_method")
 
 
+def _twins(c: Company, planted: Planted) -> list[str | None]:
+    """The planted line and the AWRA lines identical to it: which of two equal lines QBO's
+    changed copy pairs with cannot be told from their content, and either is a right answer."""
+    mine = [x for x in c.awra_lines if x["entity"] == planted.entity and x["txn_id"] == planted.awra_id]
+    target = next((x for x in mine if str(x["line_no"]) == planted.line), None)
+    if target is None:
+        return [planted.line]
+
+    def content(x: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in x.items() if k != "line_no"}
+
+    return [str(x["line_no"]) for x in mine if content(x) == content(target)]
+
+
 def _reconcile(c: Company) -> Any:
     awra, qbo = c.data()
     return reconcile_transactions(awra, qbo, PARAMS)
@@ -403,7 +417,7 @@ def test_one_planted_line_difference_raises_exactly_its_finding(rng: random.Rand
             line_level["entity"], line_level["awra_id"], line_level["field"], line_level["line"], strict=True
         )
     ]
-    assert got == [(planted.entity, planted.awra_id, planted.field, planted.line)]
+    assert got in [[(planted.entity, planted.awra_id, planted.field, line)] for line in _twins(c, planted)]
     others = f[~f["field"].isin(LINE_LEVEL).fillna(False)]
     assert set(others["category"]) <= {"mismatch"}
     assert set(others["field"]) <= HEADER_CONSEQUENCES
