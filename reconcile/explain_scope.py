@@ -32,7 +32,7 @@ Pure: the finders do the I/O (``reconcile.sources.awra_targeted``,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import pandas as pd
@@ -266,17 +266,9 @@ def gather_scope(
 
 
 def _with_mappings(data: AwraData, finder: AwraFinder) -> AwraData:
-    """``data`` with the finder's mappings (a party's QBO Id is read through them)."""
+    """``data`` with the finder's masters and mappings (a party's QBO Id is read through them)."""
     base = finder.base()
-    return AwraData(
-        transactions=data.transactions,
-        lines=data.lines,
-        masters=base.masters,
-        mappings=base.mappings,
-        sync_log=data.sync_log,
-        sync_runs=data.sync_runs,
-        data_quality=data.data_quality,
-    )
+    return replace(data, masters=base.masters, mappings=base.mappings)
 
 
 def depends_on_window(explanation: Mapping[str, object], awra: AwraData) -> bool:

@@ -271,29 +271,32 @@ def test_explain_never_writes_awra(demo, tmp_path):
     assert (db.stat().st_mtime_ns, db.read_bytes()) == before
 
 
-def test_live_explain_against_the_emulator_only_reads(demo, tmp_path):
+def live_company(company, emu, tmp_path: Path):
+    """``company`` reading QBO live from the emulator (realm 4620816365, secret app-secret-9)."""
     from dataclasses import replace
 
-    from qbo_emulator import Emulator
     from reconcile.config import Secret
+
+    qbo = replace(
+        company.qbo,
+        realm_id="4620816365",
+        base_url=emu.base_url,
+        token_url=emu.token_url,
+        token_store=tmp_path / "tokens.json",
+        client_id=Secret("app"),
+        client_secret=Secret("app-secret-9"),
+        refresh_token=Secret(emu.refresh_token),
+    )
+    return replace(company, qbo=qbo)
+
+
+def test_live_explain_against_the_emulator_only_reads(demo, tmp_path):
+    from qbo_emulator import Emulator
 
     case = planted(demo, "mismatch")[0]
     offline = run_explain(demo, case["awra_id"])
     with Emulator(demo["demo"].snapshot_dir, realm_id="4620816365", client_secret="app-secret-9") as emu:
-        company = demo["company"]
-        company = replace(
-            company,
-            qbo=replace(
-                company.qbo,
-                realm_id="4620816365",
-                base_url=emu.base_url,
-                token_url=emu.token_url,
-                token_store=tmp_path / "tokens.json",
-                client_id=Secret("app"),
-                client_secret=Secret("app-secret-9"),
-                refresh_token=Secret(emu.refresh_token),
-            ),
-        )
+        company = live_company(demo["company"], emu, tmp_path)
         live = explain(demo["settings"], company, case["awra_id"], qbo_snapshot=None, now=NOW)
         kinds = {r.kind for r in emu.requests}
     assert kinds <= {"query", "read", "token"} and "query" in kinds

@@ -19,7 +19,7 @@ import pytest
 import jobs.explain as explain_job
 from jobs.explain import explain, render_json, render_text
 from reconcile import frames as F
-from reconcile.config import Secret, load_settings
+from reconcile.config import load_settings
 from reconcile.demo import ensure_demo
 from reconcile.explain import explain_record
 from reconcile.explain_scope import Keys, depends_on_window, gather_scope
@@ -32,6 +32,7 @@ from reconcile.sources.snapshot import read_snapshot, write_snapshot
 from reconcile.triage import DEFAULT_RULES_PATH, load_rules
 from tests.company import build_company
 from tests.scenario import build_scenario
+from tests.test_explain import live_company
 
 NOW = datetime(2026, 11, 2, 6, 30, tzinfo=UTC)
 
@@ -298,20 +299,7 @@ def test_live_targeted_explain_sends_a_handful_of_queries_and_agrees(demo, tmp_p
     ref = _refs(demo)["mismatch"]
     offline = explain(demo["settings"], demo["company"], ref, qbo_snapshot=demo["demo"].snapshot_dir, now=NOW)
     with Emulator(demo["demo"].snapshot_dir, realm_id="4620816365", client_secret="app-secret-9") as emu:
-        company = demo["company"]
-        company = replace(
-            company,
-            qbo=replace(
-                company.qbo,
-                realm_id="4620816365",
-                base_url=emu.base_url,
-                token_url=emu.token_url,
-                token_store=tmp_path / "tokens.json",
-                client_id=Secret("app"),
-                client_secret=Secret("app-secret-9"),
-                refresh_token=Secret(emu.refresh_token),
-            ),
-        )
+        company = live_company(demo["company"], emu, tmp_path)
         live = explain(demo["settings"], company, ref, qbo_snapshot=None, now=NOW)
         queries = [r for r in emu.requests if r.kind == "query"]
         assert not emu.writes
